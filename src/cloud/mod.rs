@@ -1,0 +1,525 @@
+//! The cloud layer: what endpoint-hub needs from AWS, as one trait per capability.
+//!
+//! Workflows talk only to these traits. `aws` implements them with the AWS SDK (SDK types never
+//! leave that module); `sim` implements them in process with AWS's semantics, quotas, rate limits
+//! and fault injection, for fast deterministic tests of the workflows.
+//!
+//! Every call carries a [`CallCx`]: which account and region to act in, which role to assume
+//! there, and which job is calling (for the audit of mutating calls, see [`CallRecorder`]).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::{
+    AccountId, EndpointId, ExternalId, HostedZoneId, Ipv4Cidr, PeeringId, PrefixListId, Region,
+    RoleArn, RouteTableId, SecurityGroupId, SubnetId, VpcId,
+};
+
+pub mod aws;
+pub mod sim;
+
+/// Tag key on every resource endpoint-hub creates; the value names the owning hub or spoke
+/// (`hub:<uuid>`, `spoke:<uuid>`, `hub:<uuid>:service:<name>`). Find-before-create looks for it.
+pub const OWNER_TAG: &str = "endpoint-hub:owner";
+
+/// Where a call acts and on whose behalf.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CallCx {
+    pub account: AccountId,
+    pub region: Region,
+    pub role: RoleArn,
+    pub external_id: Option<ExternalId>,
+    /// The job making the call, recorded in the audit of mutating calls.
+    pub job_id: Option<Uuid>,
+}
+
+/// How a cloud call failed, classified for retry decisions and for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CloudErrorKind {
+    /// Rate limited (`RequestLimitExceeded`, `Throttling`, `PriorRequestNotComplete`): retry later.
+    Throttled,
+    /// 5xx, timeouts, connection errors: retry later.
+    Transient,
+    /// The resource does not exist.
+    NotFound,
+    /// The resource already exists (e.g. `RouteAlreadyExists`, `ConflictingDomainExists`).
+    AlreadyExists,
+    /// Cannot assume the role or not allowed to call.
+    AccessDenied,
+    /// A quota or limit would be exceeded.
+    LimitExceeded,
+    /// The request was refused as invalid in the current state (permanent).
+    Invalid,
+    /// Anything else (permanent).
+    Other,
+}
+
+/// A failed cloud call: classification, the service's error code, a message a platform engineer
+/// can act on, and the AWS request id when there is one.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{operation} failed: {code}: {message}")]
+pub struct CloudError {
+    pub kind: CloudErrorKind,
+    pub operation: String,
+    pub code: String,
+    pub message: String,
+    pub request_id: Option<String>,
+}
+
+impl CloudError {
+    pub fn new(
+        kind: CloudErrorKind,
+        operation: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        CloudError {
+            kind,
+            operation: operation.into(),
+            code: code.into(),
+            message: message.into(),
+            request_id: None,
+        }
+    }
+
+    /// Worth trying again later with the same input.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.kind,
+            CloudErrorKind::Throttled | CloudErrorKind::Transient
+        )
+    }
+
+    pub fn is(&self, kind: CloudErrorKind) -> bool {
+        self.kind == kind
+    }
+}
+
+pub type CloudResult<T> = Result<T, CloudError>;
+
+/// A record of one mutating cloud call, written beside the API audit log.
+#[derive(Debug, Clone)]
+pub struct CallRecord {
+    pub account: AccountId,
+    pub region: Region,
+    pub operation: &'static str,
+    pub resource_id: Option<String>,
+    /// `ok`, or the error code.
+    pub outcome: String,
+    pub request_id: Option<String>,
+    pub job_id: Option<Uuid>,
+}
+
+/// Receives a record of every mutating call (implemented by the store; a no-op in unit tests).
+#[async_trait]
+pub trait CallRecorder: Send + Sync {
+    async fn record(&self, record: CallRecord);
+}
+
+/// Discards records.
+pub struct NoRecorder;
+
+#[async_trait]
+impl CallRecorder for NoRecorder {
+    async fn record(&self, _record: CallRecord) {}
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data returned by the cloud
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VpcInfo {
+    pub id: VpcId,
+    pub owner: AccountId,
+    /// `available` or `pending`.
+    pub state: String,
+    /// The VPC's associated IPv4 CIDR blocks (state `associated`).
+    pub cidrs: Vec<Ipv4Cidr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubnetInfo {
+    pub id: SubnetId,
+    pub vpc_id: VpcId,
+    pub availability_zone: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PeeringStatus {
+    InitiatingRequest,
+    PendingAcceptance,
+    Provisioning,
+    Active,
+    Deleting,
+    Deleted,
+    Rejected,
+    Failed,
+    Expired,
+}
+
+impl PeeringStatus {
+    /// Parses EC2's status code (`pending-acceptance`, ...); unknown codes are `Failed`.
+    pub fn from_code(code: &str) -> PeeringStatus {
+        match code {
+            "initiating-request" => Self::InitiatingRequest,
+            "pending-acceptance" => Self::PendingAcceptance,
+            "provisioning" => Self::Provisioning,
+            "active" => Self::Active,
+            "deleting" => Self::Deleting,
+            "deleted" => Self::Deleted,
+            "rejected" => Self::Rejected,
+            "expired" => Self::Expired,
+            _ => Self::Failed,
+        }
+    }
+    /// A peering in this state will never become active.
+    pub fn is_dead(self) -> bool {
+        matches!(
+            self,
+            Self::Deleting | Self::Deleted | Self::Rejected | Self::Failed | Self::Expired
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeeringInfo {
+    pub id: PeeringId,
+    pub status: PeeringStatus,
+    /// EC2's status message (e.g. why it failed).
+    pub message: Option<String>,
+    pub requester_vpc: VpcId,
+    pub requester_owner: AccountId,
+    pub accepter_vpc: VpcId,
+    pub accepter_owner: AccountId,
+    pub accepter_region: Region,
+    /// Value of [`OWNER_TAG`], if tagged.
+    pub owner_tag: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeeringRequest {
+    pub vpc: VpcId,
+    pub peer_vpc: VpcId,
+    pub peer_owner: AccountId,
+    pub peer_region: Region,
+    /// Value of [`OWNER_TAG`] set at creation (`TagSpecifications`).
+    pub owner_tag: String,
+}
+
+/// Where an existing route sends traffic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteTarget {
+    Peering(PeeringId),
+    /// Any other target (gateway, NAT, ENI, TGW...), as EC2 names it.
+    Other(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteInfo {
+    pub destination: Ipv4Cidr,
+    pub target: RouteTarget,
+    /// `active` or `blackhole`.
+    pub state: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrefixListInfo {
+    pub id: PrefixListId,
+    pub version: i64,
+    pub max_entries: i32,
+    pub entries: Vec<Ipv4Cidr>,
+    pub owner_tag: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityGroupInfo {
+    pub id: SecurityGroupId,
+    pub vpc_id: VpcId,
+    /// Prefix lists admitted by ingress rules on TCP 443.
+    pub https_from_prefix_lists: Vec<PrefixListId>,
+    pub owner_tag: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointServiceInfo {
+    /// `com.amazonaws.<region>.<short>`
+    pub service_name: String,
+    /// The private DNS names the service would use (`sqs.eu-west-1.amazonaws.com`).
+    pub private_dns_names: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsEntry {
+    pub dns_name: String,
+    pub hosted_zone_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointInfo {
+    pub id: EndpointId,
+    pub vpc_id: VpcId,
+    pub service_name: String,
+    /// `pendingAcceptance`, `pending`, `available`, `deleting`, `deleted`, `rejected`, `failed`.
+    pub state: String,
+    /// The first entry is the regional DNS name.
+    pub dns_entries: Vec<DnsEntry>,
+    pub owner_tag: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointRequest {
+    pub vpc: VpcId,
+    pub service_name: String,
+    pub subnets: Vec<SubnetId>,
+    pub security_group: SecurityGroupId,
+    pub owner_tag: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneVpc {
+    pub vpc_id: VpcId,
+    pub region: Region,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneInfo {
+    pub id: HostedZoneId,
+    /// Without the trailing dot.
+    pub name: String,
+    pub private: bool,
+    /// The zone's `CallerReference` (our idempotency token).
+    pub caller_reference: String,
+    pub vpcs: Vec<ZoneVpc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasRecord {
+    /// Fully qualified, without the trailing dot (`sqs.eu-west-1.amazonaws.com`, `*.sqs...`).
+    pub name: String,
+    pub target_dns_name: String,
+    pub target_zone_id: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Capabilities
+// ---------------------------------------------------------------------------------------------
+
+/// Reaching accounts: STS AssumeRole, credentials cached and refreshed.
+#[async_trait]
+pub trait Credentials: Send + Sync {
+    /// Assumes `cx.role` (with `cx.external_id`) and returns the account the credentials act in.
+    async fn caller_account(&self, cx: &CallCx) -> CloudResult<AccountId>;
+}
+
+/// VPCs, VPC peering and routes.
+#[async_trait]
+pub trait Network: Send + Sync {
+    async fn vpc_get(&self, cx: &CallCx, vpc: &VpcId) -> CloudResult<Option<VpcInfo>>;
+    async fn subnets_get(&self, cx: &CallCx, ids: &[SubnetId]) -> CloudResult<Vec<SubnetInfo>>;
+    /// Every route table of a VPC.
+    async fn route_tables_list(&self, cx: &CallCx, vpc: &VpcId) -> CloudResult<Vec<RouteTableId>>;
+    /// Peerings tagged [`OWNER_TAG`]=`owner_tag` visible to the account, any state.
+    async fn peering_find(&self, cx: &CallCx, owner_tag: &str) -> CloudResult<Vec<PeeringInfo>>;
+    async fn peering_get(&self, cx: &CallCx, id: &PeeringId) -> CloudResult<Option<PeeringInfo>>;
+    /// Peerings where the VPC is requester or accepter, in live states (for the quota check).
+    async fn peering_list_for_vpc(&self, cx: &CallCx, vpc: &VpcId)
+    -> CloudResult<Vec<PeeringInfo>>;
+    async fn peering_create(&self, cx: &CallCx, req: &PeeringRequest) -> CloudResult<PeeringInfo>;
+    async fn peering_accept(&self, cx: &CallCx, id: &PeeringId) -> CloudResult<()>;
+    /// Deleting a missing or already deleted peering is `Ok`.
+    async fn peering_delete(&self, cx: &CallCx, id: &PeeringId) -> CloudResult<()>;
+    async fn routes_list(&self, cx: &CallCx, table: &RouteTableId) -> CloudResult<Vec<RouteInfo>>;
+    /// `Err(AlreadyExists)` when a route to `destination` is already in the table.
+    async fn route_create(
+        &self,
+        cx: &CallCx,
+        table: &RouteTableId,
+        destination: &Ipv4Cidr,
+        peering: &PeeringId,
+    ) -> CloudResult<()>;
+    /// Deleting a missing route is `Ok`.
+    async fn route_delete(
+        &self,
+        cx: &CallCx,
+        table: &RouteTableId,
+        destination: &Ipv4Cidr,
+    ) -> CloudResult<()>;
+}
+
+/// Managed prefix lists and the endpoints' security group.
+#[async_trait]
+pub trait Firewall: Send + Sync {
+    async fn prefix_list_find(
+        &self,
+        cx: &CallCx,
+        owner_tag: &str,
+    ) -> CloudResult<Option<PrefixListInfo>>;
+    async fn prefix_list_get(
+        &self,
+        cx: &CallCx,
+        id: &PrefixListId,
+    ) -> CloudResult<Option<PrefixListInfo>>;
+    async fn prefix_list_create(
+        &self,
+        cx: &CallCx,
+        name: &str,
+        max_entries: i32,
+        owner_tag: &str,
+    ) -> CloudResult<PrefixListInfo>;
+    /// Applies changes on top of `current_version`; `Err(Invalid)` with code
+    /// `PrefixListVersionMismatch` when someone else changed the list meanwhile.
+    async fn prefix_list_modify(
+        &self,
+        cx: &CallCx,
+        id: &PrefixListId,
+        current_version: i64,
+        add: &[Ipv4Cidr],
+        remove: &[Ipv4Cidr],
+    ) -> CloudResult<()>;
+    async fn prefix_list_delete(&self, cx: &CallCx, id: &PrefixListId) -> CloudResult<()>;
+    async fn security_group_find(
+        &self,
+        cx: &CallCx,
+        vpc: &VpcId,
+        owner_tag: &str,
+    ) -> CloudResult<Option<SecurityGroupInfo>>;
+    async fn security_group_create(
+        &self,
+        cx: &CallCx,
+        vpc: &VpcId,
+        name: &str,
+        owner_tag: &str,
+    ) -> CloudResult<SecurityGroupInfo>;
+    /// Adds an ingress rule TCP 443 from the prefix list (already present is `Ok`).
+    async fn security_group_allow_https(
+        &self,
+        cx: &CallCx,
+        sg: &SecurityGroupId,
+        prefix_list: &PrefixListId,
+    ) -> CloudResult<()>;
+    async fn security_group_delete(&self, cx: &CallCx, sg: &SecurityGroupId) -> CloudResult<()>;
+}
+
+/// Interface endpoints.
+#[async_trait]
+pub trait Endpoints: Send + Sync {
+    /// `None` when the region does not offer the service.
+    async fn endpoint_service_get(
+        &self,
+        cx: &CallCx,
+        service_name: &str,
+    ) -> CloudResult<Option<EndpointServiceInfo>>;
+    async fn endpoint_find(
+        &self,
+        cx: &CallCx,
+        vpc: &VpcId,
+        owner_tag: &str,
+    ) -> CloudResult<Option<EndpointInfo>>;
+    async fn endpoint_get(&self, cx: &CallCx, id: &EndpointId)
+    -> CloudResult<Option<EndpointInfo>>;
+    /// Interface endpoint with private DNS off.
+    async fn endpoint_create(
+        &self,
+        cx: &CallCx,
+        req: &EndpointRequest,
+    ) -> CloudResult<EndpointInfo>;
+    async fn endpoint_delete(&self, cx: &CallCx, id: &EndpointId) -> CloudResult<()>;
+}
+
+/// Route 53 private hosted zones and cross-account VPC association.
+#[async_trait]
+pub trait Dns: Send + Sync {
+    /// Zones owned by the account whose `CallerReference` is `caller_reference`.
+    async fn zone_find(&self, cx: &CallCx, caller_reference: &str)
+    -> CloudResult<Option<ZoneInfo>>;
+    async fn zone_get(&self, cx: &CallCx, id: &HostedZoneId) -> CloudResult<Option<ZoneInfo>>;
+    /// A private zone associated with `vpc` (always sends `PrivateZone=true`).
+    async fn zone_create(
+        &self,
+        cx: &CallCx,
+        name: &str,
+        vpc: &ZoneVpc,
+        caller_reference: &str,
+    ) -> CloudResult<ZoneInfo>;
+    /// Deletes the zone and every record but SOA/NS. Missing is `Ok`.
+    async fn zone_delete(&self, cx: &CallCx, id: &HostedZoneId) -> CloudResult<()>;
+    /// Creates or updates (UPSERT) alias A records.
+    async fn alias_records_upsert(
+        &self,
+        cx: &CallCx,
+        zone: &HostedZoneId,
+        records: &[AliasRecord],
+    ) -> CloudResult<()>;
+    async fn alias_records_list(
+        &self,
+        cx: &CallCx,
+        zone: &HostedZoneId,
+    ) -> CloudResult<Vec<AliasRecord>>;
+    /// Called by the zone owner. Authorizing twice is `Ok`.
+    async fn association_authorize(
+        &self,
+        cx: &CallCx,
+        zone: &HostedZoneId,
+        vpc: &ZoneVpc,
+    ) -> CloudResult<()>;
+    /// Called by the zone owner. Missing is `Ok`.
+    async fn association_deauthorize(
+        &self,
+        cx: &CallCx,
+        zone: &HostedZoneId,
+        vpc: &ZoneVpc,
+    ) -> CloudResult<()>;
+    async fn association_authorizations_list(
+        &self,
+        cx: &CallCx,
+        zone: &HostedZoneId,
+    ) -> CloudResult<Vec<ZoneVpc>>;
+    /// Called by the VPC owner. `Err(AlreadyExists)` when already associated,
+    /// `Err(AccessDenied)` (`NotAuthorizedException`) without an authorization.
+    async fn vpc_associate(
+        &self,
+        cx: &CallCx,
+        zone: &HostedZoneId,
+        vpc: &ZoneVpc,
+    ) -> CloudResult<()>;
+    /// Called by the VPC owner. Not associated is `Ok`.
+    async fn vpc_disassociate(
+        &self,
+        cx: &CallCx,
+        zone: &HostedZoneId,
+        vpc: &ZoneVpc,
+    ) -> CloudResult<()>;
+    /// Zone ids (any owner) associated with the VPC, as `ListHostedZonesByVPC` sees them.
+    async fn zones_by_vpc(&self, cx: &CallCx, vpc: &ZoneVpc) -> CloudResult<Vec<HostedZoneId>>;
+}
+
+/// Every capability, as the workflows hold them.
+#[derive(Clone)]
+pub struct Cloud {
+    pub credentials: Arc<dyn Credentials>,
+    pub network: Arc<dyn Network>,
+    pub firewall: Arc<dyn Firewall>,
+    pub endpoints: Arc<dyn Endpoints>,
+    pub dns: Arc<dyn Dns>,
+}
+
+impl Cloud {
+    /// One object implementing every capability.
+    pub fn from_all<T>(all: Arc<T>) -> Cloud
+    where
+        T: Credentials + Network + Firewall + Endpoints + Dns + 'static,
+    {
+        Cloud {
+            credentials: all.clone(),
+            network: all.clone(),
+            firewall: all.clone(),
+            endpoints: all.clone(),
+            dns: all,
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! endpoint-hub: shares AWS VPC interface endpoints from one hub VPC with many spoke VPCs.
+//!
+//! Layers, one direction: `http -> app -> {store, workflow} -> cloud`, with `domain` types
+//! everywhere.
+
+pub mod cloud;
+pub mod domain;
+pub mod model;
+pub mod store;

@@ -1,0 +1,281 @@
+//! The records the service keeps (hubs, spokes, jobs, audit entries) as the application layer
+//! hands them out. The store builds them from rows; the HTTP layer serialises them.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::domain::{
+    AccountId, EndpointId, ExternalId, HostedZoneId, HubName, Ipv4Cidr, PeeringId, PrefixListId,
+    Region, RoleArn, RouteTableId, SecurityGroupId, ServiceName, SubnetId, VpcId,
+};
+
+macro_rules! str_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $s),+ }
+            }
+            pub const ALL: &'static [$name] = &[$(Self::$variant),+];
+        }
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($s => Ok(Self::$variant),)+
+                    _ => Err(format!(
+                        "'{s}' is not one of: {}",
+                        [$($s),+].join(", ")
+                    )),
+                }
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+str_enum!(
+    /// Lifecycle of a hub.
+    HubStatus {
+        Provisioning => "provisioning",
+        Ready => "ready",
+        Updating => "updating",
+        Failed => "failed",
+        Deleting => "deleting",
+        Deleted => "deleted",
+    }
+);
+
+str_enum!(
+    /// Lifecycle of a spoke: pending -> attaching -> attached, or failed; detaching -> detached.
+    SpokeStatus {
+        Pending => "pending",
+        Attaching => "attaching",
+        Attached => "attached",
+        Failed => "failed",
+        Detaching => "detaching",
+        Detached => "detached",
+    }
+);
+
+str_enum!(
+    /// What a job does.
+    JobKind {
+        ProvisionHub => "provision_hub",
+        UpdateHubServices => "update_hub_services",
+        DeleteHub => "delete_hub",
+        AttachSpoke => "attach_spoke",
+        DetachSpoke => "detach_spoke",
+    }
+);
+
+str_enum!(
+    /// Lifecycle of a job.
+    JobStatus {
+        Queued => "queued",
+        Running => "running",
+        Succeeded => "succeeded",
+        Failed => "failed",
+    }
+);
+
+str_enum!(
+    /// Token scopes. `admin` may do everything, `read` may read everything,
+    /// `spokes:write` may enrol, read and detach spokes and read their jobs.
+    Scope {
+        Admin => "admin",
+        Read => "read",
+        SpokesWrite => "spokes:write",
+    }
+);
+
+/// One endpoint service of a hub and what provisioning made for it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct HubService {
+    pub name: ServiceName,
+    /// `present` (wanted) or `removing` (being torn down).
+    pub state: String,
+    pub endpoint_id: Option<EndpointId>,
+    pub zone_id: Option<HostedZoneId>,
+    /// The private hosted zone's name, from the service's private DNS name.
+    pub zone_name: Option<String>,
+}
+
+/// A hub: the VPC holding the shared interface endpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Hub {
+    pub id: Uuid,
+    pub name: HubName,
+    pub account_id: AccountId,
+    pub region: Region,
+    pub vpc_id: VpcId,
+    pub cidrs: Vec<Ipv4Cidr>,
+    pub subnet_ids: Vec<SubnetId>,
+    pub route_table_ids: Vec<RouteTableId>,
+    pub services: Vec<HubService>,
+    pub role_arn: RoleArn,
+    pub external_id: Option<ExternalId>,
+    /// Maximum entries of the managed prefix list admitting spoke CIDRs.
+    pub prefix_list_max_entries: i32,
+    pub status: HubStatus,
+    pub security_group_id: Option<SecurityGroupId>,
+    pub prefix_list_id: Option<PrefixListId>,
+    pub last_error: Option<String>,
+    /// The hub's latest job.
+    pub current_job_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A spoke: a VPC in some account that uses the hub's endpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Spoke {
+    pub id: Uuid,
+    pub hub_id: Uuid,
+    pub account_id: AccountId,
+    pub region: Region,
+    pub vpc_id: VpcId,
+    /// The spoke's CIDRs; empty until read from AWS when the registration left them out.
+    pub cidrs: Vec<Ipv4Cidr>,
+    /// Route tables to route to the hub; absent means every route table of the VPC.
+    pub route_table_ids: Option<Vec<RouteTableId>>,
+    pub role_arn: RoleArn,
+    pub external_id: Option<ExternalId>,
+    pub labels: BTreeMap<String, String>,
+    pub status: SpokeStatus,
+    pub peering_id: Option<PeeringId>,
+    pub last_error: Option<String>,
+    pub current_job_id: Option<Uuid>,
+    /// Progress of the current job.
+    pub job: Option<JobProgress>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Where a job stands.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct JobProgress {
+    pub id: Uuid,
+    pub kind: JobKind,
+    pub status: JobStatus,
+    /// The step running or next to run; `null` when the job has finished.
+    pub current_step: Option<String>,
+    pub steps_done: i32,
+    pub steps_total: i32,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct JobStep {
+    pub name: String,
+    /// `done`, `running`, `failed` or `pending`.
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct JobEvent {
+    pub at: DateTime<Utc>,
+    pub step: Option<String>,
+    pub kind: String,
+    pub message: Option<String>,
+}
+
+/// A unit of background work and its checkpointed progress.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Job {
+    pub id: Uuid,
+    pub kind: JobKind,
+    pub status: JobStatus,
+    pub hub_id: Uuid,
+    pub spoke_id: Option<Uuid>,
+    pub steps: Vec<JobStep>,
+    pub current_step: Option<String>,
+    /// Transient-failure retries of the current step.
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub run_after: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Present on `GET /v1/jobs/{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<JobEvent>>,
+}
+
+/// One audit record: an API mutation or a mutating AWS call.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub principal: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub request_id: Option<String>,
+    pub outcome: String,
+    #[schema(value_type = Option<Object>)]
+    pub detail: Option<serde_json::Value>,
+}
+
+/// An AWS API call made by a job.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct CloudCall {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub account_id: String,
+    pub region: String,
+    pub operation: String,
+    pub resource_id: Option<String>,
+    pub outcome: String,
+    pub aws_request_id: Option<String>,
+    pub job_id: Option<Uuid>,
+}
+
+/// An API token as listed (never with its secret).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenInfo {
+    pub id: Uuid,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Who is calling, from a verified token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub name: String,
+    pub scopes: Vec<Scope>,
+}
+
+impl Principal {
+    pub fn has(&self, scope: Scope) -> bool {
+        self.scopes.contains(&Scope::Admin) || self.scopes.contains(&scope)
+    }
+    /// The CLI and the workers act as `system`.
+    pub fn system() -> Principal {
+        Principal {
+            name: "system".into(),
+            scopes: vec![Scope::Admin],
+        }
+    }
+}
+
+/// One page of a list plus the cursor for the next one.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}

@@ -1,0 +1,370 @@
+//! Jobs: durable, checkpointed background work, claimed with leases.
+//!
+//! A job is claimed by setting `locked_by`/`lease_until` (never by holding a transaction); a
+//! runner extends its lease while it works, and every write it makes afterwards is fenced on
+//! `locked_by`, so a runner that lost its lease cannot overwrite a newer runner's progress.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool, QueryBuilder};
+use uuid::Uuid;
+
+use super::parse_col;
+use crate::model::{Job, JobEvent, JobKind, JobStatus, JobStep};
+
+/// The channel `NOTIFY`d when a job becomes runnable.
+pub const JOBS_CHANNEL: &str = "endpoint_hub_jobs";
+
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub id: Uuid,
+    pub kind: JobKind,
+    pub hub_id: Uuid,
+    pub spoke_id: Option<Uuid>,
+    pub steps: Vec<&'static str>,
+}
+
+#[derive(sqlx::FromRow)]
+struct JobRow {
+    id: Uuid,
+    kind: String,
+    status: String,
+    hub_id: Uuid,
+    spoke_id: Option<Uuid>,
+    steps: Vec<String>,
+    next_step: i32,
+    attempts: i32,
+    last_error: Option<String>,
+    run_after: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+const JOB_COLUMNS: &str = "id, kind, status, hub_id, spoke_id, steps, next_step, attempts, \
+    last_error, run_after, created_at, updated_at, finished_at";
+
+impl JobRow {
+    fn into_model(self) -> Result<Job, sqlx::Error> {
+        let status: JobStatus = parse_col("status", &self.status)?;
+        let next = self.next_step as usize;
+        let steps = self
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, name)| JobStep {
+                name: name.clone(),
+                status: if i < next {
+                    "done"
+                } else if i == next && status == JobStatus::Failed {
+                    "failed"
+                } else if i == next && status == JobStatus::Running {
+                    "running"
+                } else {
+                    "pending"
+                }
+                .to_owned(),
+            })
+            .collect();
+        Ok(Job {
+            id: self.id,
+            kind: parse_col("kind", &self.kind)?,
+            current_step: match status {
+                JobStatus::Succeeded => None,
+                _ => self.steps.get(next).cloned(),
+            },
+            status,
+            hub_id: self.hub_id,
+            spoke_id: self.spoke_id,
+            steps,
+            attempts: self.attempts,
+            last_error: self.last_error,
+            run_after: self.run_after,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            finished_at: self.finished_at,
+            events: None,
+        })
+    }
+}
+
+/// Enqueues a job in the caller's transaction; runners are woken when it commits.
+pub async fn job_insert(conn: &mut PgConnection, job: &NewJob) -> Result<(), sqlx::Error> {
+    let steps: Vec<String> = job.steps.iter().map(|s| s.to_string()).collect();
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, hub_id, spoke_id, status, steps) VALUES ($1, $2, $3, $4, 'queued', $5)",
+    )
+    .bind(job.id)
+    .bind(job.kind.as_str())
+    .bind(job.hub_id)
+    .bind(job.spoke_id)
+    .bind(&steps)
+    .execute(&mut *conn)
+    .await?;
+    job_event_insert(conn, job.id, None, "job_queued", None).await?;
+    notify(conn).await
+}
+
+async fn notify(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(JOBS_CHANNEL)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn job_get(
+    conn: &mut PgConnection,
+    id: Uuid,
+    with_events: bool,
+) -> Result<Option<Job>, sqlx::Error> {
+    let row: Option<JobRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some(mut job) = row.map(JobRow::into_model).transpose()? else {
+        return Ok(None);
+    };
+    if with_events {
+        let events: Vec<(DateTime<Utc>, Option<String>, String, Option<String>)> = sqlx::query_as(
+            "SELECT at, step, kind, message FROM job_events WHERE job_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(conn)
+        .await?;
+        job.events = Some(
+            events
+                .into_iter()
+                .map(|(at, step, kind, message)| JobEvent {
+                    at,
+                    step,
+                    kind,
+                    message,
+                })
+                .collect(),
+        );
+    }
+    Ok(Some(job))
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub status: Option<JobStatus>,
+    pub kind: Option<JobKind>,
+    pub hub_id: Option<Uuid>,
+    pub spoke_id: Option<Uuid>,
+}
+
+pub async fn job_list(
+    pool: &PgPool,
+    filter: &JobFilter,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Job>, sqlx::Error> {
+    let mut q = QueryBuilder::new(format!("SELECT {JOB_COLUMNS} FROM jobs WHERE true"));
+    if let Some(s) = filter.status {
+        q.push(" AND status = ").push_bind(s.as_str());
+    }
+    if let Some(k) = filter.kind {
+        q.push(" AND kind = ").push_bind(k.as_str());
+    }
+    if let Some(h) = filter.hub_id {
+        q.push(" AND hub_id = ").push_bind(h);
+    }
+    if let Some(s) = filter.spoke_id {
+        q.push(" AND spoke_id = ").push_bind(s);
+    }
+    if let Some(a) = after {
+        q.push(" AND id > ").push_bind(a);
+    }
+    q.push(" ORDER BY id LIMIT ").push_bind(limit);
+    let rows: Vec<JobRow> = q.build_query_as().fetch_all(pool).await?;
+    rows.into_iter().map(JobRow::into_model).collect()
+}
+
+/// Puts a failed job back in the queue at its failed step. Returns false when it is not failed.
+pub async fn job_requeue(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE jobs SET status = 'queued', attempts = 0, run_after = now(), locked_by = NULL, \
+         lease_until = NULL, finished_at = NULL, updated_at = now() \
+         WHERE id = $1 AND status = 'failed'",
+    )
+    .bind(id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if done {
+        job_event_insert(conn, id, None, "job_retried", None).await?;
+        notify(conn).await?;
+    }
+    Ok(done)
+}
+
+pub async fn job_event_insert(
+    conn: &mut PgConnection,
+    job_id: Uuid,
+    step: Option<&str>,
+    kind: &str,
+    message: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO job_events (job_id, step, kind, message) VALUES ($1, $2, $3, $4)")
+        .bind(job_id)
+        .bind(step)
+        .bind(kind)
+        .bind(message)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A job a runner holds the lease of.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimedJob {
+    pub id: Uuid,
+    pub kind: String,
+    pub hub_id: Uuid,
+    pub spoke_id: Option<Uuid>,
+    pub steps: Vec<String>,
+    pub next_step: i32,
+    pub state: sqlx::types::Json<serde_json::Value>,
+    pub attempts: i32,
+}
+
+/// Claims the oldest runnable job, if any, for `lease_secs` seconds.
+///
+/// Ordering rules, so that jobs touching one hub's shared resources never race:
+/// a hub-level job (provision, service update, delete) runs alone: it waits for the hub's
+/// running jobs and for earlier hub-level jobs; a spoke job waits for earlier unfinished
+/// hub-level jobs of its hub and earlier unfinished jobs of its spoke. Claims are serialised by
+/// a transaction-scoped advisory lock (claims are short), which makes these checks race-free.
+pub async fn job_claim(
+    pool: &PgPool,
+    runner: Uuid,
+    lease_secs: f64,
+) -> Result<Option<ClaimedJob>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(727274001)")
+        .execute(&mut *tx)
+        .await?;
+    let job: Option<ClaimedJob> = sqlx::query_as(
+        "UPDATE jobs SET status = 'running', locked_by = $1, \
+             lease_until = now() + make_interval(secs => $2), updated_at = now() \
+         WHERE id = ( \
+           SELECT j.id FROM jobs j \
+           WHERE j.status IN ('queued', 'running') AND j.run_after <= now() \
+             AND (j.locked_by IS NULL OR j.lease_until < now()) \
+             AND NOT EXISTS ( \
+               SELECT 1 FROM jobs o WHERE o.hub_id = j.hub_id AND o.id <> j.id AND ( \
+                 (o.status IN ('queued', 'running') AND o.spoke_id IS NULL AND o.created_at < j.created_at) \
+                 OR (j.spoke_id IS NULL AND o.status = 'running' AND o.lease_until >= now()) \
+                 OR (j.spoke_id IS NOT NULL AND o.spoke_id = j.spoke_id \
+                     AND o.status IN ('queued', 'running') AND o.created_at < j.created_at))) \
+           ORDER BY j.created_at, j.id \
+           LIMIT 1 FOR UPDATE SKIP LOCKED) \
+         RETURNING id, kind, hub_id, spoke_id, steps, next_step, state, attempts",
+    )
+    .bind(runner)
+    .bind(lease_secs)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(job)
+}
+
+/// Extends the lease; false when the runner no longer holds the job.
+pub async fn job_heartbeat(
+    pool: &PgPool,
+    id: Uuid,
+    runner: Uuid,
+    lease_secs: f64,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE jobs SET lease_until = now() + make_interval(secs => $3) \
+         WHERE id = $1 AND locked_by = $2 AND status = 'running'",
+    )
+    .bind(id)
+    .bind(runner)
+    .bind(lease_secs)
+    .execute(pool)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Records a finished step: its output in `state` and the next step's index. Fenced on the
+/// lease holder; false when the runner lost the job.
+pub async fn job_checkpoint(
+    conn: &mut PgConnection,
+    id: Uuid,
+    runner: Uuid,
+    next_step: i32,
+    state: &serde_json::Value,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE jobs SET next_step = $3, state = $4, attempts = 0, last_error = NULL, \
+         updated_at = now() WHERE id = $1 AND locked_by = $2",
+    )
+    .bind(id)
+    .bind(runner)
+    .bind(next_step)
+    .bind(sqlx::types::Json(state))
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Releases the job to run again after `delay_secs` (a transient failure or a wait).
+pub async fn job_defer(
+    conn: &mut PgConnection,
+    id: Uuid,
+    runner: Uuid,
+    delay_secs: f64,
+    attempts: i32,
+    error: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE jobs SET run_after = now() + make_interval(secs => $3), attempts = $4, \
+         last_error = $5, locked_by = NULL, lease_until = NULL, updated_at = now() \
+         WHERE id = $1 AND locked_by = $2",
+    )
+    .bind(id)
+    .bind(runner)
+    .bind(delay_secs)
+    .bind(attempts)
+    .bind(error)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Ends the job (`succeeded` or `failed`), fenced on the lease holder.
+pub async fn job_finish(
+    conn: &mut PgConnection,
+    id: Uuid,
+    runner: Uuid,
+    status: JobStatus,
+    error: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE jobs SET status = $3, last_error = $4, locked_by = NULL, lease_until = NULL, \
+         finished_at = now(), updated_at = now() WHERE id = $1 AND locked_by = $2",
+    )
+    .bind(id)
+    .bind(runner)
+    .bind(status.as_str())
+    .bind(error)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Number of jobs not yet finished (for tests and metrics).
+pub async fn job_unfinished_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')")
+        .fetch_one(pool)
+        .await
+}

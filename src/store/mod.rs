@@ -1,0 +1,90 @@
+//! The datastore: every SQL statement of the service lives under this module.
+//!
+//! Functions are named resource-first (`spoke_insert`, `job_claim`). Writes take a
+//! `&mut PgConnection` so callers can run several of them in one transaction; reads take the pool.
+
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+pub mod audit;
+pub mod hubs;
+pub mod idempotency;
+pub mod jobs;
+pub mod spokes;
+pub mod tokens;
+
+/// Opens a pool and applies the embedded migrations.
+pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .connect(database_url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))?;
+    Ok(pool)
+}
+
+/// Applies every pending migration in `migrations/` (embedded at build time).
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    sqlx::migrate!("./migrations")
+        .run(pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))
+}
+
+/// True when the database answers and every embedded migration has been applied.
+pub async fn ready(pool: &PgPool) -> bool {
+    let migrator = sqlx::migrate!("./migrations");
+    let latest = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    let applied: Result<Option<i64>, _> =
+        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(pool)
+            .await;
+    matches!(applied, Ok(Some(v)) if v >= latest)
+}
+
+/// The name of the constraint a query violated, when its SQLSTATE is `code`
+/// (`23505` unique, `23P01` exclusion, `23503` foreign key).
+pub fn violated_constraint(err: &sqlx::Error, code: &str) -> Option<String> {
+    match err {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some(code) => {
+            Some(db.constraint().unwrap_or_default().to_owned())
+        }
+        _ => None,
+    }
+}
+
+/// Parses a value the database holds; the database only holds values that were parsed on the
+/// way in, so a failure here is a bug (or a hand-edited row), reported as a decode error.
+pub(crate) fn parse_col<T: std::str::FromStr>(column: &str, value: &str) -> Result<T, sqlx::Error>
+where
+    T::Err: std::fmt::Display,
+{
+    value.parse::<T>().map_err(|e| sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: format!("{e}").into(),
+    })
+}
+
+pub(crate) fn parse_all<T: std::str::FromStr>(
+    column: &str,
+    values: &[String],
+) -> Result<Vec<T>, sqlx::Error>
+where
+    T::Err: std::fmt::Display,
+{
+    values.iter().map(|v| parse_col(column, v)).collect()
+}
+
+pub(crate) fn cidrs_from_db(
+    values: &[ipnet::IpNet],
+) -> Result<Vec<crate::domain::Ipv4Cidr>, sqlx::Error> {
+    values
+        .iter()
+        .map(|n| parse_col("cidrs", &n.to_string()))
+        .collect()
+}
+
+pub(crate) fn cidrs_to_db(values: &[crate::domain::Ipv4Cidr]) -> Vec<ipnet::IpNet> {
+    values.iter().map(|c| (*c).into()).collect()
+}

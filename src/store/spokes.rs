@@ -1,0 +1,278 @@
+//! Spokes: VPCs enrolled into a hub, with their CIDR claims and their current job's progress.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool, QueryBuilder};
+use uuid::Uuid;
+
+use super::{cidrs_to_db, parse_all, parse_col};
+use crate::domain::{AccountId, ExternalId, Ipv4Cidr, Region, RoleArn, RouteTableId, VpcId};
+use crate::model::{JobProgress, Spoke, SpokeStatus};
+
+#[derive(Debug, Clone)]
+pub struct NewSpoke {
+    pub id: Uuid,
+    pub hub_id: Uuid,
+    pub account_id: AccountId,
+    pub region: Region,
+    pub vpc_id: VpcId,
+    /// Empty when the registration left them out (read from AWS at attach).
+    pub cidrs: Vec<Ipv4Cidr>,
+    pub route_table_ids: Option<Vec<RouteTableId>>,
+    pub role_arn: RoleArn,
+    pub external_id: Option<ExternalId>,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SpokeRow {
+    id: Uuid,
+    hub_id: Uuid,
+    account_id: String,
+    region: String,
+    vpc_id: String,
+    cidrs: Vec<ipnet::IpNet>,
+    route_table_ids: Option<Vec<String>>,
+    role_arn: String,
+    external_id: Option<String>,
+    labels: sqlx::types::Json<BTreeMap<String, String>>,
+    status: String,
+    peering_id: Option<String>,
+    last_error: Option<String>,
+    current_job_id: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    job_kind: Option<String>,
+    job_status: Option<String>,
+    job_steps: Option<Vec<String>>,
+    job_next_step: Option<i32>,
+    job_last_error: Option<String>,
+}
+
+impl SpokeRow {
+    fn into_model(self) -> Result<Spoke, sqlx::Error> {
+        let job = match (self.current_job_id, self.job_kind, self.job_status) {
+            (Some(id), Some(kind), Some(status)) => {
+                let steps = self.job_steps.unwrap_or_default();
+                let next = self.job_next_step.unwrap_or(0);
+                let status = parse_col("job_status", &status)?;
+                Some(JobProgress {
+                    id,
+                    kind: parse_col("job_kind", &kind)?,
+                    current_step: match status {
+                        crate::model::JobStatus::Succeeded => None,
+                        _ => steps.get(next as usize).cloned(),
+                    },
+                    status,
+                    steps_done: next,
+                    steps_total: steps.len() as i32,
+                    last_error: self.job_last_error,
+                })
+            }
+            _ => None,
+        };
+        Ok(Spoke {
+            id: self.id,
+            hub_id: self.hub_id,
+            account_id: parse_col("account_id", &self.account_id)?,
+            region: parse_col("region", &self.region)?,
+            vpc_id: parse_col("vpc_id", &self.vpc_id)?,
+            cidrs: super::cidrs_from_db(&self.cidrs)?,
+            route_table_ids: self
+                .route_table_ids
+                .map(|v| parse_all("route_table_ids", &v))
+                .transpose()?,
+            role_arn: parse_col("role_arn", &self.role_arn)?,
+            external_id: self
+                .external_id
+                .map(|v| parse_col("external_id", &v))
+                .transpose()?,
+            labels: self.labels.0,
+            status: parse_col("status", &self.status)?,
+            peering_id: self
+                .peering_id
+                .map(|v| parse_col("peering_id", &v))
+                .transpose()?,
+            last_error: self.last_error,
+            current_job_id: self.current_job_id,
+            job,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// The spoke's CIDRs are those it claims in the hub (the claims are the source of truth).
+const SPOKE_SELECT: &str = "SELECT s.id, s.hub_id, s.account_id, s.region, s.vpc_id, \
+    COALESCE((SELECT array_agg(c.cidr ORDER BY c.cidr) FROM cidr_claims c WHERE c.owner_id = s.id), \
+             s.cidrs_seen) AS cidrs, \
+    s.route_table_ids, s.role_arn, s.external_id, s.labels, s.status, s.peering_id, s.last_error, \
+    s.current_job_id, s.created_at, s.updated_at, j.kind AS job_kind, j.status AS job_status, \
+    j.steps AS job_steps, j.next_step AS job_next_step, j.last_error AS job_last_error \
+    FROM spokes s LEFT JOIN jobs j ON j.id = s.current_job_id";
+
+/// Inserts a spoke (status `pending`) and claims its CIDRs when given. A unique violation on
+/// `spokes_vpc_live` means the VPC is already enrolled; an exclusion violation means an overlap.
+pub async fn spoke_insert(conn: &mut PgConnection, spoke: &NewSpoke) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO spokes (id, hub_id, account_id, region, vpc_id, cidrs_given, route_table_ids, \
+         role_arn, external_id, labels, status, cidrs_seen) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(spoke.id)
+    .bind(spoke.hub_id)
+    .bind(&spoke.account_id)
+    .bind(&spoke.region)
+    .bind(&spoke.vpc_id)
+    .bind(!spoke.cidrs.is_empty())
+    .bind(&spoke.route_table_ids)
+    .bind(&spoke.role_arn)
+    .bind(&spoke.external_id)
+    .bind(sqlx::types::Json(&spoke.labels))
+    .bind(SpokeStatus::Pending.as_str())
+    .bind(cidrs_to_db(&spoke.cidrs))
+    .execute(&mut *conn)
+    .await?;
+    if !spoke.cidrs.is_empty() {
+        super::hubs::cidr_claims_insert(conn, spoke.hub_id, "spoke", spoke.id, &spoke.cidrs)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn spoke_get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Spoke>, sqlx::Error> {
+    let row: Option<SpokeRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SPOKE_SELECT} WHERE s.id = $1")))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    row.map(SpokeRow::into_model).transpose()
+}
+
+/// The live (not detached) spoke holding this VPC.
+pub async fn spoke_find_live(
+    conn: &mut PgConnection,
+    account_id: &AccountId,
+    region: &Region,
+    vpc_id: &VpcId,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM spokes WHERE account_id = $1 AND region = $2 AND vpc_id = $3 \
+         AND status <> 'detached'",
+    )
+    .bind(account_id)
+    .bind(region)
+    .bind(vpc_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Filters of `GET /v1/spokes`.
+#[derive(Debug, Clone, Default)]
+pub struct SpokeFilter {
+    pub hub_id: Option<Uuid>,
+    pub account_id: Option<AccountId>,
+    pub status: Option<SpokeStatus>,
+    /// `key=value` pairs that must all match.
+    pub labels: BTreeMap<String, String>,
+}
+
+pub async fn spoke_list(
+    pool: &PgPool,
+    filter: &SpokeFilter,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Spoke>, sqlx::Error> {
+    let mut q = QueryBuilder::new(SPOKE_SELECT);
+    q.push(" WHERE true");
+    if let Some(h) = filter.hub_id {
+        q.push(" AND s.hub_id = ").push_bind(h);
+    }
+    if let Some(a) = &filter.account_id {
+        q.push(" AND s.account_id = ")
+            .push_bind(a.as_str().to_owned());
+    }
+    if let Some(s) = filter.status {
+        q.push(" AND s.status = ").push_bind(s.as_str());
+    }
+    if !filter.labels.is_empty() {
+        q.push(" AND s.labels @> ")
+            .push_bind(sqlx::types::Json(filter.labels.clone()));
+    }
+    if let Some(a) = after {
+        q.push(" AND s.id > ").push_bind(a);
+    }
+    q.push(" ORDER BY s.id LIMIT ").push_bind(limit);
+    let rows: Vec<SpokeRow> = q.build_query_as().fetch_all(pool).await?;
+    rows.into_iter().map(SpokeRow::into_model).collect()
+}
+
+pub async fn spoke_status_set(
+    conn: &mut PgConnection,
+    id: Uuid,
+    status: SpokeStatus,
+    last_error: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE spokes SET status = $2, last_error = $3, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(status.as_str())
+        .bind(last_error)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn spoke_current_job_set(
+    conn: &mut PgConnection,
+    id: Uuid,
+    job_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE spokes SET current_job_id = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(job_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn spoke_peering_set(
+    conn: &mut PgConnection,
+    id: Uuid,
+    peering_id: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE spokes SET peering_id = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(peering_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records the CIDRs read from AWS for a spoke registered without them, and claims them.
+pub async fn spoke_cidrs_claim(
+    conn: &mut PgConnection,
+    hub_id: Uuid,
+    id: Uuid,
+    cidrs: &[Ipv4Cidr],
+) -> Result<(), sqlx::Error> {
+    super::hubs::cidr_claims_release(conn, id).await?;
+    sqlx::query("UPDATE spokes SET cidrs_seen = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(cidrs_to_db(cidrs))
+        .execute(&mut *conn)
+        .await?;
+    super::hubs::cidr_claims_insert(conn, hub_id, "spoke", id, cidrs).await
+}
+
+/// Ids of a hub's attached spokes (for fanning out a service change).
+pub async fn spoke_ids_attached(
+    conn: &mut PgConnection,
+    hub_id: Uuid,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM spokes WHERE hub_id = $1 AND status = 'attached' ORDER BY id",
+    )
+    .bind(hub_id)
+    .fetch_all(conn)
+    .await
+}
