@@ -1,0 +1,609 @@
+"""Local AWS emulator for endpoint-hub: moto (server mode) plus a thin WSGI layer.
+
+One process serves EC2, Route 53 and STS on one port. The layer adds what moto 5.2.5 lacks
+or gets wrong (see README.md): the Route 53 cross-account VPC association flow, a cross-account
+ListHostedZonesByVPC, prefix-list version/size checks, failed peering on overlapping CIDRs,
+fault injection, a call log and a full reset.
+
+    python tests/emulator/emulator.py --host 127.0.0.1 --port 4566
+"""
+import argparse
+import io
+import ipaddress
+import json
+import os
+import random
+import re
+import signal
+import string
+import sys
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from urllib.parse import parse_qs
+from xml.etree import ElementTree as ET
+from xml.sax.saxutils import escape
+
+import moto
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ec2.models import ec2_backends
+from moto.iam.models import get_account_id_from
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from moto.route53.models import route53_backends
+from werkzeug.serving import make_server
+from werkzeug.test import EnvironBuilder
+
+R53_NS = "https://route53.amazonaws.com/doc/2013-04-01/"
+STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
+R53_PREFIX = "/2013-04-01"
+MAX_VPCS_PER_ZONE = 300
+EC2_MUTATING = ("Create", "Delete", "Modify", "Accept", "Reject", "Associate",
+                "Disassociate", "Authorize", "Revoke", "Replace")
+CRED_RE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
+
+# Route 53 REST operations: (method, path regex after /2013-04-01, official name).
+_Z = r"/hostedzone/[^/]+"
+R53_OPS = [(m, re.compile(p + r"/?$"), n) for m, p, n in [
+    ("POST", r"/hostedzone", "CreateHostedZone"),
+    ("GET", r"/hostedzone", "ListHostedZones"),
+    ("GET", _Z, "GetHostedZone"),
+    ("DELETE", _Z, "DeleteHostedZone"),
+    ("POST", _Z, "UpdateHostedZoneComment"),
+    ("POST", _Z + "/rrset", "ChangeResourceRecordSets"),
+    ("GET", _Z + "/rrset", "ListResourceRecordSets"),
+    ("POST", _Z + "/associatevpc", "AssociateVPCWithHostedZone"),
+    ("POST", _Z + "/disassociatevpc", "DisassociateVPCFromHostedZone"),
+    ("POST", _Z + "/authorizevpcassociation", "CreateVPCAssociationAuthorization"),
+    ("GET", _Z + "/authorizevpcassociation", "ListVPCAssociationAuthorizations"),
+    ("POST", _Z + "/deauthorizevpcassociation", "DeleteVPCAssociationAuthorization"),
+    ("GET", _Z + "/dnssec", "GetDNSSEC"),
+    ("GET", r"/hostedzonesbyvpc", "ListHostedZonesByVPC"),
+    ("GET", r"/hostedzonesbyname", "ListHostedZonesByName"),
+    ("GET", r"/hostedzonecount", "GetHostedZoneCount"),
+    ("GET", r"/change/[^/]+", "GetChange"),
+    ("GET", r"/tags/[^/]+/[^/]+", "ListTagsForResource"),
+    ("POST", r"/tags/[^/]+/[^/]+", "ChangeTagsForResource"),
+    ("POST", r"/tags/[^/]+", "ListTagsForResources"),
+    ("POST", r"/healthcheck", "CreateHealthCheck"),
+    ("GET", r"/healthcheck", "ListHealthChecks"),
+    ("GET", r"/healthcheck/[^/]+", "GetHealthCheck"),
+    ("POST", r"/healthcheck/[^/]+", "UpdateHealthCheck"),
+    ("DELETE", r"/healthcheck/[^/]+", "DeleteHealthCheck"),
+    ("GET", r"/healthcheck/[^/]+/status", "GetHealthCheckStatus"),
+    ("POST", r"/queryloggingconfig", "CreateQueryLoggingConfig"),
+    ("GET", r"/queryloggingconfig", "ListQueryLoggingConfigs"),
+    ("GET", r"/queryloggingconfig/[^/]+", "GetQueryLoggingConfig"),
+    ("DELETE", r"/queryloggingconfig/[^/]+", "DeleteQueryLoggingConfig"),
+    ("POST", r"/delegationset", "CreateReusableDelegationSet"),
+    ("GET", r"/delegationset", "ListReusableDelegationSets"),
+    ("GET", r"/delegationset/[^/]+", "GetReusableDelegationSet"),
+    ("DELETE", r"/delegationset/[^/]+", "DeleteReusableDelegationSet"),
+]]
+
+# What each injected fault answers: kind -> service -> (code, http status, message).
+FAULT_ERRORS = {
+    "throttle": {"ec2": ("RequestLimitExceeded", 503, "Request limit exceeded."),
+                 "route53": ("Throttling", 400, "Rate exceeded"),
+                 "sts": ("Throttling", 400, "Rate exceeded")},
+    "error5xx": {"ec2": ("InternalError", 500, "An internal error has occurred"),
+                 "route53": ("InternalFailure", 500, "An internal failure occurred"),
+                 "sts": ("InternalFailure", 500, "An internal failure occurred")},
+    "error503": {"ec2": ("Unavailable", 503, "The server is overloaded and can't handle the request"),
+                 "route53": ("ServiceUnavailable", 503, "Service unavailable"),
+                 "sts": ("ServiceUnavailable", 503, "Service unavailable")},
+}
+
+
+class AwsError(Exception):
+    def __init__(self, code, status, message, sender=True):
+        super().__init__(message)
+        self.code, self.status, self.message, self.sender = code, status, message, sender
+
+
+def _rid():
+    return str(uuid.uuid4())
+
+
+def error_body(service, err):
+    """The error document each real service sends (EC2 vs. Route 53/STS shapes)."""
+    code, msg, rid = escape(err.code), escape(err.message), _rid()
+    if service == "ec2":
+        return ('<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
+                f"<Code>{code}</Code><Message>{msg}</Message></Error></Errors>"
+                f"<RequestID>{rid}</RequestID></Response>"), rid
+    ns = STS_NS if service == "sts" else R53_NS
+    kind = "Sender" if err.sender else "Receiver"
+    return ('<?xml version="1.0"?>\n'
+            f'<ErrorResponse xmlns="{ns}"><Error><Type>{kind}</Type><Code>{code}</Code>'
+            f"<Message>{msg}</Message></Error><RequestId>{rid}</RequestId></ErrorResponse>"), rid
+
+
+class Call:
+    """What the layer knows about one AWS request."""
+
+    def __init__(self, environ, body):
+        self.environ = environ
+        self.method = environ["REQUEST_METHOD"].upper()
+        self.path = environ.get("PATH_INFO", "")
+        self.query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        self.body = body
+        ctype = environ.get("CONTENT_TYPE", "")
+        self.form = ({k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+                     if ctype.startswith("application/x-www-form-urlencoded") else {})
+        auth = environ.get("HTTP_AUTHORIZATION", "") or self.query.get("X-Amz-Credential", "")
+        m = CRED_RE.search(auth) or re.search(r"^([^/]+)/\d{8}/([^/]+)/([^/]+)/aws4_request", auth)
+        self.access_key, self.region, self.service = m.groups() if m else (None, None, None)
+        if self.service is None:  # unsigned: guess from the request's shape
+            if self.path.startswith(R53_PREFIX):
+                self.service = "route53"
+            elif self.form.get("Version") == "2011-06-15":
+                self.service = "sts"
+            else:
+                self.service = "ec2"
+        self.region = self.region or "us-east-1"
+        self.account = self._account()
+        self.operation = self._operation()
+
+    def _account(self):
+        if os.environ.get("MOTO_ACCOUNT_ID"):  # same precedence as moto itself
+            return os.environ["MOTO_ACCOUNT_ID"]
+        if self.environ.get("HTTP_X_MOTO_ACCOUNT_ID"):
+            return self.environ["HTTP_X_MOTO_ACCOUNT_ID"]
+        return get_account_id_from(self.access_key) if self.access_key else DEFAULT_ACCOUNT_ID
+
+    def _operation(self):
+        if self.service == "route53":
+            sub = self.path[len(R53_PREFIX):] if self.path.startswith(R53_PREFIX) else self.path
+            for method, rx, name in R53_OPS:
+                if method == self.method and rx.match(sub):
+                    return name
+            return f"{self.method} {self.path}"
+        return self.form.get("Action") or self.query.get("Action") or f"{self.method} {self.path}"
+
+    @property
+    def mutating(self):
+        if self.service == "route53":
+            return self.method != "GET"
+        if self.service == "ec2":
+            return self.operation.startswith(EC2_MUTATING)
+        return False
+
+    def zone_id(self):
+        m = re.search(r"/hostedzone/([^/]+)", self.path)
+        return m.group(1) if m else ""
+
+    def vpc_from_body(self):
+        """(VPCId, VPCRegion) from a Route 53 XML request body."""
+        try:
+            root = ET.fromstring(self.body)
+        except ET.ParseError:
+            raise AwsError("InvalidInput", 400, "Invalid XML in request body")
+        vpc_id = root.findtext(f"{{{R53_NS}}}VPC/{{{R53_NS}}}VPCId") or root.findtext("VPC/VPCId")
+        region = root.findtext(f"{{{R53_NS}}}VPC/{{{R53_NS}}}VPCRegion") or root.findtext("VPC/VPCRegion")
+        if not vpc_id:
+            raise AwsError("InvalidInput", 400, "1 validation error detected: VPC.VPCId is required")
+        return vpc_id, region or self.region
+
+
+class Layer:
+    """WSGI middleware around moto's DomainDispatcherApplication."""
+
+    def __init__(self, moto_app):
+        self.moto_app = moto_app
+        self.lock = threading.RLock()
+        self.ec2_modify_lock = threading.Lock()
+        self._reset_state()
+
+    def _reset_state(self):
+        with self.lock:
+            self.auths = {}     # zone id -> {vpc id: vpc region}
+            self.faults = []    # dicts, in the order they were added
+            self.calls = []     # call log entries
+
+    # ---------------------------------------------------------------- WSGI entry
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_emulator/"):
+            return self.control(environ, start_response)
+        body = self._read_body(environ)
+        if path.startswith("/moto-api/"):
+            if path.rstrip("/") == "/moto-api/reset":
+                self._reset_state()
+            return self.moto_app(environ, start_response)
+        call = Call(environ, body)
+        status, headers, out = self.handle(call)
+        with self.lock:
+            self.calls.append({"account": call.account, "service": call.service,
+                               "operation": call.operation, "status": status,
+                               "region": call.region})
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        start_response(f"{status} {_reason(status)}", headers + [("Content-Length", str(len(out)))])
+        return [out]
+
+    @staticmethod
+    def _read_body(environ):
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        stream = environ["wsgi.input"]
+        if length:
+            body = stream.read(length)
+        elif environ.get("wsgi.input_terminated"):
+            body = stream.read()
+        else:
+            body = b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return body
+
+    def handle(self, call):
+        try:
+            self.apply_faults(call)
+            handler = OVERRIDES.get((call.service, call.operation))
+            if handler:
+                return handler(self, call)
+            return self.pass_to_moto(call)
+        except AwsError as err:
+            body, rid = error_body(call.service, err)
+            hdr = "x-amzn-RequestId" if call.service != "ec2" else "x-amz-request-id"
+            return err.status, [("Content-Type", "text/xml"), (hdr, rid)], body.encode()
+
+    def pass_to_moto(self, call):
+        captured = {}
+
+        def sr(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+
+        result = self.moto_app(call.environ, sr)
+        try:
+            out = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        return int(captured["status"].split()[0]), captured["headers"], out
+
+    # ---------------------------------------------------------------- faults
+    def apply_faults(self, call):
+        delay, error = 0.0, None
+        with self.lock:
+            for f in self.faults:
+                if f["remaining"] == 0:
+                    continue
+                if f["service"] not in ("*", call.service) or f["operation"] not in ("*", call.operation):
+                    continue
+                if f["account"] not in (None, call.account) or (f["mutating_only"] and not call.mutating):
+                    continue
+                if f["kind"] != "latency" and error is not None:
+                    continue  # one error per request; later error rules keep their count
+                if f["remaining"] is not None:
+                    f["remaining"] -= 1
+                f["hits"] += 1
+                if f["kind"] == "latency":
+                    delay += f["latency_ms"] / 1000.0
+                else:
+                    code, status, msg = FAULT_ERRORS[f["kind"]][call.service]
+                    error = AwsError(code, status, msg, sender=status < 500)
+        if delay:
+            time.sleep(delay)
+        if error:
+            raise error
+
+    def add_fault(self, spec):
+        kind = spec.get("kind")
+        if kind not in ("throttle", "error5xx", "error503", "latency"):
+            raise ValueError("kind must be throttle, error5xx, error503 or latency")
+        service = spec.get("service", "*")
+        if service not in ("*", "ec2", "route53", "sts"):
+            raise ValueError("service must be ec2, route53, sts or *")
+        count = spec.get("count")
+        if count is not None and (not isinstance(count, int) or count < 0):
+            raise ValueError("count must be a non-negative integer or null")
+        fault = {"id": uuid.uuid4().hex[:12], "service": service,
+                 "operation": spec.get("operation", "*"),
+                 "mutating_only": bool(spec.get("mutating_only", False)), "kind": kind,
+                 "count": count, "remaining": count, "latency_ms": int(spec.get("latency_ms", 0)),
+                 "account": spec.get("account"), "hits": 0}
+        with self.lock:
+            self.faults.append(fault)
+        return fault
+
+    # ---------------------------------------------------------------- control API
+    def control(self, environ, start_response):
+        path, method = environ.get("PATH_INFO", "").rstrip("/"), environ["REQUEST_METHOD"].upper()
+        body = self._read_body(environ)
+        status, payload = 200, None
+        try:
+            if path == "/_emulator/health" and method == "GET":
+                payload = {"status": "ok", "moto": moto.__version__}
+            elif path == "/_emulator/faults" and method == "POST":
+                fault = self.add_fault(json.loads(body or b"{}"))
+                payload = {"id": fault["id"]}
+            elif path == "/_emulator/faults" and method == "GET":
+                with self.lock:
+                    payload = [dict(f) for f in self.faults]
+            elif path == "/_emulator/faults" and method == "DELETE":
+                with self.lock:
+                    self.faults.clear()
+                payload = {"cleared": True}
+            elif path == "/_emulator/calls" and method == "GET":
+                with self.lock:
+                    payload = list(self.calls)
+            elif path == "/_emulator/calls" and method == "DELETE":
+                with self.lock:
+                    self.calls.clear()
+                payload = {"cleared": True}
+            elif path == "/_emulator/reset" and method == "POST":
+                env = EnvironBuilder(path="/moto-api/reset", method="POST").get_environ()
+                self.moto_app(env, lambda *a, **k: None)
+                self._reset_state()
+                payload = {"reset": True}
+            else:
+                status, payload = 404, {"error": f"no such endpoint: {method} {path}"}
+        except (ValueError, TypeError) as e:
+            status, payload = 400, {"error": str(e)}
+        out = json.dumps(payload).encode()
+        start_response(f"{status} {_reason(status)}", [("Content-Type", "application/json"),
+                                                      ("Content-Length", str(len(out)))])
+        return [out]
+
+
+def _reason(status):
+    from http import HTTPStatus
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+# ==================================================================== Route 53 overrides
+def find_zone(zone_id):
+    """(owner account, zone) for a zone id in any account, or (None, None)."""
+    zid = zone_id.replace("/hostedzone/", "")
+    for account in list(route53_backends.keys()):
+        zone = route53_backends[account]["global"].zones.get(zid)
+        if zone is not None:
+            return account, zone
+    return None, None
+
+
+def owned_zone(call):
+    """The zone, when the caller owns it; AWS shows other accounts' zones as missing."""
+    owner, zone = find_zone(call.zone_id())
+    if zone is None or owner != call.account:
+        raise AwsError("NoSuchHostedZone", 404, f"No hosted zone found with ID: {call.zone_id()}")
+    return zone
+
+
+def caller_owns_vpc(call, vpc_id, region):
+    try:
+        return vpc_id in ec2_backends[call.account][region].vpcs
+    except Exception:  # unknown region
+        return False
+
+
+def _xml(root, inner):
+    return 200, [("Content-Type", "text/xml"), ("x-amzn-RequestId", _rid())], (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<{root} xmlns="{R53_NS}">{inner}</{root}>').encode()
+
+
+def _vpc_xml(vpc_id, region):
+    return f"<VPC><VPCId>{escape(vpc_id)}</VPCId><VPCRegion>{escape(region or '')}</VPCRegion></VPC>"
+
+
+def _change_info(call):
+    try:
+        comment = ET.fromstring(call.body).findtext(f"{{{R53_NS}}}Comment")
+    except ET.ParseError:
+        comment = None
+    cid = "C" + "".join(random.choices(string.ascii_uppercase + string.digits, k=13))
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return (f"<ChangeInfo><Id>/change/{cid}</Id><Status>PENDING</Status><SubmittedAt>{now}</SubmittedAt>"
+            + (f"<Comment>{escape(comment)}</Comment>" if comment else "") + "</ChangeInfo>")
+
+
+def create_vpc_association_authorization(layer, call):
+    vpc_id, region = call.vpc_from_body()
+    zone = owned_zone(call)
+    with layer.lock:
+        layer.auths.setdefault(zone.resource_id, {})[vpc_id] = region
+    return _xml("CreateVPCAssociationAuthorizationResponse",
+                f"<HostedZoneId>{zone.resource_id}</HostedZoneId>{_vpc_xml(vpc_id, region)}")
+
+
+def list_vpc_association_authorizations(layer, call):
+    zone = owned_zone(call)
+    with layer.lock:
+        vpcs = list(layer.auths.get(zone.resource_id, {}).items())
+    return _xml("ListVPCAssociationAuthorizationsResponse",
+                f"<HostedZoneId>{zone.resource_id}</HostedZoneId><VPCs>"
+                + "".join(_vpc_xml(v, r) for v, r in vpcs) + "</VPCs>")
+
+
+def delete_vpc_association_authorization(layer, call):
+    vpc_id, _ = call.vpc_from_body()
+    zone = owned_zone(call)
+    with layer.lock:
+        if vpc_id not in layer.auths.get(zone.resource_id, {}):
+            raise AwsError("VPCAssociationAuthorizationNotFound", 404,
+                           f"The VPC: {vpc_id} has not authorized to associate with your hosted zone.")
+        del layer.auths[zone.resource_id][vpc_id]
+    return _xml("DeleteVPCAssociationAuthorizationResponse", "")
+
+
+def associate_vpc(layer, call):
+    vpc_id, region = call.vpc_from_body()
+    owner, zone = find_zone(call.zone_id())
+    if zone is None:
+        raise AwsError("NoSuchHostedZone", 404, f"No hosted zone found with ID: {call.zone_id()}")
+    with layer.lock:
+        if owner != call.account and vpc_id not in layer.auths.get(zone.resource_id, {}):
+            raise AwsError("NotAuthorizedException", 401,
+                           f"The VPC '{vpc_id}' in '{region}' has not been authorized to be associated "
+                           f"with hosted zone '{zone.resource_id}'.")
+        if not caller_owns_vpc(call, vpc_id, region):
+            raise AwsError("InvalidVPCId", 400, f"The VPC ID '{vpc_id}' is not valid or the current "
+                                                "account is not authorized to access this VPC.")
+        if not zone.private_zone:
+            raise AwsError("PublicZoneVPCAssociation", 400,
+                           "You're trying to associate a VPC with a public hosted zone.")
+        if any(v.get("vpc_id") == vpc_id for v in zone.vpcs):
+            raise AwsError("ConflictingDomainExists", 400,
+                           f"The VPC {vpc_id} in {region} region has already been associated with the "
+                           f"hosted zone {zone.resource_id} with the same domain name.")
+        name = zone.name.rstrip(".").lower()
+        for acct in list(route53_backends.keys()):
+            for other in list(route53_backends[acct]["global"].zones.values()):
+                if (other is not zone and other.private_zone and other.name.rstrip(".").lower() == name
+                        and any(v.get("vpc_id") == vpc_id for v in other.vpcs)):
+                    raise AwsError("ConflictingDomainExists", 400,
+                                   f"The VPC {vpc_id} is already associated with hosted zone "
+                                   f"{other.resource_id} that has the same name {zone.name}.")
+        if len(zone.vpcs) >= MAX_VPCS_PER_ZONE:
+            raise AwsError("LimitsExceeded", 400, "Limits Exceeded: MAX_VPCS_ASSOCIATED_BY_ZONE")
+        zone.add_vpc(vpc_id, region)  # moto's zone object of the owner account: owner sees it
+    return _xml("AssociateVPCWithHostedZoneResponse", _change_info(call))
+
+
+def disassociate_vpc(layer, call):
+    vpc_id, region = call.vpc_from_body()
+    owner, zone = find_zone(call.zone_id())
+    if zone is None:
+        raise AwsError("NoSuchHostedZone", 404, f"No hosted zone found with ID: {call.zone_id()}")
+    with layer.lock:
+        # AWS: the zone's owner, or the VPC's owner, may disassociate; no authorization needed.
+        if owner != call.account and not caller_owns_vpc(call, vpc_id, region):
+            raise AwsError("InvalidVPCId", 400, f"The VPC ID '{vpc_id}' is not valid or the current "
+                                                "account is not authorized to access this VPC.")
+        if not any(v.get("vpc_id") == vpc_id for v in zone.vpcs):
+            raise AwsError("VPCAssociationNotFound", 404,
+                           f"The specified VPC {vpc_id} is not associated with hosted zone {zone.resource_id}.")
+        if len(zone.vpcs) <= 1:
+            raise AwsError("LastVPCAssociation", 400,
+                           "The VPC that you're trying to disassociate from the private hosted zone "
+                           "is the last VPC that is associated with the hosted zone.")
+        zone.delete_vpc(vpc_id)
+    return _xml("DisassociateVPCFromHostedZoneResponse", _change_info(call))
+
+
+def list_hosted_zones_by_vpc(layer, call):
+    vpc_id, vpc_region = call.query.get("vpcid"), call.query.get("vpcregion")
+    if not vpc_id or not vpc_region:
+        raise AwsError("InvalidInput", 400, "VPCId and VPCRegion are required")
+    out = []
+    for acct in list(route53_backends.keys()):
+        for zone in list(route53_backends[acct]["global"].zones.values()):
+            if zone.private_zone and any(v.get("vpc_id") == vpc_id and v.get("vpc_region", vpc_region) == vpc_region
+                                         for v in zone.vpcs):
+                out.append(f"<HostedZoneSummary><HostedZoneId>{zone.resource_id}</HostedZoneId>"
+                           f"<Name>{escape(zone.name)}</Name><Owner><OwningAccount>{acct}</OwningAccount>"
+                           "</Owner></HostedZoneSummary>")
+    return _xml("ListHostedZonesByVPCResponse",
+                f"<HostedZoneSummaries>{''.join(out)}</HostedZoneSummaries>"
+                f"<MaxItems>{escape(call.query.get('maxitems', '100'))}</MaxItems>")
+
+
+# ==================================================================== EC2 overrides
+def _indexed(form, prefix, field):
+    return [v for k, v in sorted(form.items()) if re.fullmatch(rf"{prefix}\.\d+\.{field}", k)]
+
+
+def modify_managed_prefix_list(layer, call):
+    f = call.form
+    pl_id = f.get("PrefixListId", "")
+    backend = ec2_backends[call.account][call.region]
+    with layer.ec2_modify_lock:  # the version check and moto's update are one atomic step
+        pl = backend.managed_prefix_lists.get(pl_id)
+        if pl is None or pl.state == "delete-complete":
+            raise AwsError("InvalidPrefixListID.NotFound", 400, f"The prefix list ID '{pl_id}' does not exist")
+        adds, removes = _indexed(f, "AddEntry", "Cidr"), _indexed(f, "RemoveEntry", "Cidr")
+        if (adds or removes) and "MaxEntries" in f:
+            raise AwsError("InvalidParameterCombination", 400, "You cannot modify the entries and the "
+                           "maximum entries for the prefix list in the same request.")
+        if "CurrentVersion" in f and pl.version is not None and int(f["CurrentVersion"]) != pl.version:
+            raise AwsError("PrefixListVersionMismatch", 400, "The prefix list has the incorrect version number.")
+        current = [e["Cidr"] for e in pl.entries.get(pl.version, [])]
+        kept = [c for c in current if c not in removes]
+        for cidr in adds:
+            if cidr in kept:
+                raise AwsError("InvalidPrefixListModification", 400,
+                               f"An entry with the CIDR ({cidr}) already exists.")
+        max_entries = int(f.get("MaxEntries") or pl.max_entries or 0)
+        if max_entries and len(kept) + len(adds) > max_entries:
+            raise AwsError("PrefixListMaxEntriesExceeded", 400,
+                           f"The prefix list has exceeded the maximum number of entries ({max_entries}).")
+        name = pl.prefix_list_name
+        result = layer.pass_to_moto(call)
+        if result[0] == 200:
+            if "PrefixListName" not in f:  # moto would blank the name
+                pl.prefix_list_name = name
+            if "MaxEntries" in f:  # moto ignores a resize
+                pl.max_entries = int(f["MaxEntries"])
+        return result
+
+
+def create_vpc_peering_connection(layer, call):
+    status, headers, out = layer.pass_to_moto(call)
+    m = re.search(rb"<vpcPeeringConnectionId>([^<]+)</vpcPeeringConnectionId>", out)
+    if status == 200 and m:
+        pcx = ec2_backends[call.account][call.region].vpc_pcxs.get(m.group(1).decode())
+        if pcx is not None and _cidrs_overlap(pcx.vpc, pcx.peer_vpc):
+            pcx._status.code, pcx._status.message = "failed", "Overlapping CIDR range"
+    return status, headers, out
+
+
+def _cidrs_overlap(a, b):
+    def nets(vpc):
+        blocks = [x.get("cidr_block") for x in vpc.cidr_block_association_set] or [vpc.cidr_block]
+        return [ipaddress.ip_network(c, strict=False) for c in blocks if c]
+    return any(x.overlaps(y) for x in nets(a) for y in nets(b))
+
+
+OVERRIDES = {
+    ("route53", "CreateVPCAssociationAuthorization"): create_vpc_association_authorization,
+    ("route53", "ListVPCAssociationAuthorizations"): list_vpc_association_authorizations,
+    ("route53", "DeleteVPCAssociationAuthorization"): delete_vpc_association_authorization,
+    ("route53", "AssociateVPCWithHostedZone"): associate_vpc,
+    ("route53", "DisassociateVPCFromHostedZone"): disassociate_vpc,
+    ("route53", "ListHostedZonesByVPC"): list_hosted_zones_by_vpc,
+    ("ec2", "ModifyManagedPrefixList"): modify_managed_prefix_list,
+    ("ec2", "CreateVpcPeeringConnection"): create_vpc_peering_connection,
+}
+
+
+def build_app():
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    moto_app.debug = True
+    return Layer(moto_app)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=4566)
+    args = p.parse_args(argv)
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+    server = make_server(args.host, args.port, build_app(), threaded=True,
+                         request_handler=MotoRequestHandler)
+
+    def stop(signum, _frame):
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"emulator listening on http://{args.host}:{server.server_port}", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+        print("emulator stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,422 @@
+"""Tests of the local AWS emulator (moto + our layer), through boto3 like a real client."""
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+HUB, SPOKE, OTHER = "111111111111", "222222222222", "333333333333"
+REGION = "us-east-1"
+EMULATOR = Path(__file__).with_name("emulator.py")
+NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1})
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(url, method="GET", data=None):
+    req = urllib.request.Request(url, method=method, data=json.dumps(data).encode() if data is not None else None,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, str(EMULATOR), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            if http(url + "/_emulator/health")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("emulator did not become healthy: " + proc.stdout.read().decode())
+    yield url
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+
+
+@pytest.fixture
+def emu(emulator):
+    """A clean emulator for each test, and a factory of per-account clients."""
+    assert http(emulator + "/_emulator/reset", "POST")[0] == 200
+
+    class Emu:
+        url = emulator
+        sessions = {}
+
+        def session(self, account):
+            if account in self.sessions:
+                return self.sessions[account]
+            sts = boto3.client("sts", endpoint_url=emulator, region_name=REGION,
+                               aws_access_key_id="AKIAIOSFODNN7EXAMPLE", aws_secret_access_key="x")
+            creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/test",
+                                    RoleSessionName="test")["Credentials"]
+            self.sessions[account] = boto3.Session(aws_access_key_id=creds["AccessKeyId"],
+                                 aws_secret_access_key=creds["SecretAccessKey"],
+                                 aws_session_token=creds["SessionToken"], region_name=REGION)
+            return self.sessions[account]
+
+        def client(self, account, service, region=REGION, config=NO_RETRY):
+            return self.session(account).client(service, endpoint_url=emulator, region_name=region,
+                                                config=config)
+
+        def fault(self, **spec):
+            status, body = http(emulator + "/_emulator/faults", "POST", spec)
+            assert status == 200, body
+            return body["id"]
+
+        def faults(self):
+            return {f["id"]: f for f in http(emulator + "/_emulator/faults")[1]}
+
+        def calls(self):
+            return http(emulator + "/_emulator/calls")[1]
+
+    return Emu()
+
+
+def code(exc_info):
+    return exc_info.value.response["Error"]["Code"], exc_info.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def vpc(ec2, cidr="10.0.0.0/16"):
+    return ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+
+
+def private_zone(r53, name, vpc_id):
+    return r53.create_hosted_zone(Name=name, CallerReference=name + str(time.time()),
+                                  VPC={"VPCRegion": REGION, "VPCId": vpc_id},
+                                  HostedZoneConfig={"PrivateZone": True})["HostedZone"]["Id"].split("/")[-1]
+
+
+@pytest.fixture
+def hub_spoke(emu):
+    """Hub account with a VPC and a private zone; spoke account with its VPC."""
+    h_ec2, s_ec2 = emu.client(HUB, "ec2"), emu.client(SPOKE, "ec2")
+    h_r53, s_r53 = emu.client(HUB, "route53"), emu.client(SPOKE, "route53")
+    hub_vpc, spoke_vpc = vpc(h_ec2, "10.0.0.0/16"), vpc(s_ec2, "10.1.0.0/16")
+    zone = private_zone(h_r53, "ec2.us-east-1.amazonaws.com", hub_vpc)
+    return dict(h_ec2=h_ec2, s_ec2=s_ec2, h_r53=h_r53, s_r53=s_r53, hub_vpc=hub_vpc,
+                spoke_vpc=spoke_vpc, zone=zone)
+
+
+# ------------------------------------------------------------------ moto's flows still work
+def test_accounts_come_from_assumed_role_credentials(emu):
+    assert emu.client(HUB, "sts").get_caller_identity()["Account"] == HUB
+    v = vpc(emu.client(SPOKE, "ec2"))
+    assert emu.client(SPOKE, "ec2").describe_vpcs(VpcIds=[v])["Vpcs"][0]["OwnerId"] == SPOKE
+    with pytest.raises(ClientError):
+        emu.client(HUB, "ec2").describe_vpcs(VpcIds=[v])
+
+
+def test_cross_account_peering_accept_and_route(emu):
+    h, s = emu.client(HUB, "ec2"), emu.client(SPOKE, "ec2")
+    hv, sv = vpc(h, "10.0.0.0/16"), vpc(s, "10.1.0.0/16")
+    pcx = h.create_vpc_peering_connection(VpcId=hv, PeerVpcId=sv, PeerOwnerId=SPOKE, PeerRegion=REGION)
+    pcx_id = pcx["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    s.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx_id)
+    got = h.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx_id])["VpcPeeringConnections"][0]
+    assert got["Status"]["Code"] == "active"
+    rt = h.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [hv]}])["RouteTables"][0]
+    h.create_route(RouteTableId=rt["RouteTableId"], DestinationCidrBlock="10.1.0.0/16",
+                   VpcPeeringConnectionId=pcx_id)
+
+
+def test_create_private_zone_with_vpc(hub_spoke):
+    z = hub_spoke["h_r53"].get_hosted_zone(Id=hub_spoke["zone"])
+    assert z["HostedZone"]["Config"]["PrivateZone"] is True
+    assert [v["VPCId"] for v in z["VPCs"]] == [hub_spoke["hub_vpc"]]
+
+
+# ------------------------------------------------------------------ Route 53 authorization flow
+def test_authorization_create_list_delete(hub_spoke):
+    r53, zone, sv = hub_spoke["h_r53"], hub_spoke["zone"], hub_spoke["spoke_vpc"]
+    vpc_arg = {"VPCRegion": REGION, "VPCId": sv}
+    out = r53.create_vpc_association_authorization(HostedZoneId=zone, VPC=vpc_arg)
+    assert out["HostedZoneId"] == zone and out["VPC"] == vpc_arg
+    r53.create_vpc_association_authorization(HostedZoneId=zone, VPC=vpc_arg)  # twice is fine
+    assert r53.list_vpc_association_authorizations(HostedZoneId=zone)["VPCs"] == [vpc_arg]
+    r53.delete_vpc_association_authorization(HostedZoneId=zone, VPC=vpc_arg)
+    assert r53.list_vpc_association_authorizations(HostedZoneId=zone)["VPCs"] == []
+    with pytest.raises(ClientError) as e:
+        r53.delete_vpc_association_authorization(HostedZoneId=zone, VPC=vpc_arg)
+    assert code(e) == ("VPCAssociationAuthorizationNotFound", 404)
+
+
+def test_authorization_only_by_zone_owner(hub_spoke):
+    vpc_arg = {"VPCRegion": REGION, "VPCId": hub_spoke["spoke_vpc"]}
+    s = hub_spoke["s_r53"]
+    for call in (lambda: s.create_vpc_association_authorization(HostedZoneId=hub_spoke["zone"], VPC=vpc_arg),
+                 lambda: s.list_vpc_association_authorizations(HostedZoneId=hub_spoke["zone"]),
+                 lambda: s.delete_vpc_association_authorization(HostedZoneId=hub_spoke["zone"], VPC=vpc_arg)):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == ("NoSuchHostedZone", 404)
+
+
+def test_cross_account_associate_requires_authorization(hub_spoke):
+    zone, sv, s = hub_spoke["zone"], hub_spoke["spoke_vpc"], hub_spoke["s_r53"]
+    vpc_arg = {"VPCRegion": REGION, "VPCId": sv}
+    with pytest.raises(ClientError) as e:
+        s.associate_vpc_with_hosted_zone(HostedZoneId=zone, VPC=vpc_arg)
+    assert code(e) == ("NotAuthorizedException", 401)
+
+    hub_spoke["h_r53"].create_vpc_association_authorization(HostedZoneId=zone, VPC=vpc_arg)
+    info = s.associate_vpc_with_hosted_zone(HostedZoneId=zone, VPC=vpc_arg, Comment="spoke")["ChangeInfo"]
+    assert info["Status"] in ("PENDING", "INSYNC") and info["Id"].startswith("/change/")
+    assert s.get_change(Id=info["Id"])["ChangeInfo"]["Status"] == "INSYNC"
+
+    # the owner sees the association in moto's GetHostedZone
+    vpcs = hub_spoke["h_r53"].get_hosted_zone(Id=zone)["VPCs"]
+    assert {v["VPCId"] for v in vpcs} == {hub_spoke["hub_vpc"], sv}
+    # a second association is refused, not duplicated
+    with pytest.raises(ClientError) as e:
+        s.associate_vpc_with_hosted_zone(HostedZoneId=zone, VPC=vpc_arg)
+    assert code(e) == ("ConflictingDomainExists", 400)
+    assert len(hub_spoke["h_r53"].get_hosted_zone(Id=zone)["VPCs"]) == 2
+    # deleting the authorization does not remove the association
+    hub_spoke["h_r53"].delete_vpc_association_authorization(HostedZoneId=zone, VPC=vpc_arg)
+    assert len(hub_spoke["h_r53"].get_hosted_zone(Id=zone)["VPCs"]) == 2
+
+
+def test_owner_associate_twice_conflicts(hub_spoke):
+    h = hub_spoke["h_r53"]
+    with pytest.raises(ClientError) as e:
+        h.associate_vpc_with_hosted_zone(HostedZoneId=hub_spoke["zone"],
+                                         VPC={"VPCRegion": REGION, "VPCId": hub_spoke["hub_vpc"]})
+    assert code(e) == ("ConflictingDomainExists", 400)
+    assert len(h.get_hosted_zone(Id=hub_spoke["zone"])["VPCs"]) == 1
+
+
+def test_associate_unknown_zone_and_foreign_vpc(hub_spoke):
+    with pytest.raises(ClientError) as e:
+        hub_spoke["s_r53"].associate_vpc_with_hosted_zone(
+            HostedZoneId="ZNOSUCHZONE", VPC={"VPCRegion": REGION, "VPCId": hub_spoke["spoke_vpc"]})
+    assert code(e) == ("NoSuchHostedZone", 404)
+    # the hub can't associate the spoke's VPC itself: the VPC's account must do it
+    with pytest.raises(ClientError) as e:
+        hub_spoke["h_r53"].associate_vpc_with_hosted_zone(
+            HostedZoneId=hub_spoke["zone"], VPC={"VPCRegion": REGION, "VPCId": hub_spoke["spoke_vpc"]})
+    assert code(e) == ("InvalidVPCId", 400)
+
+
+def test_same_name_zone_conflicts_on_one_vpc(hub_spoke, emu):
+    # another account's zone with the same name, associated with the spoke VPC, then the hub's
+    other_ec2, other_r53 = emu.client(OTHER, "ec2"), emu.client(OTHER, "route53")
+    other_zone = private_zone(other_r53, "ec2.us-east-1.amazonaws.com", vpc(other_ec2, "10.9.0.0/16"))
+    sv = {"VPCRegion": REGION, "VPCId": hub_spoke["spoke_vpc"]}
+    other_r53.create_vpc_association_authorization(HostedZoneId=other_zone, VPC=sv)
+    hub_spoke["s_r53"].associate_vpc_with_hosted_zone(HostedZoneId=other_zone, VPC=sv)
+    hub_spoke["h_r53"].create_vpc_association_authorization(HostedZoneId=hub_spoke["zone"], VPC=sv)
+    with pytest.raises(ClientError) as e:
+        hub_spoke["s_r53"].associate_vpc_with_hosted_zone(HostedZoneId=hub_spoke["zone"], VPC=sv)
+    assert code(e) == ("ConflictingDomainExists", 400)
+
+
+def test_disassociate_rules(hub_spoke, emu):
+    zone, h, s = hub_spoke["zone"], hub_spoke["h_r53"], hub_spoke["s_r53"]
+    sv = {"VPCRegion": REGION, "VPCId": hub_spoke["spoke_vpc"]}
+    hv = {"VPCRegion": REGION, "VPCId": hub_spoke["hub_vpc"]}
+    with pytest.raises(ClientError) as e:
+        h.disassociate_vpc_from_hosted_zone(HostedZoneId=zone, VPC=sv)
+    assert code(e) == ("VPCAssociationNotFound", 404)
+    with pytest.raises(ClientError) as e:
+        h.disassociate_vpc_from_hosted_zone(HostedZoneId=zone, VPC=hv)
+    assert code(e) == ("LastVPCAssociation", 400)
+
+    h.create_vpc_association_authorization(HostedZoneId=zone, VPC=sv)
+    s.associate_vpc_with_hosted_zone(HostedZoneId=zone, VPC=sv)
+    # a third account owns neither the zone nor the VPC
+    with pytest.raises(ClientError) as e:
+        emu.client(OTHER, "route53").disassociate_vpc_from_hosted_zone(HostedZoneId=zone, VPC=sv)
+    assert code(e) == ("InvalidVPCId", 400)
+    # the VPC's owner may disassociate its VPC, even after the authorization is gone
+    h.delete_vpc_association_authorization(HostedZoneId=zone, VPC=sv)
+    s.disassociate_vpc_from_hosted_zone(HostedZoneId=zone, VPC=sv)
+    assert [v["VPCId"] for v in h.get_hosted_zone(Id=zone)["VPCs"]] == [hub_spoke["hub_vpc"]]
+    with pytest.raises(ClientError) as e:
+        s.disassociate_vpc_from_hosted_zone(HostedZoneId=zone, VPC=sv)
+    assert code(e) == ("VPCAssociationNotFound", 404)
+
+
+def test_list_hosted_zones_by_vpc_across_accounts(hub_spoke):
+    zone, sv = hub_spoke["zone"], {"VPCRegion": REGION, "VPCId": hub_spoke["spoke_vpc"]}
+    s = hub_spoke["s_r53"]
+    own = private_zone(s, "spoke.internal", hub_spoke["spoke_vpc"])
+    hub_spoke["h_r53"].create_vpc_association_authorization(HostedZoneId=zone, VPC=sv)
+    s.associate_vpc_with_hosted_zone(HostedZoneId=zone, VPC=sv)
+    got = s.list_hosted_zones_by_vpc(VPCId=hub_spoke["spoke_vpc"], VPCRegion=REGION)["HostedZoneSummaries"]
+    assert {(z["HostedZoneId"], z["Owner"]["OwningAccount"]) for z in got} == {(zone, HUB), (own, SPOKE)}
+    got = hub_spoke["h_r53"].list_hosted_zones_by_vpc(VPCId=hub_spoke["hub_vpc"], VPCRegion=REGION)
+    assert [z["HostedZoneId"] for z in got["HostedZoneSummaries"]] == [zone]
+
+
+# ------------------------------------------------------------------ EC2 enforcement
+def test_prefix_list_version_and_max_entries(emu):
+    ec2 = emu.client(HUB, "ec2")
+    pl = ec2.create_managed_prefix_list(PrefixListName="spokes", AddressFamily="IPv4", MaxEntries=2,
+                                        Entries=[{"Cidr": "10.1.0.0/16"}])["PrefixList"]
+    pl_id = pl["PrefixListId"]
+    ec2.modify_managed_prefix_list(PrefixListId=pl_id, CurrentVersion=1, AddEntries=[{"Cidr": "10.2.0.0/16"}])
+    with pytest.raises(ClientError) as e:  # stale version
+        ec2.modify_managed_prefix_list(PrefixListId=pl_id, CurrentVersion=1,
+                                       AddEntries=[{"Cidr": "10.3.0.0/16"}])
+    assert code(e) == ("PrefixListVersionMismatch", 400)
+    with pytest.raises(ClientError) as e:  # beyond MaxEntries
+        ec2.modify_managed_prefix_list(PrefixListId=pl_id, CurrentVersion=2,
+                                       AddEntries=[{"Cidr": "10.3.0.0/16"}])
+    assert code(e) == ("PrefixListMaxEntriesExceeded", 400)
+    with pytest.raises(ClientError) as e:
+        ec2.modify_managed_prefix_list(PrefixListId=pl_id, AddEntries=[{"Cidr": "10.2.0.0/16"}])
+    assert code(e) == ("InvalidPrefixListModification", 400)
+    entries = ec2.get_managed_prefix_list_entries(PrefixListId=pl_id)["Entries"]
+    assert sorted(x["Cidr"] for x in entries) == ["10.1.0.0/16", "10.2.0.0/16"]
+    got = ec2.describe_managed_prefix_lists(PrefixListIds=[pl_id])["PrefixLists"][0]
+    assert got["Version"] == 2 and got["PrefixListName"] == "spokes"
+    ec2.modify_managed_prefix_list(PrefixListId=pl_id, CurrentVersion=2, MaxEntries=5)
+    ec2.modify_managed_prefix_list(PrefixListId=pl_id, AddEntries=[{"Cidr": "10.3.0.0/16"}],
+                                   RemoveEntries=[{"Cidr": "10.1.0.0/16"}])
+    entries = ec2.get_managed_prefix_list_entries(PrefixListId=pl_id)["Entries"]
+    assert sorted(x["Cidr"] for x in entries) == ["10.2.0.0/16", "10.3.0.0/16"]
+    with pytest.raises(ClientError) as e:
+        ec2.modify_managed_prefix_list(PrefixListId="pl-0000000000000000", AddEntries=[{"Cidr": "10.9.0.0/16"}])
+    assert code(e) == ("InvalidPrefixListID.NotFound", 400)
+
+
+def test_peering_overlapping_cidrs_fails(emu):
+    h, s = emu.client(HUB, "ec2"), emu.client(SPOKE, "ec2")
+    hv, sv = vpc(h, "10.0.0.0/16"), vpc(s, "10.0.128.0/17")
+    pcx_id = h.create_vpc_peering_connection(VpcId=hv, PeerVpcId=sv, PeerOwnerId=SPOKE)[
+        "VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    got = h.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx_id])["VpcPeeringConnections"][0]
+    assert got["Status"]["Code"] == "failed"
+    with pytest.raises(ClientError):
+        s.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx_id)
+
+
+# ------------------------------------------------------------------ faults and call log
+def test_throttle_faults_per_service(emu):
+    ec2, r53, sts = emu.client(HUB, "ec2"), emu.client(HUB, "route53"), emu.client(HUB, "sts")
+    emu.fault(service="ec2", operation="DescribeVpcs", kind="throttle", count=1)
+    emu.fault(service="route53", operation="ListHostedZones", kind="throttle", count=1)
+    emu.fault(service="sts", operation="GetCallerIdentity", kind="throttle", count=1)
+    for call, expected in ((ec2.describe_vpcs, ("RequestLimitExceeded", 503)),
+                           (r53.list_hosted_zones, ("Throttling", 400)),
+                           (sts.get_caller_identity, ("Throttling", 400))):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == expected
+        call()  # count exhausted: works again
+    assert all(f["remaining"] == 0 and f["hits"] == 1 for f in emu.faults().values())
+
+
+def test_error5xx_and_latency(emu):
+    ec2, r53, sts = emu.client(HUB, "ec2"), emu.client(HUB, "route53"), emu.client(HUB, "sts")
+    emu.fault(service="*", operation="*", kind="error5xx", count=3)
+    for call, expected in ((ec2.describe_vpcs, ("InternalError", 500)),
+                           (r53.list_hosted_zones, ("InternalFailure", 500)),
+                           (sts.get_caller_identity, ("InternalFailure", 500))):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == expected
+    http(emu.url + "/_emulator/faults", "DELETE")
+    emu.fault(service="route53", kind="error503", count=1)
+    with pytest.raises(ClientError) as e:
+        r53.list_hosted_zones()
+    assert code(e) == ("ServiceUnavailable", 503)
+    fid = emu.fault(service="ec2", operation="DescribeVpcs", kind="latency", latency_ms=300, count=None)
+    t = time.monotonic()
+    ec2.describe_vpcs()
+    assert time.monotonic() - t >= 0.3
+    f = emu.faults()[fid]
+    assert f["remaining"] is None and f["hits"] == 1
+
+
+def test_fault_filters_account_and_mutating(emu):
+    hub, spoke = emu.client(HUB, "ec2"), emu.client(SPOKE, "ec2")
+    fid = emu.fault(service="ec2", kind="throttle", mutating_only=True, account=SPOKE, count=None)
+    hub.create_vpc(CidrBlock="10.0.0.0/16")   # other account: untouched
+    spoke.describe_vpcs()                      # not mutating: untouched
+    for _ in range(2):
+        with pytest.raises(ClientError) as e:
+            spoke.create_vpc(CidrBlock="10.1.0.0/16")
+        assert code(e) == ("RequestLimitExceeded", 503)
+    assert emu.faults()[fid]["hits"] == 2
+    assert http(emu.url + "/_emulator/faults", "DELETE")[0] == 200
+    assert emu.faults() == {}
+    spoke.create_vpc(CidrBlock="10.1.0.0/16")
+    assert http(emu.url + "/_emulator/faults", "POST", {"kind": "nope"})[0] == 400
+
+
+def test_sdk_retries_through_throttling_and_call_log(emu):
+    r53 = emu.client(HUB, "route53", config=Config(retries={"mode": "standard", "total_max_attempts": 4}))
+    emu.fault(service="route53", operation="CreateHostedZone", kind="throttle", count=2)
+    http(emu.url + "/_emulator/calls", "DELETE")
+    r53.create_hosted_zone(Name="example.com", CallerReference="r1")
+    calls = [c for c in emu.calls() if c["operation"] == "CreateHostedZone"]
+    assert [c["status"] for c in calls] == [400, 400, 201]
+    assert all(c["account"] == HUB and c["service"] == "route53" for c in calls)
+    assert http(emu.url + "/_emulator/calls", "DELETE")[0] == 200 and emu.calls() == []
+
+
+def test_call_log_names_operations(hub_spoke, emu):
+    http(emu.url + "/_emulator/calls", "DELETE")
+    zone, sv = hub_spoke["zone"], {"VPCRegion": REGION, "VPCId": hub_spoke["spoke_vpc"]}
+    hub_spoke["h_r53"].create_vpc_association_authorization(HostedZoneId=zone, VPC=sv)
+    hub_spoke["h_r53"].get_hosted_zone(Id=zone)
+    hub_spoke["s_ec2"].describe_vpcs()
+    log = [(c["account"], c["service"], c["operation"], c["status"]) for c in emu.calls()]
+    assert log == [(HUB, "route53", "CreateVPCAssociationAuthorization", 200),
+                   (HUB, "route53", "GetHostedZone", 200),
+                   (SPOKE, "ec2", "DescribeVpcs", 200)]
+
+
+def test_reset_clears_everything(hub_spoke, emu):
+    sv = {"VPCRegion": REGION, "VPCId": hub_spoke["spoke_vpc"]}
+    hub_spoke["h_r53"].create_vpc_association_authorization(HostedZoneId=hub_spoke["zone"], VPC=sv)
+    emu.fault(kind="throttle", count=None, operation="NothingMatches")
+    assert http(emu.url + "/_emulator/reset", "POST")[0] == 200
+    assert emu.faults() == {} and emu.calls() == []
+    emu.sessions.clear()  # credentials are gone after a reset: assume roles again
+    h = emu.client(HUB, "route53")
+    assert h.list_hosted_zones()["HostedZones"] == []
+    assert http(emu.url + "/_emulator/nope")[0] == 404
+
+
+def test_prefix_list_concurrent_writers_one_wins(emu):
+    from concurrent.futures import ThreadPoolExecutor
+    ec2 = emu.client(HUB, "ec2")
+    pl_id = ec2.create_managed_prefix_list(PrefixListName="race", AddressFamily="IPv4", MaxEntries=10,
+                                           Entries=[{"Cidr": "10.1.0.0/16"}])["PrefixList"]["PrefixListId"]
+
+    def add(i):
+        try:
+            ec2.modify_managed_prefix_list(PrefixListId=pl_id, CurrentVersion=1,
+                                           AddEntries=[{"Cidr": f"10.{10 + i}.0.0/16"}])
+            return "ok"
+        except ClientError as e:
+            return e.response["Error"]["Code"]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = sorted(pool.map(add, range(4)))
+    assert results == ["PrefixListVersionMismatch"] * 3 + ["ok"]
+    assert len(ec2.get_managed_prefix_list_entries(PrefixListId=pl_id)["Entries"]) == 2
