@@ -3,7 +3,9 @@
 //! Layers, one direction: `http -> app -> {store, workflow} -> cloud`, with `domain` types
 //! everywhere.
 
+pub mod app;
 pub mod cloud;
 pub mod domain;
 pub mod model;
 pub mod store;
+pub mod workflow;

@@ -172,11 +172,12 @@ pub async fn hub_insert(conn: &mut PgConnection, hub: &NewHub) -> Result<(), sql
 }
 
 pub async fn hub_get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Hub>, sqlx::Error> {
-    let rows: Vec<HubRow> =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {HUB_COLUMNS} FROM hubs WHERE id = $1")))
-            .bind(id)
-            .fetch_all(&mut *conn)
-            .await?;
+    let rows: Vec<HubRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {HUB_COLUMNS} FROM hubs WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
     Ok(hubs_with_services(conn, rows).await?.pop())
 }
 

@@ -117,11 +117,12 @@ pub async fn job_get(
     id: Uuid,
     with_events: bool,
 ) -> Result<Option<Job>, sqlx::Error> {
-    let row: Option<JobRow> =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1")))
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let row: Option<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
     let Some(mut job) = row.map(JobRow::into_model).transpose()? else {
         return Ok(None);
     };

@@ -142,10 +142,12 @@ pub async fn spoke_insert(conn: &mut PgConnection, spoke: &NewSpoke) -> Result<(
 }
 
 pub async fn spoke_get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Spoke>, sqlx::Error> {
-    let row: Option<SpokeRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SPOKE_SELECT} WHERE s.id = $1")))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
+    let row: Option<SpokeRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SPOKE_SELECT} WHERE s.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
     row.map(SpokeRow::into_model).transpose()
 }
 

@@ -1,0 +1,847 @@
+//! The application layer: the use cases behind the API. Each mutation commits its state change,
+//! its job and its audit row in one transaction. The HTTP layer calls only this module.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::{PgConnection, PgPool};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::domain::{
+    AccountId, ExternalId, HubName, Ipv4Cidr, Region, RoleArn, RoleName, RouteTableId, ServiceName,
+    SubnetId, VpcId, cidrs_parse_distinct,
+};
+use crate::model::{AuditEntry, Hub, HubStatus, Job, JobKind, Page, Principal, Spoke, SpokeStatus};
+use crate::store::{self, audit::NewAudit, violated_constraint};
+use crate::workflow;
+
+mod error;
+pub use error::{AppError, FieldError};
+
+/// Limits AWS would enforce later, checked at the door.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Active VPC peering connections per VPC (AWS: 50 by default, 125 at most).
+    pub peerings_per_vpc: i64,
+    /// VPCs associated with one private hosted zone (AWS: 300); the hub's VPC is one of them.
+    pub vpcs_per_zone: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            peerings_per_vpc: 125,
+            vpcs_per_zone: 300,
+        }
+    }
+}
+
+/// Shared state of the application layer.
+#[derive(Clone)]
+pub struct App {
+    pub pool: PgPool,
+    pub limits: Limits,
+    /// Role assumed in a spoke account when the enrolment names none.
+    pub default_role_name: RoleName,
+}
+
+/// Who is acting, and the request that carries the action.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub principal: Principal,
+    pub request_id: Option<String>,
+}
+
+/// `POST /v1/hubs`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HubCreate {
+    pub name: HubName,
+    pub account_id: AccountId,
+    pub region: Region,
+    pub vpc_id: VpcId,
+    /// The hub VPC's CIDR blocks (routes in spokes point at them).
+    pub cidrs: Vec<Ipv4Cidr>,
+    /// Subnets for the interface endpoints, one per availability zone.
+    pub subnet_ids: Vec<SubnetId>,
+    /// Route tables of the hub that get routes to the spokes.
+    pub route_table_ids: Vec<RouteTableId>,
+    /// Short names of the endpoint services (`sqs`, `ssm`, `ecr.api`, ...).
+    pub services: Vec<ServiceName>,
+    /// Role to assume in the hub account (give this or `role_name`).
+    pub role_arn: Option<RoleArn>,
+    /// Role name in the hub account (with an optional path).
+    pub role_name: Option<RoleName>,
+    pub external_id: Option<ExternalId>,
+    /// Maximum entries of the prefix list admitting spoke CIDRs (default 60). The security
+    /// group's rule count includes this number: AWS allows 60 inbound rules per group unless
+    /// raised.
+    #[schema(minimum = 1, maximum = 1000)]
+    pub prefix_list_max_entries: Option<i32>,
+}
+
+/// `PATCH /v1/hubs/{id}`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HubUpdate {
+    /// The complete new list of endpoint services.
+    pub services: Vec<ServiceName>,
+}
+
+/// `POST /v1/spokes`.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpokeEnroll {
+    /// The hub's id or name.
+    pub hub: String,
+    pub account_id: AccountId,
+    pub region: Region,
+    pub vpc_id: VpcId,
+    /// The spoke VPC's CIDR blocks; read from AWS at attach time when left out.
+    pub cidrs: Option<Vec<Ipv4Cidr>>,
+    /// Spoke route tables to route to the hub; every route table of the VPC when left out.
+    pub route_table_ids: Option<Vec<RouteTableId>>,
+    pub role_arn: Option<RoleArn>,
+    pub role_name: Option<RoleName>,
+    pub external_id: Option<ExternalId>,
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+/// The answer to an accepted asynchronous request: the resource and its job.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Accepted<T> {
+    #[serde(flatten)]
+    pub resource: T,
+    pub job_id: Uuid,
+    /// URL of the job that carries out the request (also in `Location`).
+    pub job_url: String,
+}
+
+/// A stored or fresh answer to an idempotent request.
+#[derive(Debug, Clone)]
+pub struct Replayable {
+    pub status: u16,
+    pub body: serde_json::Value,
+    pub location: Option<String>,
+    /// True when this is the saved answer of an earlier request with the same key.
+    pub replayed: bool,
+}
+
+pub fn job_url(id: Uuid) -> String {
+    format!("/v1/jobs/{id}")
+}
+
+fn role_resolve(
+    field_prefix: &str,
+    account: &AccountId,
+    role_arn: Option<RoleArn>,
+    role_name: Option<RoleName>,
+    default: Option<&RoleName>,
+) -> Result<RoleArn, AppError> {
+    match (role_arn, role_name) {
+        (Some(_), Some(_)) => Err(AppError::invalid(
+            &format!("{field_prefix}role_name"),
+            "give role_arn or role_name, not both",
+        )),
+        (Some(arn), None) => {
+            if arn.account() != *account {
+                Err(AppError::invalid(
+                    &format!("{field_prefix}role_arn"),
+                    &format!(
+                        "the role is in account {} but account_id is {account}",
+                        arn.account()
+                    ),
+                ))
+            } else {
+                Ok(arn)
+            }
+        }
+        (None, Some(name)) => Ok(RoleArn::for_account(account, &name)),
+        (None, None) => match default {
+            Some(name) => Ok(RoleArn::for_account(account, name)),
+            None => Err(AppError::invalid(
+                &format!("{field_prefix}role_arn"),
+                "give role_arn or role_name",
+            )),
+        },
+    }
+}
+
+fn services_check(services: &[ServiceName]) -> Result<(), AppError> {
+    if services.is_empty() {
+        return Err(AppError::invalid(
+            "services",
+            "at least one service is needed",
+        ));
+    }
+    for (i, s) in services.iter().enumerate() {
+        if services[..i].contains(s) {
+            return Err(AppError::invalid(
+                &format!("services[{i}]"),
+                &format!("'{s}' is listed twice"),
+            ));
+        }
+    }
+    if services.len() > 50 {
+        return Err(AppError::invalid(
+            "services",
+            "a VPC holds at most 50 interface endpoints",
+        ));
+    }
+    Ok(())
+}
+
+fn list_nonempty_distinct<T: PartialEq + std::fmt::Display>(
+    field: &str,
+    items: &[T],
+) -> Result<(), AppError> {
+    if items.is_empty() {
+        return Err(AppError::invalid(field, "must not be empty"));
+    }
+    for (i, s) in items.iter().enumerate() {
+        if items[..i].contains(s) {
+            return Err(AppError::invalid(
+                &format!("{field}[{i}]"),
+                &format!("'{s}' is listed twice"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn labels_check(labels: &BTreeMap<String, String>) -> Result<(), AppError> {
+    if labels.len() > 50 {
+        return Err(AppError::invalid("labels", "at most 50 labels"));
+    }
+    for (k, v) in labels {
+        let key_ok = (1..=63).contains(&k.len())
+            && k.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_./".contains(&b));
+        if !key_ok {
+            return Err(AppError::invalid(
+                &format!("labels.{k}"),
+                "label keys are 1-63 characters of a-z, 0-9, '-', '_', '.', '/'",
+            ));
+        }
+        if v.len() > 255 || v.chars().any(|c| c.is_control()) {
+            return Err(AppError::invalid(
+                &format!("labels.{k}"),
+                "label values are at most 255 printable characters",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// SHA-256 of the canonical JSON of a request (object keys sorted), for idempotency.
+pub fn request_hash<T: Serialize>(body: &T) -> String {
+    let value = serde_json::to_value(body).unwrap_or(serde_json::Value::Null);
+    hex::encode(Sha256::digest(value.to_string().as_bytes()))
+}
+
+impl App {
+    async fn audit(
+        conn: &mut PgConnection,
+        actor: &Actor,
+        action: &str,
+        target: &str,
+        detail: Option<serde_json::Value>,
+    ) -> Result<(), AppError> {
+        store::audit::audit_insert(
+            conn,
+            &NewAudit {
+                principal: &actor.principal.name,
+                action,
+                target: Some(target),
+                request_id: actor.request_id.as_deref(),
+                outcome: "accepted",
+                detail,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Records a refused or failed mutating request (outside any rolled-back transaction).
+    pub async fn audit_refused(
+        &self,
+        principal: &str,
+        action: &str,
+        target: &str,
+        request_id: Option<&str>,
+        outcome: &str,
+    ) -> Result<(), AppError> {
+        let mut conn = self.pool.acquire().await?;
+        store::audit::audit_insert(
+            &mut conn,
+            &NewAudit {
+                principal,
+                action,
+                target: Some(target),
+                request_id,
+                outcome,
+                detail: None,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Hubs
+    // -----------------------------------------------------------------------------------------
+
+    pub async fn hub_create(
+        &self,
+        actor: &Actor,
+        req: HubCreate,
+    ) -> Result<Accepted<Hub>, AppError> {
+        let role_arn = role_resolve("", &req.account_id, req.role_arn, req.role_name, None)?;
+        list_nonempty_distinct("cidrs", &req.cidrs)?;
+        cidrs_parse_distinct(&req.cidrs).map_err(|e| AppError::invalid("cidrs", &e.0))?;
+        list_nonempty_distinct("subnet_ids", &req.subnet_ids)?;
+        list_nonempty_distinct("route_table_ids", &req.route_table_ids)?;
+        services_check(&req.services)?;
+        let max_entries = req.prefix_list_max_entries.unwrap_or(60);
+        if !(1..=1000).contains(&max_entries) {
+            return Err(AppError::invalid(
+                "prefix_list_max_entries",
+                "must be between 1 and 1000",
+            ));
+        }
+        let hub = store::hubs::NewHub {
+            id: Uuid::now_v7(),
+            name: req.name,
+            account_id: req.account_id,
+            region: req.region,
+            vpc_id: req.vpc_id,
+            cidrs: req.cidrs,
+            subnet_ids: req.subnet_ids,
+            route_table_ids: req.route_table_ids,
+            services: req.services,
+            role_arn,
+            external_id: req.external_id,
+            prefix_list_max_entries: max_entries,
+        };
+        let mut tx = self.pool.begin().await?;
+        if let Err(e) = store::hubs::hub_insert(&mut tx, &hub).await {
+            return Err(match violated_constraint(&e, "23505").as_deref() {
+                Some("hubs_name_live") => {
+                    AppError::conflict(format!("a hub named '{}' already exists", hub.name))
+                }
+                Some("hubs_vpc_live") => AppError::conflict(format!(
+                    "VPC {} of account {} in {} is already a hub",
+                    hub.vpc_id, hub.account_id, hub.region
+                )),
+                _ => e.into(),
+            });
+        }
+        let job_id = workflow::enqueue(&mut tx, JobKind::ProvisionHub, hub.id, None).await?;
+        store::hubs::hub_current_job_set(&mut tx, hub.id, job_id).await?;
+        Self::audit(
+            &mut tx,
+            actor,
+            "hub.create",
+            &format!("hub:{}", hub.id),
+            None,
+        )
+        .await?;
+        let created = store::hubs::hub_get(&mut tx, hub.id)
+            .await?
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("hub vanished")))?;
+        tx.commit().await?;
+        Ok(Accepted {
+            resource: created,
+            job_id,
+            job_url: job_url(job_id),
+        })
+    }
+
+    pub async fn hub_get(&self, id: Uuid) -> Result<Hub, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        store::hubs::hub_get(&mut conn, id)
+            .await?
+            .filter(|h| h.status != HubStatus::Deleted)
+            .ok_or(AppError::NotFound("hub"))
+    }
+
+    pub async fn hub_list(&self, cursor: Option<Uuid>, limit: i64) -> Result<Page<Hub>, AppError> {
+        let items = store::hubs::hub_list(&self.pool, cursor, limit).await?;
+        Ok(page(items, limit, |h| h.id.to_string()))
+    }
+
+    /// Changes a hub's services; the job adds/removes endpoints and zones and fans the change out
+    /// to every attached spoke.
+    pub async fn hub_update(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        req: HubUpdate,
+    ) -> Result<Accepted<Hub>, AppError> {
+        services_check(&req.services)?;
+        let mut tx = self.pool.begin().await?;
+        let hub = store::hubs::hub_lock(&mut tx, id)
+            .await?
+            .filter(|h| h.status != HubStatus::Deleted)
+            .ok_or(AppError::NotFound("hub"))?;
+        if hub.status == HubStatus::Deleting {
+            return Err(AppError::conflict(format!(
+                "hub {} is being deleted",
+                hub.name
+            )));
+        }
+        store::hubs::hub_services_want(&mut tx, id, &req.services).await?;
+        store::hubs::hub_status_set(&mut tx, id, HubStatus::Updating, None).await?;
+        let job_id = workflow::enqueue(&mut tx, JobKind::UpdateHubServices, id, None).await?;
+        store::hubs::hub_current_job_set(&mut tx, id, job_id).await?;
+        Self::audit(
+            &mut tx,
+            actor,
+            "hub.update",
+            &format!("hub:{id}"),
+            Some(serde_json::json!({ "services": req.services })),
+        )
+        .await?;
+        let updated = store::hubs::hub_get(&mut tx, id)
+            .await?
+            .ok_or(AppError::NotFound("hub"))?;
+        tx.commit().await?;
+        Ok(Accepted {
+            resource: updated,
+            job_id,
+            job_url: job_url(job_id),
+        })
+    }
+
+    /// Deprovisions a hub; refused while any spoke is enrolled.
+    pub async fn hub_delete(&self, actor: &Actor, id: Uuid) -> Result<Accepted<Hub>, AppError> {
+        let mut tx = self.pool.begin().await?;
+        let hub = store::hubs::hub_lock(&mut tx, id)
+            .await?
+            .filter(|h| h.status != HubStatus::Deleted)
+            .ok_or(AppError::NotFound("hub"))?;
+        if hub.status == HubStatus::Deleting {
+            return Err(AppError::conflict(format!(
+                "hub {} is already being deleted",
+                hub.name
+            )));
+        }
+        let live = store::hubs::hub_live_spokes(&mut tx, id).await?;
+        if live > 0 {
+            return Err(AppError::conflict(format!(
+                "hub {} still has {live} spoke(s) enrolled; detach them first (DELETE /v1/spokes/{{id}})",
+                hub.name
+            )));
+        }
+        store::hubs::hub_status_set(&mut tx, id, HubStatus::Deleting, None).await?;
+        let job_id = workflow::enqueue(&mut tx, JobKind::DeleteHub, id, None).await?;
+        store::hubs::hub_current_job_set(&mut tx, id, job_id).await?;
+        Self::audit(&mut tx, actor, "hub.delete", &format!("hub:{id}"), None).await?;
+        let hub = store::hubs::hub_get(&mut tx, id)
+            .await?
+            .ok_or(AppError::NotFound("hub"))?;
+        tx.commit().await?;
+        Ok(Accepted {
+            resource: hub,
+            job_id,
+            job_url: job_url(job_id),
+        })
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Spokes
+    // -----------------------------------------------------------------------------------------
+
+    async fn hub_resolve(conn: &mut PgConnection, hub: &str) -> Result<Uuid, AppError> {
+        if let Ok(id) = hub.parse::<Uuid>() {
+            return Ok(id);
+        }
+        store::hubs::hub_id_by_name(conn, hub)
+            .await?
+            .ok_or_else(|| AppError::invalid("hub", &format!("no hub has the id or name '{hub}'")))
+    }
+
+    /// Enrols a spoke and enqueues its attach job. With an idempotency key, a retry with the
+    /// same body gets the first answer again; another body with the same key is refused.
+    pub async fn spoke_enroll(
+        &self,
+        actor: &Actor,
+        req: SpokeEnroll,
+        idempotency_key: Option<&str>,
+    ) -> Result<Replayable, AppError> {
+        let hash = request_hash(&req);
+        let mut tx = self.pool.begin().await?;
+        if let Some(key) = idempotency_key {
+            let fresh =
+                store::idempotency::idempotency_begin(&mut tx, &actor.principal.name, key, &hash)
+                    .await?;
+            if !fresh {
+                drop(tx);
+                let mut conn = self.pool.acquire().await?;
+                let saved =
+                    store::idempotency::idempotency_get(&mut conn, &actor.principal.name, key)
+                        .await?
+                        .ok_or_else(|| {
+                            AppError::Internal(anyhow::anyhow!("idempotency key vanished"))
+                        })?;
+                if saved.request_hash != hash {
+                    return Err(AppError::IdempotencyMismatch);
+                }
+                return Ok(Replayable {
+                    status: saved.status_code as u16,
+                    body: saved.response.0,
+                    location: saved.location,
+                    replayed: true,
+                });
+            }
+        }
+        let accepted = match self.spoke_enroll_in(&mut tx, actor, req).await {
+            Ok(a) => a,
+            Err(e) => {
+                drop(tx);
+                return Err(self.enroll_error_explain(e).await);
+            }
+        };
+        let body =
+            serde_json::to_value(&accepted).map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
+        let location = accepted.job_url.clone();
+        if let Some(key) = idempotency_key {
+            store::idempotency::idempotency_save(
+                &mut tx,
+                &actor.principal.name,
+                key,
+                202,
+                &body,
+                Some(&location),
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(|e| AppError::from(e))?;
+        Ok(Replayable {
+            status: 202,
+            body,
+            location: Some(location),
+            replayed: false,
+        })
+    }
+
+    /// Turns an overlap found by the exclusion constraint (a concurrent enrolment) into a 409
+    /// naming the registration that holds the CIDR.
+    async fn enroll_error_explain(&self, e: AppError) -> AppError {
+        match e {
+            AppError::OverlapRace { hub_id, cidrs } => {
+                let Ok(mut conn) = self.pool.acquire().await else {
+                    return AppError::conflict("a CIDR overlaps another registration".into());
+                };
+                match store::hubs::cidr_conflict_find(&mut conn, hub_id, &cidrs, None).await {
+                    Ok(Some((mine, other))) => overlap_error(mine, &other),
+                    _ => AppError::conflict(
+                        "a CIDR overlaps another registration of this hub".into(),
+                    ),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn spoke_enroll_in(
+        &self,
+        tx: &mut PgConnection,
+        actor: &Actor,
+        req: SpokeEnroll,
+    ) -> Result<Accepted<Spoke>, AppError> {
+        let role_arn = role_resolve(
+            "",
+            &req.account_id,
+            req.role_arn,
+            req.role_name,
+            Some(&self.default_role_name),
+        )?;
+        let cidrs = req.cidrs.unwrap_or_default();
+        if !cidrs.is_empty() {
+            list_nonempty_distinct("cidrs", &cidrs)?;
+            cidrs_parse_distinct(&cidrs).map_err(|e| AppError::invalid("cidrs", &e.0))?;
+        }
+        if let Some(tables) = &req.route_table_ids {
+            list_nonempty_distinct("route_table_ids", tables)?;
+        }
+        let labels = req.labels.unwrap_or_default();
+        labels_check(&labels)?;
+
+        let hub_id = Self::hub_resolve(tx, &req.hub).await?;
+        let hub = store::hubs::hub_lock(tx, hub_id)
+            .await?
+            .filter(|h| h.status != HubStatus::Deleted)
+            .ok_or_else(|| {
+                AppError::invalid("hub", &format!("no hub has the id or name '{}'", req.hub))
+            })?;
+        if hub.status == HubStatus::Deleting {
+            return Err(AppError::conflict(format!(
+                "hub {} is being deleted",
+                hub.name
+            )));
+        }
+        if hub.account_id == req.account_id && hub.vpc_id == req.vpc_id {
+            return Err(AppError::invalid("vpc_id", "this VPC is the hub itself"));
+        }
+        if let Some(existing) =
+            store::spokes::spoke_find_live(tx, &req.account_id, &req.region, &req.vpc_id).await?
+        {
+            return Err(AppError::Conflict {
+                message: format!(
+                    "VPC {} of account {} in {} is already enrolled as spoke {existing}",
+                    req.vpc_id, req.account_id, req.region
+                ),
+                existing: Some(format!("/v1/spokes/{existing}")),
+            });
+        }
+        let live = store::hubs::hub_live_spokes(tx, hub_id).await?;
+        if live >= self.limits.peerings_per_vpc {
+            return Err(AppError::quota(format!(
+                "hub {} already has {live} spokes: a VPC can have at most {} active peering connections",
+                hub.name, self.limits.peerings_per_vpc
+            )));
+        }
+        if live + 1 >= self.limits.vpcs_per_zone {
+            return Err(AppError::quota(format!(
+                "hub {} already has {live} spokes: a private hosted zone can be associated with at most {} VPCs (the hub's included)",
+                hub.name, self.limits.vpcs_per_zone
+            )));
+        }
+        let used = store::hubs::hub_spoke_cidr_count(tx, hub_id).await?;
+        if used + cidrs.len() as i64 > i64::from(hub.prefix_list_max_entries) {
+            return Err(AppError::quota(format!(
+                "hub {}'s prefix list holds at most {} entries and {used} are taken; {} more do not fit",
+                hub.name,
+                hub.prefix_list_max_entries,
+                cidrs.len()
+            )));
+        }
+        if let Some((mine, other)) =
+            store::hubs::cidr_conflict_find(tx, hub_id, &cidrs, None).await?
+        {
+            return Err(overlap_error(mine, &other));
+        }
+        let spoke = store::spokes::NewSpoke {
+            id: Uuid::now_v7(),
+            hub_id,
+            account_id: req.account_id,
+            region: req.region,
+            vpc_id: req.vpc_id,
+            cidrs: cidrs.clone(),
+            route_table_ids: req.route_table_ids,
+            role_arn,
+            external_id: req.external_id,
+            labels,
+        };
+        if let Err(e) = store::spokes::spoke_insert(tx, &spoke).await {
+            if violated_constraint(&e, "23P01").is_some() {
+                return Err(AppError::OverlapRace { hub_id, cidrs });
+            }
+            if violated_constraint(&e, "23505").as_deref() == Some("spokes_vpc_live") {
+                return Err(AppError::conflict(format!(
+                    "VPC {} of account {} in {} is already enrolled",
+                    spoke.vpc_id, spoke.account_id, spoke.region
+                )));
+            }
+            return Err(e.into());
+        }
+        let job_id = workflow::enqueue(tx, JobKind::AttachSpoke, hub_id, Some(spoke.id)).await?;
+        store::spokes::spoke_current_job_set(tx, spoke.id, job_id).await?;
+        Self::audit(
+            tx,
+            actor,
+            "spoke.enroll",
+            &format!("spoke:{}", spoke.id),
+            None,
+        )
+        .await?;
+        let created = store::spokes::spoke_get(tx, spoke.id)
+            .await?
+            .ok_or(AppError::NotFound("spoke"))?;
+        Ok(Accepted {
+            resource: created,
+            job_id,
+            job_url: job_url(job_id),
+        })
+    }
+
+    pub async fn spoke_get(&self, id: Uuid) -> Result<Spoke, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        store::spokes::spoke_get(&mut conn, id)
+            .await?
+            .ok_or(AppError::NotFound("spoke"))
+    }
+
+    pub async fn spoke_list(
+        &self,
+        filter: SpokeListFilter,
+        cursor: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Page<Spoke>, AppError> {
+        let hub_id = match filter.hub {
+            Some(h) => {
+                let mut conn = self.pool.acquire().await?;
+                match h.parse::<Uuid>() {
+                    Ok(id) => Some(id),
+                    Err(_) => match store::hubs::hub_id_by_name(&mut conn, &h).await? {
+                        Some(id) => Some(id),
+                        None => {
+                            return Ok(Page {
+                                items: vec![],
+                                next_cursor: None,
+                            });
+                        }
+                    },
+                }
+            }
+            None => None,
+        };
+        let f = store::spokes::SpokeFilter {
+            hub_id,
+            account_id: filter.account_id,
+            status: filter.status,
+            labels: filter.labels,
+        };
+        let items = store::spokes::spoke_list(&self.pool, &f, cursor, limit).await?;
+        Ok(page(items, limit, |s| s.id.to_string()))
+    }
+
+    /// Enqueues the detach of a spoke. Detaching a detached spoke is refused (409); a second
+    /// DELETE while detaching answers the running detach job.
+    pub async fn spoke_detach(&self, actor: &Actor, id: Uuid) -> Result<Accepted<Spoke>, AppError> {
+        let mut tx = self.pool.begin().await?;
+        let spoke = store::spokes::spoke_get(&mut tx, id)
+            .await?
+            .ok_or(AppError::NotFound("spoke"))?;
+        store::hubs::hub_lock(&mut tx, spoke.hub_id).await?;
+        let spoke = store::spokes::spoke_get(&mut tx, id)
+            .await?
+            .ok_or(AppError::NotFound("spoke"))?;
+        match spoke.status {
+            SpokeStatus::Detached => {
+                return Err(AppError::conflict(format!(
+                    "spoke {id} is already detached"
+                )));
+            }
+            SpokeStatus::Detaching => {
+                let job_id = spoke.current_job_id.ok_or_else(|| {
+                    AppError::Internal(anyhow::anyhow!("detaching spoke without a job"))
+                })?;
+                return Ok(Accepted {
+                    resource: spoke,
+                    job_id,
+                    job_url: job_url(job_id),
+                });
+            }
+            _ => {}
+        }
+        let job_id =
+            workflow::enqueue(&mut tx, JobKind::DetachSpoke, spoke.hub_id, Some(id)).await?;
+        store::spokes::spoke_status_set(&mut tx, id, SpokeStatus::Detaching, None).await?;
+        store::spokes::spoke_current_job_set(&mut tx, id, job_id).await?;
+        Self::audit(&mut tx, actor, "spoke.detach", &format!("spoke:{id}"), None).await?;
+        let spoke = store::spokes::spoke_get(&mut tx, id)
+            .await?
+            .ok_or(AppError::NotFound("spoke"))?;
+        tx.commit().await?;
+        Ok(Accepted {
+            resource: spoke,
+            job_id,
+            job_url: job_url(job_id),
+        })
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Jobs and audit
+    // -----------------------------------------------------------------------------------------
+
+    pub async fn job_get(&self, id: Uuid) -> Result<Job, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        store::jobs::job_get(&mut conn, id, true)
+            .await?
+            .ok_or(AppError::NotFound("job"))
+    }
+
+    pub async fn job_list(
+        &self,
+        filter: store::jobs::JobFilter,
+        cursor: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Page<Job>, AppError> {
+        let items = store::jobs::job_list(&self.pool, &filter, cursor, limit).await?;
+        Ok(page(items, limit, |j| j.id.to_string()))
+    }
+
+    /// Resumes a failed job at its failed step.
+    pub async fn job_retry(&self, actor: &Actor, id: Uuid) -> Result<Job, AppError> {
+        let mut tx = self.pool.begin().await?;
+        let job = store::jobs::job_get(&mut tx, id, false)
+            .await?
+            .ok_or(AppError::NotFound("job"))?;
+        if !store::jobs::job_requeue(&mut tx, id).await? {
+            return Err(AppError::conflict(format!(
+                "job {id} is {}: only a failed job can be retried",
+                job.status
+            )));
+        }
+        workflow::on_retry(&mut tx, &job).await?;
+        Self::audit(&mut tx, actor, "job.retry", &format!("job:{id}"), None).await?;
+        let job = store::jobs::job_get(&mut tx, id, true)
+            .await?
+            .ok_or(AppError::NotFound("job"))?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    pub async fn audit_list(
+        &self,
+        filter: store::audit::AuditFilter,
+        cursor: Option<i64>,
+        limit: i64,
+    ) -> Result<Page<AuditEntry>, AppError> {
+        let items = store::audit::audit_list(&self.pool, &filter, cursor, limit).await?;
+        Ok(page(items, limit, |a| a.id.to_string()))
+    }
+
+    pub async fn ready(&self) -> bool {
+        store::ready(&self.pool).await
+    }
+}
+
+/// Filters of `GET /v1/spokes` as the application sees them.
+#[derive(Debug, Clone, Default)]
+pub struct SpokeListFilter {
+    pub hub: Option<String>,
+    pub account_id: Option<AccountId>,
+    pub status: Option<SpokeStatus>,
+    pub labels: BTreeMap<String, String>,
+}
+
+fn overlap_error(mine: Ipv4Cidr, other: &store::hubs::CidrConflict) -> AppError {
+    let what = if other.owner_kind == "hub" {
+        format!("the hub's own CIDR {}", other.cidr)
+    } else {
+        format!("{} of spoke {}", other.cidr, other.owner_id)
+    };
+    AppError::Conflict {
+        message: format!("{mine} overlaps {what}"),
+        existing: Some(if other.owner_kind == "hub" {
+            format!("/v1/hubs/{}", other.owner_id)
+        } else {
+            format!("/v1/spokes/{}", other.owner_id)
+        }),
+    }
+}
+
+fn page<T>(mut items: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Page<T> {
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(cursor)
+    } else {
+        None
+    };
+    Page { items, next_cursor }
+}

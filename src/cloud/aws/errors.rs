@@ -1,0 +1,268 @@
+//! Turning SDK errors into [`CloudError`]s.
+//!
+//! Every operation of every service returns its own error enum, but all of them go through the
+//! same generic `SdkError<E>` and expose their code, message and request id through
+//! `ProvideErrorMetadata`; one function ([`sdk_error`]) maps them all, so the classification
+//! (what the workflows retry, what they treat as done) lives in one tested place
+//! ([`classify`]). The SDK's own retries (standard mode) have already run when we see an error.
+
+use std::error::Error as StdError;
+
+use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::operation::RequestId;
+
+use super::credentials::AssumeRoleFailure;
+use crate::cloud::{CloudError, CloudErrorKind};
+
+/// Classifies an AWS error code (matched without regard to case, since moto and AWS differ in
+/// the case of e.g. `InvalidVpcPeeringConnectionID.NotFound`) and, when known, the HTTP status.
+pub(crate) fn classify(code: &str, status: Option<u16>) -> CloudErrorKind {
+    let c = code.to_ascii_lowercase();
+    let c = c.as_str();
+    const THROTTLING: &[&str] = &[
+        "requestlimitexceeded",
+        "throttling",
+        "throttlingexception",
+        "throttledexception",
+        "requestthrottled",
+        "requestthrottledexception",
+        "priorrequestnotcomplete",
+        "toomanyrequestsexception",
+        "ec2throttledexception",
+        "slowdown",
+    ];
+    const TRANSIENT: &[&str] = &[
+        "internalerror",
+        "internalfailure",
+        "internalservererror",
+        "serviceunavailable",
+        "unavailable",
+        "requesttimeout",
+        "requesttimeoutexception",
+        "requestexpired",
+    ];
+    if THROTTLING.contains(&c) {
+        return CloudErrorKind::Throttled;
+    }
+    if TRANSIENT.contains(&c) {
+        return CloudErrorKind::Transient;
+    }
+    if c.ends_with("notfound") || c.starts_with("nosuch") {
+        return CloudErrorKind::NotFound;
+    }
+    if c.ends_with(".duplicate")
+        || c.ends_with("alreadyexists")
+        || c == "conflictingdomainexists"
+        || c == "hostedzonealreadyexists"
+    {
+        return CloudErrorKind::AlreadyExists;
+    }
+    if c == "unauthorizedoperation"
+        || c.starts_with("accessdenied")
+        || c == "notauthorizedexception"
+        || c == "authfailure"
+        || c == "invalidclienttokenid"
+        || c == "expiredtoken"
+        || c == "signaturedoesnotmatch"
+    {
+        return CloudErrorKind::AccessDenied;
+    }
+    if c.ends_with("limitexceeded") || c.starts_with("toomany") || c == "limitsexceeded" {
+        return CloudErrorKind::LimitExceeded;
+    }
+    if c.starts_with("incorrect")
+        || c.contains("versionmismatch")
+        || c.starts_with("invalid")
+        || c == "dependencyviolation"
+        || c == "hostedzonenotempty"
+        || c == "lastvpcassociation"
+        || c == "publiczonevpcassociation"
+        || c == "conflictingtypes"
+        || c == "missingparameter"
+        || c == "unknownparameter"
+        || c == "validationerror"
+    {
+        return CloudErrorKind::Invalid;
+    }
+    match status {
+        Some(s) if s >= 500 => CloudErrorKind::Transient,
+        Some(429) => CloudErrorKind::Throttled,
+        _ => CloudErrorKind::Other,
+    }
+}
+
+/// Finds an [`AssumeRoleFailure`] in the error's source chain: the SDK reports a credentials
+/// provider's failure as a dispatch failure wrapping it.
+fn assume_role_failure<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a AssumeRoleFailure> {
+    let mut cur: Option<&'a (dyn StdError + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(f) = e.downcast_ref::<AssumeRoleFailure>() {
+            return Some(f);
+        }
+        cur = e.source();
+    }
+    None
+}
+
+/// Maps any operation's `SdkError` (EC2, Route 53 and STS share the type) to a [`CloudError`].
+pub(crate) fn sdk_error<E>(operation: &str, err: SdkError<E>) -> CloudError
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    if let Some(f) = assume_role_failure(&err) {
+        return f.to_cloud_error();
+    }
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let request_id = err
+        .meta()
+        .request_id()
+        .or_else(|| err.request_id())
+        .map(str::to_owned);
+    let (kind, code, message) = match &err {
+        SdkError::ServiceError(_) => {
+            let code = err
+                .code()
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("HTTP{}", status.unwrap_or_default()));
+            let message = err
+                .message()
+                .map(str::to_owned)
+                .unwrap_or_else(|| DisplayErrorContext(&err).to_string());
+            (classify(&code, status), code, message)
+        }
+        SdkError::TimeoutError(_) => (
+            CloudErrorKind::Transient,
+            "Timeout".to_owned(),
+            DisplayErrorContext(&err).to_string(),
+        ),
+        SdkError::DispatchFailure(_) => (
+            CloudErrorKind::Transient,
+            "DispatchFailure".to_owned(),
+            DisplayErrorContext(&err).to_string(),
+        ),
+        SdkError::ResponseError(_) => {
+            // An unparseable answer, e.g. an HTML error page from a proxy or emulator.
+            let kind = match status {
+                Some(s) if s >= 500 => CloudErrorKind::Transient,
+                Some(429) => CloudErrorKind::Throttled,
+                _ => CloudErrorKind::Other,
+            };
+            (
+                kind,
+                format!("HTTP{}", status.unwrap_or_default()),
+                DisplayErrorContext(&err).to_string(),
+            )
+        }
+        _ => (
+            CloudErrorKind::Other,
+            "ConstructionFailure".to_owned(),
+            DisplayErrorContext(&err).to_string(),
+        ),
+    };
+    CloudError {
+        kind,
+        operation: operation.to_owned(),
+        code,
+        message,
+        request_id,
+    }
+}
+
+/// A response the SDK parsed but that lacks something we need (a created resource's id...).
+pub(crate) fn malformed(operation: &str, what: &str) -> CloudError {
+    CloudError::new(
+        CloudErrorKind::Other,
+        operation,
+        "MalformedResponse",
+        format!("the response lacks {what}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use CloudErrorKind::*;
+
+    #[test]
+    fn throttling_codes() {
+        for code in [
+            "RequestLimitExceeded",
+            "Throttling",
+            "ThrottlingException",
+            "PriorRequestNotComplete",
+            "TooManyRequestsException",
+        ] {
+            assert_eq!(classify(code, Some(400)), Throttled, "{code}");
+        }
+    }
+
+    #[test]
+    fn not_found_codes_any_case() {
+        for code in [
+            "InvalidVpcPeeringConnectionID.NotFound",
+            "InvalidVpcPeeringConnectionId.NotFound",
+            "invalidvpcpeeringconnectionid.notfound",
+            "InvalidRoute.NotFound",
+            "InvalidVpcID.NotFound",
+            "InvalidPrefixListID.NotFound",
+            "InvalidGroup.NotFound",
+            "NoSuchHostedZone",
+            "VPCAssociationNotFound",
+            "VPCAssociationAuthorizationNotFound",
+        ] {
+            assert_eq!(classify(code, Some(400)), NotFound, "{code}");
+        }
+    }
+
+    #[test]
+    fn already_exists_codes() {
+        for code in [
+            "RouteAlreadyExists",
+            "ConflictingDomainExists",
+            "InvalidPermission.Duplicate",
+            "HostedZoneAlreadyExists",
+        ] {
+            assert_eq!(classify(code, Some(400)), AlreadyExists, "{code}");
+        }
+    }
+
+    #[test]
+    fn access_limits_invalid() {
+        for code in [
+            "UnauthorizedOperation",
+            "AccessDenied",
+            "AccessDeniedException",
+            "NotAuthorizedException",
+        ] {
+            assert_eq!(classify(code, Some(403)), AccessDenied, "{code}");
+        }
+        for code in [
+            "VpcLimitExceeded",
+            "RouteLimitExceeded",
+            "TooManyHostedZones",
+            "LimitsExceeded",
+            "TooManyVPCAssociationAuthorizations",
+        ] {
+            assert_eq!(classify(code, Some(400)), LimitExceeded, "{code}");
+        }
+        for code in [
+            "IncorrectState",
+            "PrefixListVersionMismatch",
+            "InvalidParameterValue",
+            "InvalidParameterCombination",
+            "InvalidInput",
+            "DependencyViolation",
+        ] {
+            assert_eq!(classify(code, Some(400)), Invalid, "{code}");
+        }
+    }
+
+    #[test]
+    fn status_fallback() {
+        assert_eq!(classify("InternalError", Some(500)), Transient);
+        assert_eq!(classify("ServiceUnavailable", Some(503)), Transient);
+        assert_eq!(classify("SomethingOdd", Some(502)), Transient);
+        assert_eq!(classify("SomethingOdd", Some(400)), Other);
+        assert_eq!(classify("SomethingOdd", None), Other);
+    }
+}

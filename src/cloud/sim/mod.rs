@@ -1,0 +1,974 @@
+//! An in-process simulated AWS with AWS's semantics, quotas, rate limits and fault injection.
+//!
+//! [`SimCloud`] implements every cloud capability ([`Credentials`], [`Network`], [`Firewall`],
+//! [`Endpoints`], [`Dns`]) over one `std::sync::Mutex`-guarded state (never held across an
+//! `.await`), so workflow tests can run many jobs quickly and deterministically. Share it in an
+//! `Arc` and hand it to [`crate::cloud::Cloud::from_all`]; keep a clone of the `Arc` for the test
+//! helpers and the introspection views.
+//!
+//! # Model
+//! - **Accounts**: every EC2 resource belongs to one account and region and is visible only to
+//!   calls whose [`CallCx`] has that account and region (others get `None`/`NotFound`, as EC2
+//!   does). Hosted zones belong to an account (Route 53 is global).
+//! - **Roles**: a call succeeds only when `cx.role` lives in `cx.account`, is not denied
+//!   ([`SimCloud::role_deny`]) and, if one is required ([`SimCloud::external_id_require`]),
+//!   `cx.external_id` matches. Otherwise it fails with `AccessDenied` (operation `AssumeRole`,
+//!   message `cannot assume <arn>: AccessDenied: ...`), for every operation.
+//! - **VPCs** come from [`SimCloud::vpc_add`]: each VPC gets a *main* route table plus one route
+//!   table per subnet (so `subnet_count + 1` tables, the main one first), subnets spread over the
+//!   zones `<region>a`, `b`, `c`, and a `local` route per VPC CIDR in every table.
+//! - **Ids** are derived from a counter through a mixing function: deterministic for a given
+//!   sequence of calls, random-looking, in EC2's 17-hex-digit form.
+//! - **Order of checks** in every call: count the call, injected latency, role, injected errors
+//!   (faults, then [`SimCloud::fail_operation`]), rate limit, then the operation itself.
+//!   [`SimCloud::calls`] counts every attempt, including failed ones.
+//! - **Audit**: every attempt of a mutating operation is sent to the [`CallRecorder`] with AWS's
+//!   operation name, the resource id (when known), `ok` or the error code, and a fake request id
+//!   (also set on every error the simulator returns).
+//!
+//! See the submodules for each service's semantics.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::cloud::{
+    AliasRecord, CallCx, CallRecord, CallRecorder, CloudError, CloudErrorKind, CloudResult,
+    Credentials, EndpointInfo, PeeringInfo, PeeringStatus, PrefixListInfo, RouteInfo, RouteTarget,
+    SecurityGroupInfo, ZoneInfo, ZoneVpc,
+};
+use crate::domain::{
+    AccountId, EndpointId, ExternalId, HostedZoneId, Ipv4Cidr, PeeringId, PrefixListId, Region,
+    RoleArn, RouteTableId, SecurityGroupId, SubnetId, VpcId,
+};
+
+mod dns;
+mod endpoints;
+mod firewall;
+mod network;
+#[cfg(test)]
+mod tests;
+
+// ---------------------------------------------------------------------------------------------
+// Configuration, faults
+// ---------------------------------------------------------------------------------------------
+
+/// Quotas and switches of the simulator. `SimConfig::default()` has AWS's values (with the
+/// peering quota raised to its adjustable maximum) and rate limits on.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Enforce the API rate limits (token buckets per account and region for EC2, per account
+    /// for Route 53). Default on.
+    pub rate_limits: bool,
+    /// Live (pending-acceptance, provisioning, active) peerings per VPC; checked on the
+    /// requester VPC at create and on the accepter VPC at accept. Code
+    /// `ActiveVpcPeeringConnectionPerVpcLimitExceeded`. Default 125 (AWS: 50, adjustable to 125).
+    pub peerings_per_vpc: usize,
+    /// Outstanding (pending-acceptance) peering requests per requester account and region
+    /// (AWS: 25), code `OutstandingVpcPeeringConnectionLimitExceeded`. Default `None` (off).
+    pub peering_outstanding_limit: Option<usize>,
+    /// An accepted peering shows `provisioning` for this many reads (describes, by either side)
+    /// before it becomes `active`. Default 0 (active at once).
+    pub peering_provisioning_reads: u32,
+    /// Routes per route table, `local` routes included. Default 500.
+    pub routes_per_table: usize,
+    /// Inbound rules per security group; a referenced prefix list counts as its `MaxEntries`.
+    /// Default 1000 (AWS: 60, adjustable up to 1000).
+    pub sg_inbound_rules: usize,
+    /// Interface endpoints per VPC. Default 50.
+    pub endpoints_per_vpc: usize,
+    /// A new endpoint shows `pending` for this many reads before `available`. Default 0.
+    pub endpoint_pending_reads: u32,
+    /// VPCs associated with one private hosted zone. Default 300.
+    pub vpcs_per_zone: usize,
+    /// Hosted zones per account. Default 500.
+    pub zones_per_account: usize,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            rate_limits: true,
+            peerings_per_vpc: 125,
+            peering_outstanding_limit: None,
+            peering_provisioning_reads: 0,
+            routes_per_table: 500,
+            sg_inbound_rules: 1000,
+            endpoints_per_vpc: 50,
+            endpoint_pending_reads: 0,
+            vpcs_per_zone: 300,
+            zones_per_account: 500,
+        }
+    }
+}
+
+/// What an injected fault does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Fails with the service's throttling error (`RequestLimitExceeded` for EC2, `Throttling`
+    /// for Route 53 and STS), kind `Throttled`.
+    Throttle,
+    /// Fails with a server error (`InternalError` for EC2, `InternalFailure` for Route 53,
+    /// `ServiceUnavailable` for STS), kind `Transient`.
+    ServerError,
+    /// Delays the call (tokio's clock), then lets it proceed.
+    Latency(Duration),
+}
+
+/// An injected fault: `kind` applies to calls of `operation` (AWS's name, e.g. `CreateRoute`,
+/// or `*` for every operation), from `account` if given, `count` times (or forever).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub operation: String,
+    pub kind: FaultKind,
+    pub count: Option<usize>,
+    pub account: Option<AccountId>,
+}
+
+impl Fault {
+    /// A fault on every call of `operation` (`*` for all), from any account, until cleared.
+    pub fn new(operation: impl Into<String>, kind: FaultKind) -> Fault {
+        Fault {
+            operation: operation.into(),
+            kind,
+            count: None,
+            account: None,
+        }
+    }
+    /// Only the next `n` matching calls.
+    pub fn times(mut self, n: usize) -> Fault {
+        self.count = Some(n);
+        self
+    }
+    /// Only calls made in `account`.
+    pub fn for_account(mut self, account: AccountId) -> Fault {
+        self.account = Some(account);
+        self
+    }
+    fn matches(&self, op: &str, account: &AccountId) -> bool {
+        (self.operation == "*" || self.operation == op)
+            && self.account.as_ref().is_none_or(|a| a == account)
+            && self.count != Some(0)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Services and rate limits
+// ---------------------------------------------------------------------------------------------
+
+/// EC2's token buckets (per account and region).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Ec2Bucket {
+    NonMutating,
+    Mutating,
+    /// Peering create/accept/delete and security group authorize/revoke.
+    PeeringSg,
+    CreateVpcEndpoint,
+}
+
+impl Ec2Bucket {
+    /// (burst capacity, refill per second)
+    fn limits(self) -> (f64, f64) {
+        match self {
+            Ec2Bucket::NonMutating => (100.0, 20.0),
+            Ec2Bucket::Mutating => (50.0, 5.0),
+            Ec2Bucket::PeeringSg => (50.0, 5.0),
+            Ec2Bucket::CreateVpcEndpoint => (4.0, 0.3),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Service {
+    Sts,
+    Ec2(Ec2Bucket),
+    Route53,
+}
+
+/// Route 53: 5 requests per second per account, every call together.
+const ROUTE53_LIMITS: (f64, f64) = (5.0, 5.0);
+
+const ROUTE53_OPERATIONS: &[&str] = &[
+    "CreateHostedZone",
+    "DeleteHostedZone",
+    "GetHostedZone",
+    "ListHostedZones",
+    "ListHostedZonesByVPC",
+    "ChangeResourceRecordSets",
+    "ListResourceRecordSets",
+    "CreateVPCAssociationAuthorization",
+    "DeleteVPCAssociationAuthorization",
+    "ListVPCAssociationAuthorizations",
+    "AssociateVPCWithHostedZone",
+    "DisassociateVPCFromHostedZone",
+];
+
+fn service_of(op: &str) -> Service {
+    match op {
+        "AssumeRole" => Service::Sts,
+        "CreateVpcPeeringConnection"
+        | "AcceptVpcPeeringConnection"
+        | "DeleteVpcPeeringConnection"
+        | "AuthorizeSecurityGroupIngress"
+        | "RevokeSecurityGroupIngress" => Service::Ec2(Ec2Bucket::PeeringSg),
+        "CreateVpcEndpoint" => Service::Ec2(Ec2Bucket::CreateVpcEndpoint),
+        op if ROUTE53_OPERATIONS.contains(&op) => Service::Route53,
+        op if op.starts_with("Describe") || op.starts_with("Get") => {
+            Service::Ec2(Ec2Bucket::NonMutating)
+        }
+        _ => Service::Ec2(Ec2Bucket::Mutating),
+    }
+}
+
+fn throttle_error(op: &str) -> CloudError {
+    match service_of(op) {
+        Service::Ec2(_) => CloudError::new(
+            CloudErrorKind::Throttled,
+            op,
+            "RequestLimitExceeded",
+            "Request limit exceeded.",
+        ),
+        Service::Route53 | Service::Sts => {
+            CloudError::new(CloudErrorKind::Throttled, op, "Throttling", "Rate exceeded")
+        }
+    }
+}
+
+fn server_error(op: &str) -> CloudError {
+    let (code, message) = match service_of(op) {
+        Service::Ec2(_) => (
+            "InternalError",
+            "An internal error has occurred. Please try again.",
+        ),
+        Service::Route53 => ("InternalFailure", "An internal failure occurred."),
+        Service::Sts => ("ServiceUnavailable", "Service is unavailable."),
+    };
+    CloudError::new(CloudErrorKind::Transient, op, code, message)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum BucketKey {
+    Ec2(AccountId, Region, Ec2Bucket),
+    Route53(AccountId),
+}
+
+/// A token bucket on tokio's clock (so tests with paused time work).
+#[derive(Debug, Clone)]
+struct TokenBucket {
+    tokens: f64,
+    capacity: f64,
+    per_second: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new((capacity, per_second): (f64, f64), now: Instant) -> TokenBucket {
+        TokenBucket {
+            tokens: capacity,
+            capacity,
+            per_second,
+            last: now,
+        }
+    }
+
+    /// Takes one token if there is one.
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Operations whose calls go to the [`CallRecorder`].
+const MUTATING_OPERATIONS: &[&str] = &[
+    "CreateVpcPeeringConnection",
+    "AcceptVpcPeeringConnection",
+    "DeleteVpcPeeringConnection",
+    "CreateRoute",
+    "DeleteRoute",
+    "CreateManagedPrefixList",
+    "ModifyManagedPrefixList",
+    "DeleteManagedPrefixList",
+    "CreateSecurityGroup",
+    "AuthorizeSecurityGroupIngress",
+    "DeleteSecurityGroup",
+    "CreateVpcEndpoint",
+    "DeleteVpcEndpoints",
+    "CreateHostedZone",
+    "DeleteHostedZone",
+    "ChangeResourceRecordSets",
+    "CreateVPCAssociationAuthorization",
+    "DeleteVPCAssociationAuthorization",
+    "AssociateVPCWithHostedZone",
+    "DisassociateVPCFromHostedZone",
+];
+
+// ---------------------------------------------------------------------------------------------
+// State
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+struct Vpc {
+    id: VpcId,
+    account: AccountId,
+    region: Region,
+    cidrs: Vec<Ipv4Cidr>,
+    /// Main table first.
+    tables: Vec<RouteTableId>,
+}
+
+#[derive(Debug, Clone)]
+struct Subnet {
+    id: SubnetId,
+    vpc: VpcId,
+    account: AccountId,
+    region: Region,
+    availability_zone: String,
+}
+
+#[derive(Debug, Clone)]
+struct Table {
+    vpc: VpcId,
+    account: AccountId,
+    region: Region,
+    routes: Vec<(Ipv4Cidr, RouteTarget)>,
+}
+
+#[derive(Debug, Clone)]
+struct Peering {
+    id: PeeringId,
+    status: PeeringStatus,
+    message: Option<String>,
+    requester_vpc: VpcId,
+    requester_owner: AccountId,
+    requester_region: Region,
+    accepter_vpc: VpcId,
+    accepter_owner: AccountId,
+    accepter_region: Region,
+    owner_tag: String,
+    /// Reads left showing `provisioning`.
+    provisioning_left: u32,
+}
+
+#[derive(Debug, Clone)]
+struct PrefixList {
+    id: PrefixListId,
+    account: AccountId,
+    region: Region,
+    version: i64,
+    max_entries: i32,
+    entries: Vec<Ipv4Cidr>,
+    owner_tag: String,
+}
+
+#[derive(Debug, Clone)]
+struct SecurityGroup {
+    id: SecurityGroupId,
+    account: AccountId,
+    region: Region,
+    vpc: VpcId,
+    name: String,
+    owner_tag: String,
+    https_from: Vec<PrefixListId>,
+}
+
+#[derive(Debug, Clone)]
+struct Endpoint {
+    id: EndpointId,
+    account: AccountId,
+    region: Region,
+    vpc: VpcId,
+    service_name: String,
+    state: String,
+    dns_entries: Vec<crate::cloud::DnsEntry>,
+    security_group: SecurityGroupId,
+    owner_tag: String,
+    pending_left: u32,
+}
+
+#[derive(Debug, Clone)]
+struct Zone {
+    id: HostedZoneId,
+    owner: AccountId,
+    name: String,
+    caller_reference: String,
+    vpcs: Vec<ZoneVpc>,
+    records: Vec<AliasRecord>,
+    authorizations: Vec<ZoneVpc>,
+}
+
+#[derive(Default)]
+struct State {
+    seq: u64,
+    calls: HashMap<String, usize>,
+    calls_total: usize,
+    denied: HashSet<RoleArn>,
+    external_ids: HashMap<RoleArn, ExternalId>,
+    faults: Vec<Fault>,
+    failures: Vec<(String, usize, CloudError)>,
+    buckets: HashMap<BucketKey, TokenBucket>,
+    vpcs: BTreeMap<VpcId, Vpc>,
+    subnets: BTreeMap<SubnetId, Subnet>,
+    tables: BTreeMap<RouteTableId, Table>,
+    peerings: BTreeMap<PeeringId, Peering>,
+    prefix_lists: BTreeMap<PrefixListId, PrefixList>,
+    security_groups: BTreeMap<SecurityGroupId, SecurityGroup>,
+    endpoints: BTreeMap<EndpointId, Endpoint>,
+    /// In creation order.
+    zones: Vec<Zone>,
+}
+
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+impl State {
+    fn random(&mut self) -> u64 {
+        self.seq += 1;
+        splitmix64(self.seq)
+    }
+
+    /// `prefix-` and 17 lowercase hex digits.
+    fn ec2_id(&mut self, prefix: &str) -> String {
+        let a = self.random();
+        let b = self.random();
+        format!("{prefix}-{a:016x}{:x}", b & 0xf)
+    }
+
+    /// 8 lowercase hex digits.
+    fn hex8(&mut self) -> String {
+        format!("{:08x}", self.random() & 0xffff_ffff)
+    }
+
+    /// `Z` and 20 upper-case hex digits.
+    fn zone_id(&mut self) -> HostedZoneId {
+        let a = self.random();
+        let b = self.random();
+        format!("Z{a:016X}{:04X}", b & 0xffff)
+            .parse()
+            .expect("generated zone id")
+    }
+
+    fn request_id(&mut self) -> String {
+        let a = self.random();
+        let b = self.random();
+        Uuid::from_u64_pair(a, b).to_string()
+    }
+
+    fn vpc_in(&self, account: &AccountId, region: &Region, id: &VpcId) -> Option<&Vpc> {
+        self.vpcs
+            .get(id)
+            .filter(|v| &v.account == account && &v.region == region)
+    }
+
+    fn role_check(&self, cx: &CallCx) -> CloudResult<()> {
+        let denied = |why: String| {
+            CloudError::new(
+                CloudErrorKind::AccessDenied,
+                "AssumeRole",
+                "AccessDenied",
+                format!("cannot assume {}: AccessDenied: {why}", cx.role),
+            )
+        };
+        let role_account = cx.role.account();
+        if role_account != cx.account {
+            return Err(denied(format!(
+                "the role is in account {role_account}, not in {}",
+                cx.account
+            )));
+        }
+        if self.denied.contains(&cx.role) {
+            return Err(denied(format!(
+                "endpoint-hub is not authorized to perform: sts:AssumeRole on resource: {}",
+                cx.role
+            )));
+        }
+        if let Some(required) = self.external_ids.get(&cx.role)
+            && cx.external_id.as_ref() != Some(required)
+        {
+            return Err(denied(format!(
+                "endpoint-hub is not authorized to perform: sts:AssumeRole on resource: {} \
+                 (the external id does not match the role's trust policy)",
+                cx.role
+            )));
+        }
+        Ok(())
+    }
+
+    /// Total injected latency for this call (consuming the faults' counts).
+    fn injected_latency(&mut self, op: &str, account: &AccountId) -> Duration {
+        let mut total = Duration::ZERO;
+        for fault in &mut self.faults {
+            if let FaultKind::Latency(d) = fault.kind
+                && fault.matches(op, account)
+            {
+                total += d;
+                if let Some(n) = &mut fault.count {
+                    *n -= 1;
+                }
+            }
+        }
+        self.faults.retain(|f| f.count != Some(0));
+        total
+    }
+
+    /// The first injected error for this call, if any (consuming its count).
+    fn injected_error(&mut self, op: &str, account: &AccountId) -> CloudResult<()> {
+        let hit = self.faults.iter_mut().find(|f| {
+            matches!(f.kind, FaultKind::Throttle | FaultKind::ServerError) && f.matches(op, account)
+        });
+        if let Some(fault) = hit {
+            if let Some(n) = &mut fault.count {
+                *n -= 1;
+            }
+            let error = match fault.kind {
+                FaultKind::Throttle => throttle_error(op),
+                _ => server_error(op),
+            };
+            self.faults.retain(|f| f.count != Some(0));
+            return Err(error);
+        }
+        if let Some(i) = self.failures.iter().position(|(o, n, _)| o == op && *n > 0) {
+            let failure = &mut self.failures[i];
+            failure.1 -= 1;
+            let error = failure.2.clone();
+            if failure.1 == 0 {
+                self.failures.remove(i);
+            }
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    fn rate_limit(&mut self, op: &str, cx: &CallCx) -> CloudResult<()> {
+        let (key, limits) = match service_of(op) {
+            Service::Sts => return Ok(()),
+            Service::Ec2(bucket) => (
+                BucketKey::Ec2(cx.account.clone(), cx.region.clone(), bucket),
+                bucket.limits(),
+            ),
+            Service::Route53 => (BucketKey::Route53(cx.account.clone()), ROUTE53_LIMITS),
+        };
+        let now = Instant::now();
+        let bucket = self
+            .buckets
+            .entry(key)
+            .or_insert_with(|| TokenBucket::new(limits, now));
+        if bucket.take(now) {
+            Ok(())
+        } else {
+            Err(throttle_error(op))
+        }
+    }
+}
+
+/// Shorthand for an error of the simulated services.
+fn fail<T>(
+    kind: CloudErrorKind,
+    op: &str,
+    code: &str,
+    message: impl Into<String>,
+) -> CloudResult<T> {
+    Err(CloudError::new(kind, op, code, message))
+}
+
+/// The resource a mutating call acted on, for the audit.
+trait ResourceId {
+    fn resource_id(&self) -> Option<String>;
+}
+
+impl ResourceId for () {
+    fn resource_id(&self) -> Option<String> {
+        None
+    }
+}
+impl ResourceId for PeeringInfo {
+    fn resource_id(&self) -> Option<String> {
+        Some(self.id.to_string())
+    }
+}
+impl ResourceId for PrefixListInfo {
+    fn resource_id(&self) -> Option<String> {
+        Some(self.id.to_string())
+    }
+}
+impl ResourceId for SecurityGroupInfo {
+    fn resource_id(&self) -> Option<String> {
+        Some(self.id.to_string())
+    }
+}
+impl ResourceId for EndpointInfo {
+    fn resource_id(&self) -> Option<String> {
+        Some(self.id.to_string())
+    }
+}
+impl ResourceId for ZoneInfo {
+    fn resource_id(&self) -> Option<String> {
+        Some(self.id.to_string())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SimCloud
+// ---------------------------------------------------------------------------------------------
+
+/// The simulated cloud. See the module documentation.
+pub struct SimCloud {
+    config: SimConfig,
+    recorder: Arc<dyn CallRecorder>,
+    state: Mutex<State>,
+}
+
+impl SimCloud {
+    pub fn new(config: SimConfig, recorder: Arc<dyn CallRecorder>) -> SimCloud {
+        SimCloud {
+            config,
+            recorder,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs one call: count, latency, role, injected errors, rate limit, then `f` under the lock.
+    /// Returns the result (errors carry the request id) and the request id.
+    async fn exec<T>(
+        &self,
+        cx: &CallCx,
+        op: &'static str,
+        f: impl FnOnce(&mut State) -> CloudResult<T>,
+    ) -> (CloudResult<T>, String) {
+        let delay = {
+            let mut s = self.lock();
+            *s.calls.entry(op.to_owned()).or_default() += 1;
+            s.calls_total += 1;
+            s.injected_latency(op, &cx.account)
+        };
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        let (result, request_id) = {
+            let mut s = self.lock();
+            let request_id = s.request_id();
+            let result = s
+                .role_check(cx)
+                .and_then(|()| s.injected_error(op, &cx.account))
+                .and_then(|()| {
+                    if self.config.rate_limits {
+                        s.rate_limit(op, cx)
+                    } else {
+                        Ok(())
+                    }
+                })
+                .and_then(|()| f(&mut s));
+            (result, request_id)
+        };
+        let result = result.map_err(|mut e| {
+            if e.request_id.is_none() {
+                e.request_id = Some(request_id.clone());
+            }
+            e
+        });
+        (result, request_id)
+    }
+
+    /// A non-mutating call.
+    async fn read<T>(
+        &self,
+        cx: &CallCx,
+        op: &'static str,
+        f: impl FnOnce(&mut State) -> CloudResult<T>,
+    ) -> CloudResult<T> {
+        debug_assert!(!MUTATING_OPERATIONS.contains(&op));
+        self.exec(cx, op, f).await.0
+    }
+
+    /// A mutating call, recorded. `resource` names the resource acted on when the result does
+    /// not (or the call fails).
+    async fn write<T: ResourceId>(
+        &self,
+        cx: &CallCx,
+        op: &'static str,
+        resource: Option<String>,
+        f: impl FnOnce(&mut State) -> CloudResult<T>,
+    ) -> CloudResult<T> {
+        debug_assert!(MUTATING_OPERATIONS.contains(&op));
+        let (result, request_id) = self.exec(cx, op, f).await;
+        let (outcome, resource_id) = match &result {
+            Ok(v) => ("ok".to_owned(), v.resource_id().or(resource)),
+            Err(e) => (e.code.clone(), resource),
+        };
+        self.recorder
+            .record(CallRecord {
+                account: cx.account.clone(),
+                region: cx.region.clone(),
+                operation: op,
+                resource_id,
+                outcome,
+                request_id: Some(request_id),
+                job_id: cx.job_id,
+            })
+            .await;
+        result
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Test helpers
+    // -----------------------------------------------------------------------------------------
+
+    /// Creates an `available` VPC with `cidrs` in `account`/`region`, `subnet_count` subnets (one
+    /// per zone `<region>a`, `b`, `c`, cycling) and `subnet_count + 1` route tables: the main
+    /// table first, then one per subnet. Every table holds a `local` route per VPC CIDR.
+    pub fn vpc_add(
+        &self,
+        account: &AccountId,
+        region: &Region,
+        cidrs: &[Ipv4Cidr],
+        subnet_count: usize,
+    ) -> (VpcId, Vec<SubnetId>, Vec<RouteTableId>) {
+        let mut s = self.lock();
+        let vpc_id: VpcId = s.ec2_id("vpc").parse().expect("generated vpc id");
+        let mut subnets = Vec::new();
+        let mut tables = Vec::new();
+        for _ in 0..=subnet_count {
+            let id: RouteTableId = s.ec2_id("rtb").parse().expect("generated rtb id");
+            s.tables.insert(
+                id.clone(),
+                Table {
+                    vpc: vpc_id.clone(),
+                    account: account.clone(),
+                    region: region.clone(),
+                    routes: cidrs
+                        .iter()
+                        .map(|c| (*c, RouteTarget::Other("local".to_owned())))
+                        .collect(),
+                },
+            );
+            tables.push(id);
+        }
+        for i in 0..subnet_count {
+            let id: SubnetId = s.ec2_id("subnet").parse().expect("generated subnet id");
+            let zone = ['a', 'b', 'c'][i % 3];
+            s.subnets.insert(
+                id.clone(),
+                Subnet {
+                    id: id.clone(),
+                    vpc: vpc_id.clone(),
+                    account: account.clone(),
+                    region: region.clone(),
+                    availability_zone: format!("{region}{zone}"),
+                },
+            );
+            subnets.push(id);
+        }
+        s.vpcs.insert(
+            vpc_id.clone(),
+            Vpc {
+                id: vpc_id.clone(),
+                account: account.clone(),
+                region: region.clone(),
+                cidrs: cidrs.to_vec(),
+                tables: tables.clone(),
+            },
+        );
+        (vpc_id, subnets, tables)
+    }
+
+    /// Makes AssumeRole of `role` (and so every call made with it) fail with `AccessDenied`.
+    pub fn role_deny(&self, role: &RoleArn) {
+        self.lock().denied.insert(role.clone());
+    }
+
+    /// Undoes [`SimCloud::role_deny`].
+    pub fn role_allow(&self, role: &RoleArn) {
+        self.lock().denied.remove(role);
+    }
+
+    /// Makes AssumeRole of `role` fail with `AccessDenied` unless `cx.external_id` is `id`.
+    pub fn external_id_require(&self, role: &RoleArn, id: &ExternalId) {
+        self.lock().external_ids.insert(role.clone(), id.clone());
+    }
+
+    /// Plants a route to `destination` via a non-peering `target` (`igw-...`, `tgw-...`),
+    /// replacing any route to that destination. Panics if `account` does not own `table`.
+    pub fn route_put_other(
+        &self,
+        account: &AccountId,
+        table: &RouteTableId,
+        destination: &Ipv4Cidr,
+        target: &str,
+    ) {
+        let mut s = self.lock();
+        let t = s
+            .tables
+            .get_mut(table)
+            .filter(|t| &t.account == account)
+            .unwrap_or_else(|| panic!("route table {table} is not in account {account}"));
+        t.routes.retain(|(d, _)| d != destination);
+        t.routes
+            .push((*destination, RouteTarget::Other(target.to_owned())));
+    }
+
+    /// Forces a peering's status (e.g. `Rejected`, `Expired`) and message. Panics if missing.
+    pub fn peering_set_status(&self, id: &PeeringId, status: PeeringStatus, message: Option<&str>) {
+        let mut s = self.lock();
+        let p = s
+            .peerings
+            .get_mut(id)
+            .unwrap_or_else(|| panic!("no peering {id}"));
+        p.status = status;
+        p.message = message.map(str::to_owned);
+        p.provisioning_left = 0;
+    }
+
+    /// Adds a fault (see [`Fault`]); faults apply in the order added.
+    pub fn fault_inject(&self, fault: Fault) {
+        self.lock().faults.push(fault);
+    }
+
+    /// Removes every injected fault and pending [`SimCloud::fail_operation`] failure.
+    pub fn faults_clear(&self) {
+        let mut s = self.lock();
+        s.faults.clear();
+        s.failures.clear();
+    }
+
+    /// Makes the next `n` calls of `operation` fail with `error` (its request id is filled in
+    /// when empty). Checked after the [`Fault`]s.
+    pub fn fail_operation(&self, operation: &str, n: usize, error: CloudError) {
+        if n > 0 {
+            self.lock().failures.push((operation.to_owned(), n, error));
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Introspection (no side effects: reads here do not advance `provisioning`/`pending`)
+    // -----------------------------------------------------------------------------------------
+
+    /// Calls (attempts, failed ones included) of an operation, by AWS's name.
+    pub fn calls(&self, operation: &str) -> usize {
+        self.lock().calls.get(operation).copied().unwrap_or(0)
+    }
+
+    /// Calls of every operation.
+    pub fn calls_total(&self) -> usize {
+        self.lock().calls_total
+    }
+
+    /// Every peering, any state, with its tag.
+    pub fn peerings(&self) -> Vec<PeeringInfo> {
+        self.lock()
+            .peerings
+            .values()
+            .map(|p| p.info(None))
+            .collect()
+    }
+
+    /// One peering, with its tag.
+    pub fn peering(&self, id: &PeeringId) -> Option<PeeringInfo> {
+        self.lock().peerings.get(id).map(|p| p.info(None))
+    }
+
+    /// The routes of a table (empty if there is no such table).
+    pub fn routes(&self, table: &RouteTableId) -> Vec<RouteInfo> {
+        let s = self.lock();
+        s.tables
+            .get(table)
+            .map(|t| s.route_infos(t))
+            .unwrap_or_default()
+    }
+
+    /// Every prefix list.
+    pub fn prefix_lists(&self) -> Vec<PrefixListInfo> {
+        self.lock()
+            .prefix_lists
+            .values()
+            .map(PrefixList::info)
+            .collect()
+    }
+
+    /// The entries of a prefix list (empty if there is no such list).
+    pub fn prefix_list_entries(&self, id: &PrefixListId) -> Vec<Ipv4Cidr> {
+        self.lock()
+            .prefix_lists
+            .get(id)
+            .map(|p| p.entries.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every security group.
+    pub fn security_groups(&self) -> Vec<SecurityGroupInfo> {
+        self.lock()
+            .security_groups
+            .values()
+            .map(SecurityGroup::info)
+            .collect()
+    }
+
+    /// Every endpoint, deleted ones included.
+    pub fn endpoints(&self) -> Vec<EndpointInfo> {
+        self.lock().endpoints.values().map(Endpoint::info).collect()
+    }
+
+    /// Every hosted zone, in creation order.
+    pub fn zones(&self) -> Vec<ZoneInfo> {
+        self.lock().zones.iter().map(Zone::info).collect()
+    }
+
+    /// The VPCs associated with a zone (empty if there is no such zone).
+    pub fn zone_vpcs(&self, zone: &HostedZoneId) -> Vec<ZoneVpc> {
+        self.lock()
+            .zones
+            .iter()
+            .find(|z| &z.id == zone)
+            .map(|z| z.vpcs.clone())
+            .unwrap_or_default()
+    }
+
+    /// The alias records of a zone (empty if there is no such zone).
+    pub fn zone_records(&self, zone: &HostedZoneId) -> Vec<AliasRecord> {
+        self.lock()
+            .zones
+            .iter()
+            .find(|z| &z.id == zone)
+            .map(|z| z.records.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every outstanding VPC association authorization, by zone.
+    pub fn authorizations(&self) -> Vec<(HostedZoneId, ZoneVpc)> {
+        self.lock()
+            .zones
+            .iter()
+            .flat_map(|z| z.authorizations.iter().map(|a| (z.id.clone(), a.clone())))
+            .collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl Credentials for SimCloud {
+    /// `AssumeRole`: the role must live in `cx.account`, not be denied, and get the external id
+    /// it requires; the credentials then act in `cx.account`.
+    async fn caller_account(&self, cx: &CallCx) -> CloudResult<AccountId> {
+        self.read(cx, "AssumeRole", |_| Ok(cx.account.clone()))
+            .await
+    }
+}
