@@ -5,7 +5,9 @@
 
 pub mod app;
 pub mod cloud;
+pub mod config;
 pub mod domain;
+pub mod http;
 pub mod model;
 pub mod store;
 pub mod workflow;

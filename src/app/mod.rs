@@ -17,6 +17,7 @@ use crate::model::{AuditEntry, Hub, HubStatus, Job, JobKind, Page, Principal, Sp
 use crate::store::{self, audit::NewAudit, violated_constraint};
 use crate::workflow;
 
+mod auth;
 mod error;
 pub use error::{AppError, FieldError};
 
@@ -368,7 +369,7 @@ impl App {
     }
 
     pub async fn hub_list(&self, cursor: Option<Uuid>, limit: i64) -> Result<Page<Hub>, AppError> {
-        let items = store::hubs::hub_list(&self.pool, cursor, limit).await?;
+        let items = store::hubs::hub_list(&self.pool, cursor, limit + 1).await?;
         Ok(page(items, limit, |h| h.id.to_string()))
     }
 
@@ -705,7 +706,7 @@ impl App {
             status: filter.status,
             labels: filter.labels,
         };
-        let items = store::spokes::spoke_list(&self.pool, &f, cursor, limit).await?;
+        let items = store::spokes::spoke_list(&self.pool, &f, cursor, limit + 1).await?;
         Ok(page(items, limit, |s| s.id.to_string()))
     }
 
@@ -771,7 +772,7 @@ impl App {
         cursor: Option<Uuid>,
         limit: i64,
     ) -> Result<Page<Job>, AppError> {
-        let items = store::jobs::job_list(&self.pool, &filter, cursor, limit).await?;
+        let items = store::jobs::job_list(&self.pool, &filter, cursor, limit + 1).await?;
         Ok(page(items, limit, |j| j.id.to_string()))
     }
 
@@ -802,7 +803,7 @@ impl App {
         cursor: Option<i64>,
         limit: i64,
     ) -> Result<Page<AuditEntry>, AppError> {
-        let items = store::audit::audit_list(&self.pool, &filter, cursor, limit).await?;
+        let items = store::audit::audit_list(&self.pool, &filter, cursor, limit + 1).await?;
         Ok(page(items, limit, |a| a.id.to_string()))
     }
 

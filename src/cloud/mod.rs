@@ -19,6 +19,7 @@ use crate::domain::{
 };
 
 pub mod aws;
+pub mod limit;
 pub mod sim;
 
 /// Tag key on every resource endpoint-hub creates; the value names the owning hub or spoke
@@ -521,5 +522,12 @@ impl Cloud {
             endpoints: all.clone(),
             dns: all,
         }
+    }
+
+    /// Paces this cloud's Route 53 calls client-side, `per_second` per account
+    /// (see [`limit::RateLimitedDns`]).
+    pub fn with_route53_limit(mut self, per_second: u32) -> Cloud {
+        self.dns = Arc::new(limit::RateLimitedDns::new(self.dns, per_second));
+        self
     }
 }

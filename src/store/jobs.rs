@@ -341,6 +341,25 @@ pub async fn job_defer(
         == 1)
 }
 
+/// Saves the job's state without moving on (what a failing step noted for its retry).
+pub async fn job_state_set(
+    conn: &mut PgConnection,
+    id: Uuid,
+    runner: Uuid,
+    state: &serde_json::Value,
+) -> Result<bool, sqlx::Error> {
+    Ok(
+        sqlx::query("UPDATE jobs SET state = $3 WHERE id = $1 AND locked_by = $2")
+            .bind(id)
+            .bind(runner)
+            .bind(sqlx::types::Json(state))
+            .execute(conn)
+            .await?
+            .rows_affected()
+            == 1,
+    )
+}
+
 /// Ends the job (`succeeded` or `failed`), fenced on the lease holder.
 pub async fn job_finish(
     conn: &mut PgConnection,

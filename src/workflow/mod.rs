@@ -104,3 +104,7 @@ pub async fn on_retry(conn: &mut PgConnection, job: &Job) -> Result<(), sqlx::Er
         _ => Ok(()),
     }
 }
+
+pub mod runner;
+pub mod steps;
+pub use runner::{Engine, EngineConfig, RunOutcome};

@@ -19,7 +19,7 @@ use aws_credential_types::provider::{
 };
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
-use super::errors::classify;
+use super::errors::{classify, request_id_of, short};
 use crate::cloud::{CallCx, CloudError, CloudErrorKind};
 use crate::domain::{ExternalId, Region, RoleArn};
 
@@ -28,6 +28,10 @@ const SESSION_NAME: &str = "endpoint-hub";
 
 /// Refresh assumed credentials this long before they expire (sessions last an hour).
 const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
+
+/// How long one AssumeRole may take, STS retries included (the SDK's default is 5 s, too short
+/// for a throttled STS with backoff).
+const ASSUME_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why assuming a role failed; travels inside the SDK's error as a source.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -106,12 +110,7 @@ fn assume_role_failure<E>(role: &str, err: SdkError<E>) -> AssumeRoleFailure
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    use aws_sdk_ec2::operation::RequestId;
-    let request_id = err
-        .meta()
-        .request_id()
-        .or_else(|| err.request_id())
-        .map(str::to_owned);
+    let request_id = request_id_of(&err);
     let status = err.raw_response().map(|r| r.status().as_u16());
     let (kind, code, message) = match &err {
         SdkError::ServiceError(_) => {
@@ -119,7 +118,7 @@ where
             let message = err
                 .message()
                 .map(str::to_owned)
-                .unwrap_or_else(|| DisplayErrorContext(&err).to_string());
+                .unwrap_or_else(|| short(DisplayErrorContext(&err).to_string()));
             let kind = match classify(&code, status) {
                 k @ (CloudErrorKind::Throttled | CloudErrorKind::Transient) => k,
                 _ => CloudErrorKind::AccessDenied,
@@ -129,22 +128,22 @@ where
         SdkError::TimeoutError(_) => (
             CloudErrorKind::Transient,
             "Timeout".to_owned(),
-            DisplayErrorContext(&err).to_string(),
+            short(DisplayErrorContext(&err).to_string()),
         ),
         SdkError::DispatchFailure(_) => (
             CloudErrorKind::Transient,
             "DispatchFailure".to_owned(),
-            DisplayErrorContext(&err).to_string(),
+            short(DisplayErrorContext(&err).to_string()),
         ),
         SdkError::ResponseError(_) if status.is_some_and(|s| s >= 500) => (
             CloudErrorKind::Transient,
             format!("HTTP{}", status.unwrap_or_default()),
-            DisplayErrorContext(&err).to_string(),
+            short(DisplayErrorContext(&err).to_string()),
         ),
         _ => (
             CloudErrorKind::AccessDenied,
             format!("HTTP{}", status.unwrap_or_default()),
-            DisplayErrorContext(&err).to_string(),
+            short(DisplayErrorContext(&err).to_string()),
         ),
     };
     AssumeRoleFailure {
@@ -214,6 +213,7 @@ impl Clients {
             .identity_cache(
                 IdentityCache::lazy()
                     .buffer_time(REFRESH_BEFORE_EXPIRY)
+                    .load_timeout(ASSUME_TIMEOUT)
                     .build(),
             )
             .build();

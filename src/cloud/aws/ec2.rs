@@ -5,6 +5,9 @@
 //! that tag before anything is created again. Creates that accept a `ClientToken` (endpoints,
 //! prefix lists) also get one derived from the owner tag, so a create retried after a lost
 //! answer does not make a second resource. Deleting what is already gone is success.
+//!
+//! Finds also check the tag on what comes back: the moto emulator ignores the `tag:` filter of
+//! `DescribeVpcPeeringConnections` (it returns every peering), and a check costs nothing.
 
 use async_trait::async_trait;
 use aws_sdk_ec2::operation::RequestId;
@@ -346,8 +349,11 @@ impl Network for AwsCloud {
 
     #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]
     async fn peering_find(&self, cx: &CallCx, owner_tag: &str) -> CloudResult<Vec<PeeringInfo>> {
-        self.peerings_filtered(cx, vec![owner_filter(owner_tag)])
-            .await
+        let mut found = self
+            .peerings_filtered(cx, vec![owner_filter(owner_tag)])
+            .await?;
+        found.retain(|p| p.owner_tag.as_deref() == Some(owner_tag));
+        Ok(found)
     }
 
     #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]
@@ -599,10 +605,10 @@ impl Firewall for AwsCloud {
             .await
             .map_err(|e| sdk_error("DescribeManagedPrefixLists", e))?;
         // A list being deleted is not one to use.
-        let Some(list) = lists
-            .iter()
-            .find(|l| !l.state().is_some_and(|s| s.as_str().starts_with("delete")))
-        else {
+        let Some(list) = lists.iter().find(|l| {
+            owner_tag_of(l.tags()).as_deref() == Some(owner_tag)
+                && !l.state().is_some_and(|s| s.as_str().starts_with("delete"))
+        }) else {
             return Ok(None);
         };
         self.prefix_list_with_entries(cx, list).await
@@ -752,7 +758,10 @@ impl Firewall for AwsCloud {
             .try_collect()
             .await
             .map_err(|e| sdk_error("DescribeSecurityGroups", e))?;
-        Ok(groups.iter().find_map(security_group_info))
+        Ok(groups
+            .iter()
+            .filter_map(security_group_info)
+            .find(|g| g.owner_tag.as_deref() == Some(owner_tag)))
     }
 
     #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]
@@ -910,10 +919,9 @@ impl Endpoints for AwsCloud {
             .await
             .map_err(|e| sdk_error("DescribeVpcEndpoints", e))?;
         // Deleted endpoints stay visible for a while: they are not found any more.
-        Ok(endpoints
-            .iter()
-            .filter_map(endpoint_info)
-            .find(|e| !e.state.eq_ignore_ascii_case("deleted")))
+        Ok(endpoints.iter().filter_map(endpoint_info).find(|e| {
+            e.owner_tag.as_deref() == Some(owner_tag) && !e.state.eq_ignore_ascii_case("deleted")
+        }))
     }
 
     #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]

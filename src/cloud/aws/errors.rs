@@ -104,6 +104,28 @@ fn assume_role_failure<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a Assu
     None
 }
 
+/// The AWS request id of a failed call: from the error metadata or the response headers
+/// (`x-amzn-RequestId`), else from the XML body (`<RequestId>`, EC2's `<RequestID>`).
+pub(crate) fn request_id_of<E>(err: &SdkError<E>) -> Option<String>
+where
+    E: ProvideErrorMetadata,
+{
+    if let Some(id) = err.meta().request_id().or_else(|| err.request_id()) {
+        return Some(id.to_owned());
+    }
+    let body = err.raw_response()?.body().bytes()?;
+    request_id_in_body(&String::from_utf8_lossy(body))
+}
+
+pub(crate) fn request_id_in_body(body: &str) -> Option<String> {
+    ["<RequestId>", "<RequestID>"].iter().find_map(|open| {
+        let start = body.find(open)? + open.len();
+        let len = body[start..].find('<')?;
+        let id = body[start..start + len].trim();
+        (!id.is_empty()).then(|| id.to_owned())
+    })
+}
+
 /// Maps any operation's `SdkError` (EC2, Route 53 and STS share the type) to a [`CloudError`].
 pub(crate) fn sdk_error<E>(operation: &str, err: SdkError<E>) -> CloudError
 where
@@ -113,32 +135,30 @@ where
         return f.to_cloud_error();
     }
     let status = err.raw_response().map(|r| r.status().as_u16());
-    let request_id = err
-        .meta()
-        .request_id()
-        .or_else(|| err.request_id())
-        .map(str::to_owned);
+    let request_id = request_id_of(&err);
     let (kind, code, message) = match &err {
         SdkError::ServiceError(_) => {
             let code = err
                 .code()
                 .map(str::to_owned)
                 .unwrap_or_else(|| format!("HTTP{}", status.unwrap_or_default()));
-            let message = err
-                .message()
-                .map(str::to_owned)
-                .unwrap_or_else(|| DisplayErrorContext(&err).to_string());
+            let message = err.message().map(str::to_owned).unwrap_or_else(|| {
+                format!(
+                    "HTTP {} answer without an AWS error",
+                    status.unwrap_or_default()
+                )
+            });
             (classify(&code, status), code, message)
         }
         SdkError::TimeoutError(_) => (
             CloudErrorKind::Transient,
             "Timeout".to_owned(),
-            DisplayErrorContext(&err).to_string(),
+            short(DisplayErrorContext(&err).to_string()),
         ),
         SdkError::DispatchFailure(_) => (
             CloudErrorKind::Transient,
             "DispatchFailure".to_owned(),
-            DisplayErrorContext(&err).to_string(),
+            short(DisplayErrorContext(&err).to_string()),
         ),
         SdkError::ResponseError(_) => {
             // An unparseable answer, e.g. an HTML error page from a proxy or emulator.
@@ -150,13 +170,13 @@ where
             (
                 kind,
                 format!("HTTP{}", status.unwrap_or_default()),
-                DisplayErrorContext(&err).to_string(),
+                format!("unparseable HTTP {} answer", status.unwrap_or_default()),
             )
         }
         _ => (
             CloudErrorKind::Other,
             "ConstructionFailure".to_owned(),
-            DisplayErrorContext(&err).to_string(),
+            short(DisplayErrorContext(&err).to_string()),
         ),
     };
     CloudError {
@@ -166,6 +186,20 @@ where
         message,
         request_id,
     }
+}
+
+/// Error chains can embed whole HTTP responses: keep messages readable.
+pub(crate) fn short(mut s: String) -> String {
+    const MAX: usize = 400;
+    if s.len() > MAX {
+        let mut cut = MAX;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push_str("...");
+    }
+    s
 }
 
 /// A response the SDK parsed but that lacks something we need (a created resource's id...).
@@ -255,6 +289,22 @@ mod tests {
         ] {
             assert_eq!(classify(code, Some(400)), Invalid, "{code}");
         }
+    }
+
+    #[test]
+    fn request_id_from_body() {
+        let ec2 = "<Response><Errors><Error><Code>X</Code></Error></Errors><RequestID>r-1</RequestID></Response>";
+        let sts = "<ErrorResponse><Error><Code>X</Code></Error><RequestId>r-2</RequestId></ErrorResponse>";
+        assert_eq!(request_id_in_body(ec2).as_deref(), Some("r-1"));
+        assert_eq!(request_id_in_body(sts).as_deref(), Some("r-2"));
+        assert_eq!(request_id_in_body("<html>oops</html>"), None);
+    }
+
+    #[test]
+    fn short_messages() {
+        assert_eq!(short("abc".into()), "abc");
+        let long = short("é".repeat(300));
+        assert!(long.len() <= 403 && long.ends_with("..."));
     }
 
     #[test]

@@ -82,8 +82,16 @@ impl AwsCloud {
         if let Some(url) = &settings.endpoint_url {
             loader = loader.endpoint_url(url);
         }
-        let base = loader.load().await;
-        let rps = NonZeroU32::new(settings.route53_rps).unwrap_or(NonZeroU32::MIN);
+        AwsCloud::with_config(loader.load().await, settings.route53_rps, recorder)
+    }
+
+    /// Over an already loaded configuration (tests: static credentials, a local endpoint).
+    pub(crate) fn with_config(
+        base: aws_config::SdkConfig,
+        route53_rps: u32,
+        recorder: Arc<dyn CallRecorder>,
+    ) -> AwsCloud {
+        let rps = NonZeroU32::new(route53_rps).unwrap_or(NonZeroU32::MIN);
         AwsCloud {
             base,
             clients: Mutex::new(HashMap::new()),
@@ -181,6 +189,9 @@ impl Credentials for AwsCloud {
             .ok_or_else(|| malformed("GetCallerIdentity", "an account id"))
     }
 }
+
+#[cfg(test)]
+mod fake_tests;
 
 #[cfg(test)]
 mod tests {

@@ -52,6 +52,8 @@ mod network;
 #[cfg(test)]
 mod tests;
 
+pub use endpoints::CATALOGUE;
+
 // ---------------------------------------------------------------------------------------------
 // Configuration, faults
 // ---------------------------------------------------------------------------------------------
@@ -888,6 +890,16 @@ impl SimCloud {
     }
 
     /// The routes of a table (empty if there is no such table).
+    /// Every route table of a VPC.
+    pub fn route_tables_of(&self, vpc: &VpcId) -> Vec<RouteTableId> {
+        let s = self.lock();
+        s.tables
+            .iter()
+            .filter(|(_, t)| &t.vpc == vpc)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     pub fn routes(&self, table: &RouteTableId) -> Vec<RouteInfo> {
         let s = self.lock();
         s.tables

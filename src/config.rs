@@ -1,0 +1,138 @@
+//! Command line and environment: every setting is a flag with an environment variable
+//! (12-factor); README.md lists them all with their defaults.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::domain::RoleName;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "endpoint-hub",
+    version,
+    about = "Share AWS VPC interface endpoints from a hub VPC with spoke VPCs"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API and the job workers (unless --no-workers).
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        http: HttpArgs,
+        #[command(flatten)]
+        worker: WorkerArgs,
+        /// Serve the API only; run no job workers in this process.
+        #[arg(long, env = "EH_NO_WORKERS")]
+        no_workers: bool,
+    },
+    /// Run job workers only.
+    Worker {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        worker: WorkerArgs,
+    },
+    /// Apply database migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Manage API tokens.
+    Token {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Create a token and print its secret (shown once).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// admin, read or spokes:write; repeat or separate with commas.
+        #[arg(long = "scope", value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by name.
+    Revoke {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// PostgreSQL connection string.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: String,
+    /// Maximum database connections of this process.
+    #[arg(long, env = "EH_DB_MAX_CONNECTIONS", default_value_t = 20)]
+    pub db_max_connections: u32,
+    /// Log format: text or json.
+    #[arg(long, env = "EH_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HttpArgs {
+    /// Address to listen on.
+    #[arg(long, env = "EH_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "EH_BODY_LIMIT_BYTES", default_value_t = 65536)]
+    pub body_limit_bytes: usize,
+    /// Request timeout, in seconds.
+    #[arg(long, env = "EH_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+    /// Role name assumed in a spoke account when an enrolment gives neither role_arn nor role_name.
+    #[arg(long, env = "EH_DEFAULT_ROLE_NAME", default_value = "endpoint-hub")]
+    pub default_role_name: RoleName,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// Concurrent jobs in this process.
+    #[arg(long, env = "EH_WORKERS", default_value_t = 4)]
+    pub workers: usize,
+    /// Job lease, in seconds (a crashed worker's job resumes after this).
+    #[arg(long, env = "EH_JOB_LEASE_SECS", default_value_t = 30)]
+    pub lease_secs: u64,
+    /// Poll for jobs this often when no notification arrives, in milliseconds.
+    #[arg(long, env = "EH_POLL_INTERVAL_MS", default_value_t = 2000)]
+    pub poll_interval_ms: u64,
+    /// Transient failures of one step before its job fails.
+    #[arg(long, env = "EH_STEP_MAX_ATTEMPTS", default_value_t = 12)]
+    pub step_max_attempts: i32,
+    /// Attempts per AWS call in the SDK's standard retry mode.
+    #[arg(long, env = "EH_AWS_MAX_ATTEMPTS", default_value_t = 5)]
+    pub aws_max_attempts: u32,
+    /// Route 53 requests per second per account (AWS allows 5).
+    #[arg(long, env = "EH_ROUTE53_RPS", default_value_t = 5)]
+    pub route53_rps: u32,
+}
+
+impl WorkerArgs {
+    pub fn engine_config(&self) -> crate::workflow::EngineConfig {
+        crate::workflow::EngineConfig {
+            lease: Duration::from_secs(self.lease_secs.max(3)),
+            poll_interval: Duration::from_millis(self.poll_interval_ms.max(50)),
+            max_attempts: self.step_max_attempts.max(1),
+            ..Default::default()
+        }
+    }
+}

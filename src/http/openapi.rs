@@ -1,0 +1,67 @@
+//! The OpenAPI document: every route is registered through `utoipa_axum::routes!`, so the
+//! router and the spec come from the same handlers and cannot drift apart. The committed
+//! `openapi/openapi.json` is checked against it by a test.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{audit, health, hubs, jobs, spokes};
+use crate::app::App;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "endpoint-hub",
+        description = "Shares AWS VPC interface endpoints from one hub VPC with many spoke VPCs. \
+            Errors are RFC 9457 problems (`application/problem+json`).",
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(super::problem::Problem, crate::app::FieldError)),
+    tags(
+        (name = "hubs", description = "Hub VPCs holding the shared endpoints"),
+        (name = "spokes", description = "Spoke VPCs using the hub's endpoints"),
+        (name = "jobs", description = "Background work carrying out changes"),
+        (name = "audit", description = "Append-only record of mutations"),
+        (name = "health", description = "Probes"),
+    )
+)]
+struct ApiDoc;
+
+/// Adds the `bearer` security scheme the paths refer to.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API token: `Authorization: Bearer <secret>`. Scopes: `admin` (all), \
+                         `read` (every GET under /v1), `spokes:write` (enrol, read and detach \
+                         spokes, read jobs).",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every API route with its documentation.
+pub fn api_router() -> OpenApiRouter<App> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(hubs::hub_create, hubs::hub_list))
+        .routes(routes!(hubs::hub_get, hubs::hub_update, hubs::hub_delete))
+        .routes(routes!(spokes::spoke_enroll, spokes::spoke_list))
+        .routes(routes!(spokes::spoke_get, spokes::spoke_detach))
+        .routes(routes!(jobs::job_list))
+        .routes(routes!(jobs::job_get))
+        .routes(routes!(jobs::job_retry))
+        .routes(routes!(audit::audit_list))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+}

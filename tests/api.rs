@@ -1,0 +1,24 @@
+//! Black-box tests of the HTTP API: each test gets a fresh database and a server on a random
+//! port, and talks to it with reqwest. No workers run: jobs stay queued.
+//!
+//! The modules live in `tests/api/`.
+
+#[path = "api/helpers.rs"]
+mod helpers;
+
+#[path = "api/audit.rs"]
+mod audit;
+#[path = "api/auth.rs"]
+mod auth;
+#[path = "api/health.rs"]
+mod health;
+#[path = "api/hubs.rs"]
+mod hubs;
+#[path = "api/jobs.rs"]
+mod jobs;
+#[path = "api/openapi.rs"]
+mod openapi;
+#[path = "api/spokes.rs"]
+mod spokes;
+#[path = "api/validation.rs"]
+mod validation;

@@ -1,0 +1,63 @@
+use serde_json::Value;
+
+use crate::helpers::{problem, spawn_app};
+
+#[tokio::test]
+async fn healthz_answers_ok_without_a_token() {
+    let app = spawn_app().await;
+    let res = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().contains_key("x-request-id"));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"status": "ok"}));
+}
+
+#[tokio::test]
+async fn readyz_is_ready_after_migrations() {
+    let app = spawn_app().await;
+    let res = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+}
+
+#[tokio::test]
+async fn readyz_is_503_problem_when_migrations_are_missing() {
+    let app = spawn_app().await;
+    sqlx::query("DELETE FROM _sqlx_migrations")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let res = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let body = problem(res, 503).await;
+    assert_eq!(body["instance"], "/readyz");
+}
+
+#[tokio::test]
+async fn swagger_ui_serves_html() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(app.url("/swagger-ui/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let content_type = res.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let text = res.text().await.unwrap();
+    assert!(text.contains("swagger"), "{text}");
+}
+
+#[tokio::test]
+async fn request_id_is_echoed_when_given() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "my-request-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "my-request-42");
+}

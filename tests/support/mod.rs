@@ -1,0 +1,318 @@
+//! Test support for engine tests: a fresh PostgreSQL database per test, the application layer,
+//! the simulated cloud and an engine wired to both.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use endpoint_hub::app::{Actor, App, HubCreate, Limits, SpokeEnroll};
+use endpoint_hub::cloud::sim::{SimCloud, SimConfig};
+use endpoint_hub::cloud::{Cloud, PeeringStatus, RouteTarget};
+use endpoint_hub::domain::{AccountId, Ipv4Cidr, Region, RoleArn, RouteTableId, VpcId};
+use endpoint_hub::model::{Hub, Principal, Spoke};
+use endpoint_hub::store;
+use endpoint_hub::workflow::{Engine, EngineConfig};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+pub const HUB_ACCOUNT: &str = "111111111111";
+pub const REGION: &str = "eu-west-1";
+
+/// Creates a database with a random name and returns a migrated pool on it.
+pub async fn fresh_db() -> PgPool {
+    let admin_url = std::env::var("EH_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin = sqlx::PgPool::connect(&admin_url)
+        .await
+        .expect("connect to PostgreSQL");
+    let name = format!("eh_test_{}", Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .expect("create database");
+    admin.close().await;
+    let url = match admin_url.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{name}"),
+        None => panic!("bad database url"),
+    };
+    let pool = store::connect(&url, 30).await.expect("connect");
+    store::migrate(&pool).await.expect("migrate");
+    pool
+}
+
+pub fn test_engine_config() -> EngineConfig {
+    EngineConfig {
+        lease: Duration::from_secs(2),
+        poll_interval: Duration::from_millis(50),
+        max_attempts: 60,
+        backoff_base: Duration::from_millis(5),
+        backoff_max: Duration::from_millis(100),
+        wait_interval: Duration::from_millis(5),
+        repeat_steps: false,
+    }
+}
+
+pub struct World {
+    pub pool: PgPool,
+    pub app: App,
+    pub sim: Arc<SimCloud>,
+    pub cloud: Cloud,
+}
+
+pub fn sim_config(rate_limits: bool) -> SimConfig {
+    SimConfig {
+        rate_limits,
+        ..SimConfig::default()
+    }
+}
+
+impl World {
+    pub async fn new(sim: SimConfig) -> World {
+        Self::with_limits(sim, Limits::default()).await
+    }
+
+    pub async fn with_limits(sim: SimConfig, limits: Limits) -> World {
+        let pool = fresh_db().await;
+        let recorder = Arc::new(store::audit::DbRecorder(pool.clone()));
+        let sim = Arc::new(SimCloud::new(sim, recorder));
+        let cloud = Cloud::from_all(sim.clone()).with_route53_limit(5);
+        let app = App {
+            pool: pool.clone(),
+            limits,
+            default_role_name: "endpoint-hub".parse().unwrap(),
+        };
+        World {
+            pool,
+            app,
+            sim,
+            cloud,
+        }
+    }
+
+    pub fn engine(&self, config: EngineConfig) -> Arc<Engine> {
+        Arc::new(Engine::new(self.pool.clone(), self.cloud.clone(), config))
+    }
+
+    pub async fn run_until_idle(&self) {
+        self.engine(test_engine_config())
+            .run_until_idle(Duration::from_secs(120))
+            .await
+            .expect("jobs finish");
+    }
+
+    /// A VPC in `account` with 3 subnets; returns it and its route tables.
+    pub fn vpc(
+        &self,
+        account: &str,
+        cidr: &str,
+    ) -> (
+        VpcId,
+        Vec<endpoint_hub::domain::SubnetId>,
+        Vec<RouteTableId>,
+    ) {
+        self.sim
+            .vpc_add(&acct(account), &region(), &[cidr_(cidr)], 3)
+    }
+
+    /// Registers a hub in the hub account (VPC 10.0.0.0/16) and provisions it.
+    pub async fn hub(&self, services: &[&str]) -> Hub {
+        let hub = self.hub_registered(services).await;
+        self.run_until_idle().await;
+        let hub = self.app.hub_get(hub.id).await.unwrap();
+        assert_eq!(hub.status.as_str(), "ready", "hub: {:?}", hub.last_error);
+        hub
+    }
+
+    pub async fn hub_registered(&self, services: &[&str]) -> Hub {
+        let (vpc, subnets, tables) = self.vpc(HUB_ACCOUNT, "10.0.0.0/16");
+        let req = HubCreate {
+            name: "main".parse().unwrap(),
+            account_id: acct(HUB_ACCOUNT),
+            region: region(),
+            vpc_id: vpc,
+            cidrs: vec![cidr_("10.0.0.0/16")],
+            subnet_ids: subnets,
+            route_table_ids: tables,
+            services: services.iter().map(|s| s.parse().unwrap()).collect(),
+            role_arn: Some(role(HUB_ACCOUNT)),
+            role_name: None,
+            external_id: None,
+            prefix_list_max_entries: Some(200),
+        };
+        self.app
+            .hub_create(&actor(), req)
+            .await
+            .expect("hub create")
+            .resource
+    }
+
+    /// Enrols spoke number `n` (account 2000000000nn, VPC 10.n.0.0/16) without running jobs.
+    pub async fn enroll(&self, n: u32, give_cidrs: bool) -> Spoke {
+        let account = format!("2{:011}", n);
+        let cidr = format!("10.{}.0.0/16", n);
+        let (vpc, _, _) = self.vpc(&account, &cidr);
+        let req = SpokeEnroll {
+            hub: "main".into(),
+            account_id: acct(&account),
+            region: region(),
+            vpc_id: vpc,
+            cidrs: give_cidrs.then(|| vec![cidr_(&cidr)]),
+            route_table_ids: None,
+            role_arn: None,
+            role_name: None,
+            external_id: None,
+            labels: None,
+        };
+        let r = self
+            .app
+            .spoke_enroll(&actor(), req, None)
+            .await
+            .expect("enroll");
+        let id: Uuid = r.body["id"].as_str().unwrap().parse().unwrap();
+        self.app.spoke_get(id).await.unwrap()
+    }
+
+    pub async fn spoke(&self, id: Uuid) -> Spoke {
+        self.app.spoke_get(id).await.unwrap()
+    }
+
+    /// Checks, in the simulated cloud, everything an attached spoke must have, exactly once.
+    pub async fn assert_attached(&self, hub: &Hub, spoke_id: Uuid) {
+        let hub = self.app.hub_get(hub.id).await.unwrap();
+        let spoke = self.spoke(spoke_id).await;
+        assert_eq!(
+            spoke.status.as_str(),
+            "attached",
+            "spoke {spoke_id}: {:?}",
+            spoke.last_error
+        );
+        let tag = format!("spoke:{}", spoke.id);
+        let mine: Vec<_> = self
+            .sim
+            .peerings()
+            .into_iter()
+            .filter(|p| p.owner_tag.as_deref() == Some(tag.as_str()))
+            .collect();
+        assert_eq!(mine.len(), 1, "exactly one peering for {tag}: {mine:?}");
+        let pcx = &mine[0];
+        assert_eq!(pcx.status, PeeringStatus::Active);
+        assert_eq!(Some(&pcx.id), spoke.peering_id.as_ref());
+        assert_eq!(pcx.accepter_vpc, spoke.vpc_id);
+        for t in &hub.route_table_ids {
+            let routes = self.sim.routes(t);
+            for c in &spoke.cidrs {
+                let found: Vec<_> = routes.iter().filter(|r| &r.destination == c).collect();
+                assert_eq!(found.len(), 1, "hub table {t} route to {c}");
+                assert_eq!(found[0].target, RouteTarget::Peering(pcx.id.clone()));
+            }
+        }
+        // Every table of the spoke VPC routes the hub CIDRs through the peering.
+        let spoke_tables: Vec<RouteTableId> = self.sim.route_tables_of(&spoke.vpc_id);
+        assert!(!spoke_tables.is_empty());
+        for t in &spoke_tables {
+            let routes = self.sim.routes(t);
+            for c in &hub.cidrs {
+                let found: Vec<_> = routes.iter().filter(|r| &r.destination == c).collect();
+                assert_eq!(found.len(), 1, "spoke table {t} route to {c}");
+                assert_eq!(found[0].target, RouteTarget::Peering(pcx.id.clone()));
+            }
+        }
+        let pl = hub.prefix_list_id.clone().unwrap();
+        let entries = self.sim.prefix_list_entries(&pl);
+        for c in &spoke.cidrs {
+            assert_eq!(
+                entries.iter().filter(|e| *e == c).count(),
+                1,
+                "prefix list entry {c}"
+            );
+        }
+        for svc in hub.services.iter().filter(|s| s.state == "present") {
+            let zone = svc.zone_id.clone().unwrap();
+            let vpcs = self.sim.zone_vpcs(&zone);
+            assert_eq!(
+                vpcs.iter().filter(|v| v.vpc_id == spoke.vpc_id).count(),
+                1,
+                "zone {zone} ({}) associated once with {}",
+                svc.name,
+                spoke.vpc_id
+            );
+        }
+        assert!(
+            self.sim.authorizations().is_empty(),
+            "no authorizations left"
+        );
+    }
+
+    /// Checks that nothing of a detached spoke is left in the cloud.
+    pub async fn assert_detached(&self, hub: &Hub, spoke_id: Uuid) {
+        let hub = self.app.hub_get(hub.id).await.unwrap();
+        let spoke = self.spoke(spoke_id).await;
+        assert_eq!(spoke.status.as_str(), "detached", "{:?}", spoke.last_error);
+        let tag = format!("spoke:{}", spoke.id);
+        for p in self.sim.peerings() {
+            if p.owner_tag.as_deref() == Some(tag.as_str()) {
+                assert!(p.status.is_dead(), "peering {} left {:?}", p.id, p.status);
+            }
+        }
+        for t in hub
+            .route_table_ids
+            .iter()
+            .chain(self.sim.route_tables_of(&spoke.vpc_id).iter())
+        {
+            for r in self.sim.routes(t) {
+                if let RouteTarget::Peering(p) = &r.target {
+                    let info = self.sim.peering(p).unwrap();
+                    assert_ne!(
+                        info.owner_tag.as_deref(),
+                        Some(tag.as_str()),
+                        "route {r:?} left in {t}"
+                    );
+                }
+            }
+        }
+        let entries = self
+            .sim
+            .prefix_list_entries(hub.prefix_list_id.as_ref().unwrap());
+        for c in &spoke.cidrs {
+            assert!(!entries.contains(c), "prefix list still holds {c}");
+        }
+        for svc in &hub.services {
+            if let Some(z) = &svc.zone_id {
+                assert!(
+                    !self
+                        .sim
+                        .zone_vpcs(z)
+                        .iter()
+                        .any(|v| v.vpc_id == spoke.vpc_id)
+                );
+            }
+        }
+        assert!(self.sim.authorizations().is_empty());
+    }
+}
+
+pub fn actor() -> Actor {
+    Actor {
+        principal: Principal::system(),
+        request_id: None,
+    }
+}
+
+pub fn acct(s: &str) -> AccountId {
+    s.parse().unwrap()
+}
+
+pub fn region() -> Region {
+    REGION.parse().unwrap()
+}
+
+pub fn cidr_(s: &str) -> Ipv4Cidr {
+    s.parse().unwrap()
+}
+
+pub fn role(account: &str) -> RoleArn {
+    format!("arn:aws:iam::{account}:role/endpoint-hub")
+        .parse()
+        .unwrap()
+}
