@@ -149,7 +149,6 @@ async fn failure_at_each_step_then_retry_ends_attached() {
         "DescribeVpcPeeringConnections",
         "CreateRoute",
         "ModifyManagedPrefixList",
-        "GetHostedZone",
         "CreateVPCAssociationAuthorization",
         "AssociateVPCWithHostedZone",
         "DeleteVPCAssociationAuthorization",
@@ -217,7 +216,7 @@ async fn aborted_runners_resume_and_create_nothing_twice() {
                 }
             }
         });
-        tokio::time::sleep(Duration::from_millis(rng.u64(5..250))).await;
+        tokio::time::sleep(Duration::from_millis(rng.u64(50..1500))).await;
         task.abort();
         let _ = task.await;
         aborts += 1;
@@ -534,14 +533,15 @@ async fn fifty_spokes_with_runner_restarts_then_deleted() {
     }
     let mut cfg = test_engine_config();
     cfg.lease = Duration::from_millis(800);
+    let mut rng = fastrand::Rng::with_seed(42);
     let started = Instant::now();
     let mut restarts = 0;
     while store::jobs::job_unfinished_count(&w.pool).await.unwrap() > 0 {
-        assert!(started.elapsed() < Duration::from_secs(240));
+        assert!(started.elapsed() < Duration::from_secs(420));
         let stop = CancellationToken::new();
         let engine = w.engine(cfg.clone());
         let task = tokio::spawn(engine.run(4, stop.clone()));
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(rng.u64(500..3000))).await;
         task.abort(); // a crash, not a graceful stop
         let _ = task.await;
         restarts += 1;

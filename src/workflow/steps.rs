@@ -1003,8 +1003,13 @@ async fn admit_cidrs(cx: &mut StepCx<'_>) -> StepResult {
     prefix_list_change(cx, &cidrs, &[]).await
 }
 
-/// Per zone: authorize (hub), associate (spoke), delete the authorization (hub). A zone already
-/// associated with the spoke is done, but its leftover authorization is still removed.
+/// Per zone: authorize (hub), associate (spoke), delete the authorization (hub): two hub-account
+/// Route 53 calls per zone, which matters at 5 requests/second per account. "Already associated"
+/// (`ConflictingDomainExists`) is checked against the zone itself: our zone holding the VPC is
+/// done, another zone of the same name holding it is a conflict. The authorization is deleted
+/// in every case, so a run interrupted after associating leaves none behind.
+///
+/// No hub lock: authorizations are per (zone, VPC), so spokes never contend for them.
 async fn associate_zones(cx: &mut StepCx<'_>) -> StepResult {
     let hcx = cx.hub_cx();
     let scx = cx.spoke_cx();
@@ -1016,32 +1021,40 @@ async fn associate_zones(cx: &mut StepCx<'_>) -> StepResult {
         .filter(|s| s.state == "present")
         .map(|s| (s.name.clone(), s.zone_id.clone()))
         .collect();
-    let _lock = cx.hub_lock().await?;
     for (service, zone_id) in zones {
         let Some(zone_id) = zone_id else {
             return fail(format!("hub {} has no zone for {service} yet", cx.hub.name));
         };
-        let Some(zone) = cx.cloud.dns.zone_get(&hcx, &zone_id).await? else {
-            return fail(format!("zone {zone_id} for {service} has disappeared"));
-        };
-        if !zone.vpcs.contains(&vpc) {
-            if zone.vpcs.len() >= 300 {
+        cx.cloud
+            .dns
+            .association_authorize(&hcx, &zone_id, &vpc)
+            .await?;
+        match cx.cloud.dns.vpc_associate(&scx, &zone_id, &vpc).await {
+            Ok(()) => {}
+            Err(e) if e.is(CloudErrorKind::AlreadyExists) => {
+                let ours = cx.cloud.dns.zone_get(&hcx, &zone_id).await?;
+                if !ours.is_some_and(|z| z.vpcs.contains(&vpc)) {
+                    cx.cloud
+                        .dns
+                        .association_deauthorize(&hcx, &zone_id, &vpc)
+                        .await?;
+                    return fail(format!(
+                        "VPC {} is already associated with another private zone for {service}: {}",
+                        vpc.vpc_id, e.message
+                    ));
+                }
+            }
+            Err(e) if e.is(CloudErrorKind::LimitExceeded) => {
+                cx.cloud
+                    .dns
+                    .association_deauthorize(&hcx, &zone_id, &vpc)
+                    .await?;
                 return fail(format!(
-                    "zone {} ({}) is associated with {} VPCs: AWS allows at most 300",
-                    zone.id,
-                    zone.name,
-                    zone.vpcs.len()
+                    "zone {zone_id} for {service} cannot take another VPC (AWS allows 300): {}",
+                    e.message
                 ));
             }
-            cx.cloud
-                .dns
-                .association_authorize(&hcx, &zone_id, &vpc)
-                .await?;
-            match cx.cloud.dns.vpc_associate(&scx, &zone_id, &vpc).await {
-                Ok(()) => {}
-                Err(e) if e.is(CloudErrorKind::AlreadyExists) => {}
-                Err(e) => return Err(e.into()),
-            }
+            Err(e) => return Err(e.into()),
         }
         cx.cloud
             .dns
@@ -1061,6 +1074,8 @@ async fn finish_attach(cx: &mut StepCx<'_>) -> StepResult {
 // Detach a spoke: the reverse, tolerant of anything already gone
 // ---------------------------------------------------------------------------------------------
 
+/// Disassociates the spoke VPC from every zone of the hub as the zone owner (which works even
+/// when the spoke account is gone) and removes any authorization an interrupted attach left.
 async fn disassociate_zones(cx: &mut StepCx<'_>) -> StepResult {
     let hcx = cx.hub_cx();
     let vpc = cx.spoke_zone_vpc();
@@ -1070,20 +1085,20 @@ async fn disassociate_zones(cx: &mut StepCx<'_>) -> StepResult {
         .iter()
         .filter_map(|s| s.zone_id.clone())
         .collect();
-    let _lock = cx.hub_lock().await?;
     for zone_id in zones {
-        let Some(zone) = cx.cloud.dns.zone_get(&hcx, &zone_id).await? else {
-            continue;
-        };
-        if zone.vpcs.contains(&vpc) {
-            // The zone owner may disassociate any VPC: this works even when the spoke account
-            // is gone.
-            cx.cloud.dns.vpc_disassociate(&hcx, &zone_id, &vpc).await?;
+        for result in [
+            cx.cloud.dns.vpc_disassociate(&hcx, &zone_id, &vpc).await,
+            cx.cloud
+                .dns
+                .association_deauthorize(&hcx, &zone_id, &vpc)
+                .await,
+        ] {
+            match result {
+                Ok(()) => {}
+                Err(e) if e.is(CloudErrorKind::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
-        cx.cloud
-            .dns
-            .association_deauthorize(&hcx, &zone_id, &vpc)
-            .await?;
     }
     Ok(())
 }

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every test of endpoint-hub on a fresh machine: starts PostgreSQL if needed, installs the
+# pinned AWS emulator, then lints, the emulator's own tests, the Rust tests, and last (alone,
+# because it restarts PostgreSQL) the PostgreSQL-restart test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+scripts/ensure-postgres.sh
+
+# Leftover databases of interrupted earlier runs.
+psql -h 127.0.0.1 -U postgres -d postgres -Atc \
+  "SELECT datname FROM pg_database WHERE datname LIKE 'eh_test_%'" |
+  while read -r db; do dropdb -h 127.0.0.1 -U postgres --if-exists "$db" || true; done
+
+scripts/emulator-setup.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+echo "== emulator tests"
+tests/emulator/run-tests.sh -q
+echo "== cargo test"
+cargo test --locked -- --skip pg_restart
+echo "== PostgreSQL restart test (alone)"
+if [ -f tests/e2e_pg_restart.rs ]; then
+  cargo test --locked --test e2e_pg_restart -- --test-threads=1
+fi
+echo "== all tests passed"
