@@ -184,7 +184,7 @@ pub struct JobStep {
     pub status: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, sqlx::FromRow)]
 pub struct JobEvent {
     pub at: DateTime<Utc>,
     pub step: Option<String>,
@@ -229,7 +229,7 @@ pub struct AuditEntry {
 }
 
 /// An AWS API call made by a job.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, sqlx::FromRow)]
 pub struct CloudCall {
     pub id: i64,
     pub at: DateTime<Utc>,

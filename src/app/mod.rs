@@ -519,7 +519,7 @@ impl App {
             )
             .await?;
         }
-        tx.commit().await.map_err(|e| AppError::from(e))?;
+        tx.commit().await?;
         Ok(Replayable {
             status: 202,
             body,

@@ -125,40 +125,13 @@ pub async fn cloud_call_list(
     pool: &PgPool,
     job_id: Option<Uuid>,
 ) -> Result<Vec<CloudCall>, sqlx::Error> {
-    let rows: Vec<(i64, DateTime<Utc>, String, String, String, Option<String>, String, Option<String>, Option<Uuid>)> =
-        sqlx::query_as(
-            "SELECT id, at, account_id, region, operation, resource_id, outcome, aws_request_id, job_id \
-             FROM cloud_calls WHERE ($1::uuid IS NULL OR job_id = $1) ORDER BY id",
-        )
-        .bind(job_id)
-        .fetch_all(pool)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(
-                id,
-                at,
-                account_id,
-                region,
-                operation,
-                resource_id,
-                outcome,
-                aws_request_id,
-                job_id,
-            )| CloudCall {
-                id,
-                at,
-                account_id,
-                region,
-                operation,
-                resource_id,
-                outcome,
-                aws_request_id,
-                job_id,
-            },
-        )
-        .collect())
+    sqlx::query_as(
+        "SELECT id, at, account_id, region, operation, resource_id, outcome, aws_request_id, job_id \
+         FROM cloud_calls WHERE ($1::uuid IS NULL OR job_id = $1) ORDER BY id",
+    )
+    .bind(job_id)
+    .fetch_all(pool)
+    .await
 }
 
 /// Writes every mutating cloud call to `cloud_calls`. A failed write is logged, not fatal:

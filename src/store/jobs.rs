@@ -127,23 +127,13 @@ pub async fn job_get(
         return Ok(None);
     };
     if with_events {
-        let events: Vec<(DateTime<Utc>, Option<String>, String, Option<String>)> = sqlx::query_as(
+        let events: Vec<JobEvent> = sqlx::query_as(
             "SELECT at, step, kind, message FROM job_events WHERE job_id = $1 ORDER BY id",
         )
         .bind(id)
         .fetch_all(conn)
         .await?;
-        job.events = Some(
-            events
-                .into_iter()
-                .map(|(at, step, kind, message)| JobEvent {
-                    at,
-                    step,
-                    kind,
-                    message,
-                })
-                .collect(),
-        );
+        job.events = Some(events);
     }
     Ok(Some(job))
 }

@@ -29,29 +29,33 @@ pub async fn token_create(
     Ok(secret)
 }
 
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    id: Uuid,
+    name: String,
+    scopes: Vec<String>,
+    created_at: chrono::DateTime<chrono::Utc>,
+    revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 pub async fn token_list(pool: &PgPool) -> Result<Vec<TokenInfo>, sqlx::Error> {
-    let rows: Vec<(
-        Uuid,
-        String,
-        Vec<String>,
-        chrono::DateTime<chrono::Utc>,
-        Option<chrono::DateTime<chrono::Utc>>,
-    )> = sqlx::query_as(
+    let rows: Vec<TokenRow> = sqlx::query_as(
         "SELECT id, name, scopes, created_at, revoked_at FROM api_tokens ORDER BY name",
     )
     .fetch_all(pool)
     .await?;
     rows.into_iter()
-        .map(|(id, name, scopes, created_at, revoked_at)| {
+        .map(|r| {
             Ok(TokenInfo {
-                id,
-                name,
-                scopes: scopes
+                id: r.id,
+                name: r.name,
+                scopes: r
+                    .scopes
                     .iter()
                     .map(|s| super::parse_col("scopes", s))
                     .collect::<Result<_, _>>()?,
-                created_at,
-                revoked_at,
+                created_at: r.created_at,
+                revoked_at: r.revoked_at,
             })
         })
         .collect()
