@@ -223,13 +223,15 @@ impl Engine {
             let step = job.steps[index].as_str();
             let result = {
                 let mut cx =
-                    StepCx::load(self, job.id, job.hub_id, job.spoke_id, &mut state).await?;
+                    StepCx::load(self, runner, job.id, job.hub_id, job.spoke_id, &mut state)
+                        .await?;
                 steps::run(kind, step, &mut cx).await
             };
             let result = match result {
                 Ok(()) if self.config.repeat_steps => {
                     let mut cx =
-                        StepCx::load(self, job.id, job.hub_id, job.spoke_id, &mut state).await?;
+                        StepCx::load(self, runner, job.id, job.hub_id, job.spoke_id, &mut state)
+                            .await?;
                     steps::run(kind, step, &mut cx).await
                 }
                 other => other,
@@ -318,6 +320,7 @@ impl Engine {
                     let msg = format!("{step}: {why}");
                     return self.fail(runner, job, kind, step, &msg, &state).await;
                 }
+                Err(StepError::LeaseLost) => return Ok(RunOutcome::LeaseLost),
                 Err(StepError::Db(e)) => return Err(e.into()),
             }
         }

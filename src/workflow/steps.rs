@@ -30,6 +30,8 @@ pub enum StepError {
     Retry(String),
     /// A permanent failure, with a message a platform engineer can act on.
     Fail(String),
+    /// The runner no longer holds the job (found while saving progress).
+    LeaseLost,
     Db(sqlx::Error),
 }
 
@@ -60,6 +62,7 @@ pub struct StepCx<'a> {
     pub pool: &'a PgPool,
     pub cloud: &'a Cloud,
     pub job_id: Uuid,
+    runner: Uuid,
     pub hub: Hub,
     pub spoke: Option<Spoke>,
     state: &'a mut serde_json::Value,
@@ -68,6 +71,7 @@ pub struct StepCx<'a> {
 impl<'a> StepCx<'a> {
     pub async fn load(
         engine: &'a Engine,
+        runner: Uuid,
         job_id: Uuid,
         hub_id: Uuid,
         spoke_id: Option<Uuid>,
@@ -89,6 +93,7 @@ impl<'a> StepCx<'a> {
             pool: &engine.pool,
             cloud: &engine.cloud,
             job_id,
+            runner,
             hub,
             spoke,
             state,
@@ -107,6 +112,17 @@ impl<'a> StepCx<'a> {
                 key.to_owned(),
                 serde_json::to_value(value).unwrap_or(serde_json::Value::Null),
             );
+        }
+    }
+
+    /// Persists the state now, mid-step, so that a long step resumes where it was (fenced on
+    /// the lease like every checkpoint).
+    async fn save(&mut self) -> StepResult {
+        let mut conn = self.pool.acquire().await?;
+        if store::jobs::job_state_set(&mut conn, self.job_id, self.runner, self.state).await? {
+            Ok(())
+        } else {
+            Err(StepError::LeaseLost)
         }
     }
 
@@ -1021,10 +1037,17 @@ async fn associate_zones(cx: &mut StepCx<'_>) -> StepResult {
         .filter(|s| s.state == "present")
         .map(|s| (s.name.clone(), s.zone_id.clone()))
         .collect();
+    // Zones done so far, saved after each one: at 5 Route 53 requests per second per account a
+    // hub with many services takes a while, and a crash should not start it over.
+    let done_key = format!("zones_associated:{}", cx.spoke().id);
+    let mut done: Vec<String> = cx.get(&done_key).unwrap_or_default();
     for (service, zone_id) in zones {
         let Some(zone_id) = zone_id else {
             return fail(format!("hub {} has no zone for {service} yet", cx.hub.name));
         };
+        if done.iter().any(|z| z == zone_id.as_str()) {
+            continue;
+        }
         cx.cloud
             .dns
             .association_authorize(&hcx, &zone_id, &vpc)
@@ -1060,6 +1083,9 @@ async fn associate_zones(cx: &mut StepCx<'_>) -> StepResult {
             .dns
             .association_deauthorize(&hcx, &zone_id, &vpc)
             .await?;
+        done.push(zone_id.to_string());
+        cx.set(&done_key, &done);
+        cx.save().await?;
     }
     Ok(())
 }

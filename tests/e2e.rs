@@ -1,0 +1,324 @@
+//! End-to-end tests: the real `endpoint-hub` binary against the AWS emulator (moto + our layer,
+//! `tests/emulator/`), with a fresh database per test. What the service built is checked with
+//! direct SDK calls as each account, never through the service.
+//!
+//! Needs PostgreSQL (`EH_TEST_DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/postgres)
+//! and Python for the emulator (`scripts/emulator-setup.sh` is run once per binary). Logs of
+//! every child process are under `target/e2e-logs/`. The PostgreSQL restart test is in
+//! `tests/e2e_pg_restart.rs` (its own binary: a restart would break tests running beside it).
+
+#[path = "e2e/aws.rs"]
+mod aws;
+#[path = "e2e/harness.rs"]
+mod harness;
+#[path = "e2e/world.rs"]
+mod world;
+
+use std::time::{Duration, Instant};
+
+use aws::{assert_no_problems, check_attached, check_detached, count_ok, seed_spokes, summarize};
+use serde_json::json;
+use world::{HUB_ACCOUNT, World, spoke_specs};
+
+const HUB_READY: Duration = Duration::from_secs(120);
+
+/// The brief's scenario: a hub with five services, two spokes in two other accounts, then one
+/// spoke detached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_accounts_attach_then_detach_one() {
+    let started = Instant::now();
+    let w = World::start("three-accounts", 1, &[]).await;
+    let spokes = seed_spokes(
+        &w.aws,
+        &[
+            ("222222222222".into(), "10.1.0.0/16".into()),
+            ("333333333333".into(), "10.2.0.0/16".into()),
+        ],
+    )
+    .await;
+
+    let t = Instant::now();
+    let hub_id = w.hub_register("main").await;
+    let hub = w.hub_wait_ready(&hub_id, HUB_READY).await;
+    let hub_secs = t.elapsed().as_secs_f64();
+    w.emu.calls_clear().await;
+
+    let t = Instant::now();
+    let mut ids = Vec::new();
+    for s in &spokes {
+        ids.push(w.spoke_enroll("main", s).await);
+    }
+    w.api
+        .wait_spokes(&ids, "attached", Duration::from_secs(120))
+        .await;
+    let attach_secs = t.elapsed().as_secs_f64();
+    let calls = w.emu.calls().await;
+    eprintln!(
+        "[three-accounts] hub ready in {hub_secs:.1}s; 2 spokes attached in {attach_secs:.1}s; \
+         {} AWS calls for 2 spokes ({:.0} per spoke):\n{}",
+        calls.len(),
+        calls.len() as f64 / 2.0,
+        summarize(&calls, HUB_ACCOUNT)
+    );
+
+    assert_no_problems(
+        "after attaching both spokes",
+        check_attached(&w.aws, &w.hub, &hub, &spokes).await,
+    );
+    for (id, s) in ids.iter().zip(&spokes) {
+        let v = w.spoke_get(id).await;
+        assert_eq!(v["cidrs"], json!([s.cidr]), "CIDRs read from AWS");
+        assert!(
+            v["peering_id"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("pcx-"))
+        );
+    }
+
+    // Detach the first spoke: everything of it goes, the second is untouched.
+    let gone = w.spoke_get(&ids[0]).await;
+    let pcx = gone["peering_id"].as_str().unwrap().to_owned();
+    w.emu.calls_clear().await;
+    let t = Instant::now();
+    w.api
+        .delete_accepted(&format!("/v1/spokes/{}", ids[0]))
+        .await;
+    w.api
+        .wait_status(
+            &format!("/v1/spokes/{}", ids[0]),
+            "detached",
+            Duration::from_secs(60),
+        )
+        .await;
+    let detach_secs = t.elapsed().as_secs_f64();
+    let calls = w.emu.calls().await;
+    eprintln!(
+        "[three-accounts] detach in {detach_secs:.1}s, {} AWS calls",
+        calls.len()
+    );
+    let hub = w.hub_get(&hub_id).await;
+    let mut problems = check_detached(&w.aws, &w.hub, &hub, &spokes[0], &pcx).await;
+    problems.extend(check_attached(&w.aws, &w.hub, &hub, &spokes[1..]).await);
+    assert_no_problems("after detaching the first spoke", problems);
+    eprintln!(
+        "[three-accounts] total {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// 20 spokes in 20 accounts enrol while the service is killed with SIGKILL at random moments
+/// and restarted: in the end every spoke is attached with exactly one peering, and no create
+/// call ran twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn survives_kill9_while_twenty_spokes_attach() {
+    const SPOKES: u32 = 20;
+    const MAX_KILLS_ATTACHING: u32 = 5;
+    let mut w = World::start("crash", 1, &[("EH_WORKERS", "6"), ("EH_ROUTE53_RPS", "50")]).await;
+    let spokes = seed_spokes(&w.aws, &spoke_specs(200_000_000_000, 10, SPOKES)).await;
+    w.emu.calls_clear().await;
+
+    let started = Instant::now();
+    let hub_id = w.hub_register("main").await;
+    let mut ids = Vec::new();
+    for s in &spokes {
+        ids.push(w.spoke_enroll("main", s).await);
+    }
+    // Kill at random moments: twice while the hub provisions, then while the spokes attach.
+    let mut kills = 0;
+    let mut at_kill = Vec::new();
+    for pause in [100..500, 300..1500] {
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(pause))).await;
+        let hub_status = status_of(&w, &format!("/v1/hubs/{hub_id}")).await;
+        w.services[0].kill9();
+        kills += 1;
+        at_kill.push(format!("hub {hub_status}"));
+        w.services[0].restart().await;
+    }
+    w.hub_wait_ready(&hub_id, HUB_READY).await;
+    let mut kills_attaching = 0;
+    while kills_attaching < MAX_KILLS_ATTACHING {
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(300..1200))).await;
+        let attached = attached_count(&w, &ids).await;
+        if attached == ids.len() {
+            break;
+        }
+        w.services[0].kill9();
+        kills += 1;
+        kills_attaching += 1;
+        at_kill.push(format!("{attached} attached"));
+        w.services[0].restart().await;
+    }
+    w.api
+        .wait_spokes(&ids, "attached", Duration::from_secs(300))
+        .await;
+    let took = started.elapsed();
+    eprintln!(
+        "[crash] {SPOKES} spokes attached in {:.1}s, surviving {kills} kill -9 \
+         (at each kill: {at_kill:?})",
+        took.as_secs_f64()
+    );
+    assert!(
+        kills_attaching >= 3,
+        "only {kills_attaching} kills happened while the spokes attached"
+    );
+
+    let calls = w.emu.calls().await;
+    let hub = w.hub_get(&hub_id).await;
+    assert_no_problems(
+        "after the crashes",
+        check_attached(&w.aws, &w.hub, &hub, &spokes).await,
+    );
+    let creates = [
+        ("CreateVpcPeeringConnection", SPOKES as usize),
+        ("CreateVpcEndpoint", world::SERVICES.len()),
+        ("CreateHostedZone", world::SERVICES.len()),
+        ("CreateSecurityGroup", 1),
+        ("CreateManagedPrefixList", 1),
+    ];
+    for (op, n) in creates {
+        assert_eq!(count_ok(&calls, op), n, "successful {op} calls");
+    }
+    eprintln!(
+        "[crash] {} AWS calls in all:\n{}",
+        calls.len(),
+        summarize(&calls, HUB_ACCOUNT)
+    );
+}
+
+async fn status_of(w: &World, path: &str) -> String {
+    w.api
+        .try_get(path)
+        .await
+        .and_then(|v| v["status"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
+async fn attached_count(w: &World, ids: &[String]) -> usize {
+    let mut n = 0;
+    for id in ids {
+        if let Some(v) = w.api.try_get(&format!("/v1/spokes/{id}")).await
+            && v["status"] == "attached"
+        {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Every mutating EC2 and Route 53 call is throttled for a while: 10 of each while the hub
+/// provisions, then 60 of each while 8 spokes attach. Everything still ends complete and correct.
+///
+/// Why not 60 while the hub provisions: its steps run one after another, so 60 consecutive
+/// throttles all land on one call, which is exactly the retry budget (12 step attempts x 5 SDK
+/// attempts) and the job fails after about 4.5 minutes of backoff (seen while writing this test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_storm_ends_in_the_same_state() {
+    const SPOKES: u32 = 8;
+    let w = World::start(
+        "throttle",
+        1,
+        &[("EH_WORKERS", "8"), ("EH_ROUTE53_RPS", "20")],
+    )
+    .await;
+    let spokes = seed_spokes(&w.aws, &spoke_specs(400_000_000_000, 60, SPOKES)).await;
+    let started = Instant::now();
+    throttle(&w.emu, 10).await;
+    let hub_id = w.hub_register("main").await;
+    w.hub_wait_ready(&hub_id, Duration::from_secs(240)).await;
+    let hub_secs = started.elapsed().as_secs_f64();
+
+    w.emu.calls_clear().await;
+    throttle(&w.emu, 60).await;
+    let t = Instant::now();
+    let mut ids = Vec::new();
+    for s in &spokes {
+        ids.push(w.spoke_enroll("main", s).await);
+    }
+    w.api
+        .wait_spokes(&ids, "attached", Duration::from_secs(240))
+        .await;
+    let calls = w.emu.calls().await;
+    let throttled = calls
+        .iter()
+        .filter(|c| c.status == 503 || c.status == 400)
+        .count();
+    eprintln!(
+        "[throttle] hub ready in {hub_secs:.1}s under 10+10 throttles; {SPOKES} spokes attached \
+         in {:.1}s under 60+60 throttles ({throttled} error answers in {} calls)",
+        t.elapsed().as_secs_f64(),
+        calls.len()
+    );
+    for f in w.emu.faults().await {
+        assert_eq!(f["remaining"], 0, "fault not used up: {f}");
+    }
+    let hub = w.hub_get(&hub_id).await;
+    assert_no_problems(
+        "after the throttling",
+        check_attached(&w.aws, &w.hub, &hub, &spokes).await,
+    );
+    assert_eq!(
+        count_ok(&calls, "CreateVpcPeeringConnection"),
+        SPOKES as usize
+    );
+}
+
+/// Throttles the next `count` mutating EC2 calls and the next `count` mutating Route 53 calls.
+async fn throttle(emu: &harness::Emulator, count: u32) {
+    for service in ["ec2", "route53"] {
+        emu.fault_add(json!({
+            "service": service, "operation": "*", "mutating_only": true,
+            "kind": "throttle", "count": count,
+        }))
+        .await;
+    }
+}
+
+/// Two service processes on one database: each job runs once, each spoke gets one peering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_do_the_work_once() {
+    const SPOKES: u32 = 8;
+    let w = World::start(
+        "two-processes",
+        2,
+        &[("EH_WORKERS", "4"), ("EH_ROUTE53_RPS", "50")],
+    )
+    .await;
+    let spokes = seed_spokes(&w.aws, &spoke_specs(300_000_000_000, 40, SPOKES)).await;
+    w.emu.calls_clear().await;
+    let started = Instant::now();
+    let hub_id = w.hub_register("main").await;
+    let mut ids = Vec::new();
+    for s in &spokes {
+        ids.push(w.spoke_enroll("main", s).await);
+    }
+    w.hub_wait_ready(&hub_id, HUB_READY).await;
+    w.api
+        .wait_spokes(&ids, "attached", Duration::from_secs(180))
+        .await;
+    eprintln!(
+        "[two-processes] {SPOKES} spokes attached in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    let calls = w.emu.calls().await;
+    assert_eq!(
+        count_ok(&calls, "CreateVpcPeeringConnection"),
+        SPOKES as usize,
+        "one CreateVpcPeeringConnection per spoke"
+    );
+    assert_eq!(count_ok(&calls, "CreateVpcEndpoint"), world::SERVICES.len());
+    assert_eq!(count_ok(&calls, "CreateHostedZone"), world::SERVICES.len());
+    let hub = w.hub_get(&hub_id).await;
+    assert_no_problems(
+        "with two processes",
+        check_attached(&w.aws, &w.hub, &hub, &spokes).await,
+    );
+    // Both processes took part (informational: the split depends on timing).
+    for s in &w.services {
+        let log = std::fs::read_to_string(s.log_path()).unwrap_or_default();
+        eprintln!(
+            "[two-processes] {} ran {} jobs to success",
+            s.log_path().display(),
+            log.matches("job succeeded").count()
+        );
+    }
+}
