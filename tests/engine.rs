@@ -604,3 +604,40 @@ async fn dump_jobs(pool: &sqlx::PgPool) {
         eprintln!("unfinished: {r}");
     }
 }
+
+/// Throttling slows a job down but does not fail it; other transient errors have the normal
+/// budget of attempts.
+#[tokio::test]
+async fn throttling_has_a_larger_budget_than_other_transient_errors() {
+    let w = World::new(sim_config(false)).await;
+    let hub = w.hub(SERVICES).await;
+    let mut cfg = test_engine_config();
+    cfg.max_attempts = 2;
+    let engine = w.engine(cfg);
+    let a = w.enroll(1, true).await;
+    w.sim
+        .fault_inject(Fault::new("CreateVpcPeeringConnection", FaultKind::Throttle).times(6));
+    engine
+        .run_until_idle(Duration::from_secs(60))
+        .await
+        .unwrap();
+    w.assert_attached(&hub, a.id).await;
+
+    let b = w.enroll(2, true).await;
+    w.sim
+        .fault_inject(Fault::new("CreateVpcPeeringConnection", FaultKind::ServerError).times(6));
+    engine
+        .run_until_idle(Duration::from_secs(60))
+        .await
+        .unwrap();
+    let b = w.spoke(b.id).await;
+    assert_eq!(b.status.as_str(), "failed");
+    assert!(
+        b.last_error
+            .as_deref()
+            .unwrap()
+            .contains("gave up after 2 attempts"),
+        "{:?}",
+        b.last_error
+    );
+}

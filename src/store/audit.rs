@@ -141,8 +141,23 @@ pub struct DbRecorder(pub PgPool);
 #[async_trait]
 impl CallRecorder for DbRecorder {
     async fn record(&self, record: CallRecord) {
-        if let Err(e) = cloud_call_insert(&self.0, &record).await {
-            tracing::error!(error = %e, operation = record.operation, "cannot record a cloud call");
+        // The AWS call has happened: keep trying for a while (a database restart takes seconds)
+        // before giving up on the record.
+        let mut delay = std::time::Duration::from_millis(100);
+        for attempt in 1..=10 {
+            match cloud_call_insert(&self.0, &record).await {
+                Ok(()) => return,
+                Err(e) if attempt == 10 => {
+                    tracing::error!(error = %e, operation = record.operation, account = %record.account,
+                        resource = ?record.resource_id, request_id = ?record.request_id,
+                        "cannot record a cloud call; giving up");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, operation = record.operation, "cannot record a cloud call yet");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(10));
+                }
+            }
         }
     }
 }

@@ -20,6 +20,9 @@ use crate::model::{HubStatus, JobKind, JobStatus, SpokeStatus};
 use crate::store;
 use crate::store::jobs::ClaimedJob;
 
+/// Throttling may last: a step gives up on it only after this many times `max_attempts`.
+const THROTTLE_BUDGET_FACTOR: i32 = 5;
+
 /// Tuning of the runner.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -281,9 +284,19 @@ impl Engine {
                         RunOutcome::LeaseLost
                     });
                 }
-                Err(StepError::Retry(why)) => {
+                Err(e @ (StepError::Retry(_) | StepError::Throttled(_))) => {
+                    let (why, budget) = match e {
+                        StepError::Throttled(why) => (
+                            why,
+                            self.config
+                                .max_attempts
+                                .saturating_mul(THROTTLE_BUDGET_FACTOR),
+                        ),
+                        StepError::Retry(why) => (why, self.config.max_attempts),
+                        _ => unreachable!(),
+                    };
                     let attempts = job.attempts + 1;
-                    if attempts >= self.config.max_attempts {
+                    if attempts >= budget {
                         let msg = format!("{step}: gave up after {attempts} attempts: {why}");
                         return self.fail(runner, job, kind, step, &msg, &state).await;
                     }

@@ -26,8 +26,11 @@ use crate::store;
 pub enum StepError {
     /// Not ready yet (a peering still pending): look again shortly, not counted as a failure.
     Wait(String),
-    /// A transient failure (throttling, 5xx): retry with backoff.
+    /// A transient failure (5xx, a race): retry with backoff.
     Retry(String),
+    /// Throttled by AWS even after the SDK's retries: retry with backoff, with a larger budget
+    /// (a throttling storm slows jobs down, it should not fail them).
+    Throttled(String),
     /// A permanent failure, with a message a platform engineer can act on.
     Fail(String),
     /// The runner no longer holds the job (found while saving progress).
@@ -43,7 +46,9 @@ impl From<sqlx::Error> for StepError {
 
 impl From<CloudError> for StepError {
     fn from(e: CloudError) -> Self {
-        if e.is_retryable() {
+        if e.is(CloudErrorKind::Throttled) {
+            StepError::Throttled(e.to_string())
+        } else if e.is_retryable() {
             StepError::Retry(e.to_string())
         } else {
             StepError::Fail(e.to_string())
