@@ -376,20 +376,7 @@ async fn quotas_are_refused_early() {
     let _hub = w.hub(SERVICES).await;
     w.enroll(1, true).await;
     w.enroll(2, true).await;
-    let account = "200000000003";
-    let (vpc, _, _) = w.vpc(account, "10.3.0.0/16");
-    let req = endpoint_hub::app::SpokeEnroll {
-        hub: "main".into(),
-        account_id: acct(account),
-        region: region(),
-        vpc_id: vpc,
-        cidrs: None,
-        route_table_ids: None,
-        role_arn: None,
-        role_name: None,
-        external_id: None,
-        labels: None,
-    };
+    let req = w.spoke_request(3, false);
     let err = w.app.spoke_enroll(&actor(), req, None).await.unwrap_err();
     assert!(
         err.to_string()
@@ -408,20 +395,7 @@ async fn quotas_are_refused_early() {
     .await;
     let _hub = w.hub(SERVICES).await;
     w.enroll(1, true).await;
-    let account = "200000000002";
-    let (vpc, _, _) = w.vpc(account, "10.2.0.0/16");
-    let req = endpoint_hub::app::SpokeEnroll {
-        hub: "main".into(),
-        account_id: acct(account),
-        region: region(),
-        vpc_id: vpc,
-        cidrs: None,
-        route_table_ids: None,
-        role_arn: None,
-        role_name: None,
-        external_id: None,
-        labels: None,
-    };
+    let req = w.spoke_request(2, false);
     let err = w.app.spoke_enroll(&actor(), req, None).await.unwrap_err();
     assert!(err.to_string().contains("at most 2 VPCs"), "{err}");
 }

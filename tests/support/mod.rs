@@ -147,12 +147,12 @@ impl World {
             .resource
     }
 
-    /// Enrols spoke number `n` (account 2000000000nn, VPC 10.n.0.0/16) without running jobs.
-    pub async fn enroll(&self, n: u32, give_cidrs: bool) -> Spoke {
+    /// A VPC for spoke number `n` (account 2000000000nn, 10.n.0.0/16) and its enrolment request.
+    pub fn spoke_request(&self, n: u32, give_cidrs: bool) -> SpokeEnroll {
         let account = format!("2{:011}", n);
         let cidr = format!("10.{}.0.0/16", n);
         let (vpc, _, _) = self.vpc(&account, &cidr);
-        let req = SpokeEnroll {
+        SpokeEnroll {
             hub: "main".into(),
             account_id: acct(&account),
             region: region(),
@@ -163,7 +163,12 @@ impl World {
             role_name: None,
             external_id: None,
             labels: None,
-        };
+        }
+    }
+
+    /// Enrols spoke number `n` without running jobs.
+    pub async fn enroll(&self, n: u32, give_cidrs: bool) -> Spoke {
+        let req = self.spoke_request(n, give_cidrs);
         let r = self
             .app
             .spoke_enroll(&actor(), req, None)
