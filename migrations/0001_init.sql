@@ -30,6 +30,9 @@ CREATE UNIQUE INDEX hubs_vpc_live ON hubs (account_id, region, vpc_id) WHERE sta
 CREATE TABLE hub_services (
     hub_id        uuid NOT NULL REFERENCES hubs(id) ON DELETE CASCADE,
     service       text NOT NULL,
+    -- distinguishes a service re-added after removal: its endpoint tag and zone caller
+    -- reference (unique forever in Route 53) include it
+    generation    uuid NOT NULL DEFAULT gen_random_uuid(),
     -- desired: present (wanted) or removing (to be torn down)
     state         text NOT NULL DEFAULT 'present',
     endpoint_id   text,

@@ -111,6 +111,9 @@ pub struct HubService {
     pub zone_id: Option<HostedZoneId>,
     /// The private hosted zone's name, from the service's private DNS name.
     pub zone_name: Option<String>,
+    /// Internal: tells a re-added service's resources from those of its earlier removal.
+    #[serde(skip)]
+    pub generation: Uuid,
 }
 
 /// A hub: the VPC holding the shared interface endpoints.

@@ -615,3 +615,31 @@ async fn throttling_has_a_larger_budget_than_other_transient_errors() {
         b.last_error
     );
 }
+
+/// A service removed and added again gets a new endpoint and zone (Route 53 never takes a
+/// caller reference twice), and every attached spoke is associated with the new zone.
+#[tokio::test]
+async fn service_removed_then_added_again() {
+    let w = World::new(sim_config(false)).await;
+    let hub = w.hub(&["sqs", "ssm"]).await;
+    let spoke = w.enroll(1, true).await;
+    w.run_until_idle().await;
+    let services = |names: &[&str]| HubUpdate {
+        services: names.iter().map(|s| s.parse().unwrap()).collect(),
+    };
+    w.app
+        .hub_update(&actor(), hub.id, services(&["sqs"]))
+        .await
+        .unwrap();
+    w.run_until_idle().await;
+    w.app
+        .hub_update(&actor(), hub.id, services(&["sqs", "ssm"]))
+        .await
+        .unwrap();
+    w.run_until_idle().await;
+    let hub = w.app.hub_get(hub.id).await.unwrap();
+    assert_eq!(hub.status.as_str(), "ready", "{:?}", hub.last_error);
+    assert_eq!(w.sim.zones().len(), 2);
+    assert_eq!(w.sim.calls("CreateHostedZone"), 3);
+    w.assert_attached(&hub, spoke.id).await;
+}

@@ -57,6 +57,7 @@ struct HubRow {
 struct ServiceRow {
     hub_id: Uuid,
     service: String,
+    generation: Uuid,
     state: String,
     endpoint_id: Option<String>,
     zone_id: Option<String>,
@@ -74,6 +75,7 @@ impl ServiceRow {
                 .transpose()?,
             zone_id: self.zone_id.map(|v| parse_col("zone_id", &v)).transpose()?,
             zone_name: self.zone_name,
+            generation: self.generation,
         })
     }
 }
@@ -123,7 +125,7 @@ async fn hubs_with_services(
 ) -> Result<Vec<Hub>, sqlx::Error> {
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let services: Vec<ServiceRow> = sqlx::query_as(
-        "SELECT hub_id, service, state, endpoint_id, zone_id, zone_name FROM hub_services \
+        "SELECT hub_id, service, generation, state, endpoint_id, zone_id, zone_name FROM hub_services \
          WHERE hub_id = ANY($1) ORDER BY service",
     )
     .bind(&ids)

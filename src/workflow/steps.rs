@@ -17,8 +17,8 @@ use crate::cloud::{
     AliasRecord, CallCx, Cloud, CloudError, CloudErrorKind, EndpointRequest, PeeringInfo,
     PeeringRequest, PeeringStatus, RouteTarget, ZoneVpc,
 };
-use crate::domain::{Ipv4Cidr, PeeringId, RouteTableId, ServiceName};
-use crate::model::{Hub, HubStatus, JobKind, Spoke, SpokeStatus};
+use crate::domain::{Ipv4Cidr, PeeringId, RouteTableId};
+use crate::model::{Hub, HubService, HubStatus, JobKind, Spoke, SpokeStatus};
 use crate::store;
 
 /// Why a step did not finish.
@@ -160,8 +160,13 @@ impl<'a> StepCx<'a> {
         format!("hub:{}", self.hub.id)
     }
 
-    fn service_tag(&self, service: &ServiceName) -> String {
-        format!("hub:{}:service:{service}", self.hub.id)
+    fn service_tag(&self, service: &HubService) -> String {
+        format!(
+            "hub:{}:service:{}:{}",
+            self.hub.id,
+            service.name,
+            service.generation.simple()
+        )
     }
 
     fn spoke_tag(&self) -> String {
@@ -388,7 +393,7 @@ async fn endpoints(cx: &mut StepCx<'_>) -> StepResult {
             .trim_start_matches("*.")
             .trim_end_matches('.')
             .to_owned();
-        let tag = cx.service_tag(&svc.name);
+        let tag = cx.service_tag(&svc);
         let endpoint = match cx
             .cloud
             .endpoints
@@ -432,8 +437,14 @@ async fn endpoints(cx: &mut StepCx<'_>) -> StepResult {
     Ok(())
 }
 
-fn zone_reference(hub: &Hub, service: &ServiceName) -> String {
-    format!("endpoint-hub:{}:{service}", hub.id)
+/// The zone's `CallerReference`: Route 53 never accepts one twice, even after the zone is
+/// deleted, hence the generation.
+fn zone_reference(hub: &Hub, service: &HubService) -> String {
+    format!(
+        "endpoint-hub:{}:{}",
+        hub.id.simple(),
+        service.generation.simple()
+    )
 }
 
 async fn zones(cx: &mut StepCx<'_>) -> StepResult {
@@ -449,7 +460,7 @@ async fn zones(cx: &mut StepCx<'_>) -> StepResult {
         let (Some(endpoint_id), Some(zone_name)) = (&svc.endpoint_id, &svc.zone_name) else {
             return fail(format!("service {} has no endpoint yet", svc.name));
         };
-        let reference = zone_reference(&cx.hub, &svc.name);
+        let reference = zone_reference(&cx.hub, &svc);
         let zone = match cx.cloud.dns.zone_find(&hcx, &reference).await? {
             Some(z) => z,
             None => {
@@ -556,7 +567,7 @@ async fn remove_services(cx: &mut StepCx<'_>) -> StepResult {
             None => {
                 cx.cloud
                     .dns
-                    .zone_find(&hcx, &zone_reference(&cx.hub, &svc.name))
+                    .zone_find(&hcx, &zone_reference(&cx.hub, &svc))
                     .await?
             }
         };
@@ -582,7 +593,7 @@ async fn remove_services(cx: &mut StepCx<'_>) -> StepResult {
             None => {
                 cx.cloud
                     .endpoints
-                    .endpoint_find(&hcx, &cx.hub.vpc_id, &cx.service_tag(&svc.name))
+                    .endpoint_find(&hcx, &cx.hub.vpc_id, &cx.service_tag(&svc))
                     .await?
             }
         };

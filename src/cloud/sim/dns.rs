@@ -97,9 +97,8 @@ impl State {
             return invalid_vpc(OP, vpc);
         }
         if self
-            .zones
-            .iter()
-            .any(|z| z.owner == cx.account && z.caller_reference == caller_reference)
+            .caller_references
+            .contains(&(cx.account.clone(), caller_reference.to_owned()))
         {
             return fail(
                 CloudErrorKind::AlreadyExists,
@@ -146,6 +145,8 @@ impl State {
             authorizations: Vec::new(),
         };
         let info = zone.info();
+        self.caller_references
+            .insert((cx.account.clone(), caller_reference.to_owned()));
         self.zones.push(zone);
         Ok(info)
     }

@@ -427,6 +427,9 @@ struct State {
     endpoints: BTreeMap<EndpointId, Endpoint>,
     /// In creation order.
     zones: Vec<Zone>,
+    /// Every (account, caller reference) ever used: Route 53 never takes one twice, even after
+    /// the zone is deleted.
+    caller_references: std::collections::BTreeSet<(AccountId, String)>,
 }
 
 fn splitmix64(mut x: u64) -> u64 {
