@@ -643,3 +643,30 @@ async fn service_removed_then_added_again() {
     assert_eq!(w.sim.calls("CreateHostedZone"), 3);
     w.assert_attached(&hub, spoke.id).await;
 }
+
+/// A DELETE while the attach job is still to run: the spoke stays `detaching` (never flips back
+/// to `attached`) and ends detached with nothing left.
+#[tokio::test]
+async fn delete_during_attach_ends_detached() {
+    let w = World::new(sim_config(false)).await;
+    let hub = w.hub(SERVICES).await;
+    let spoke = w.enroll(1, true).await;
+    w.app.spoke_detach(&actor(), spoke.id).await.unwrap();
+    let engine = w.engine(test_engine_config());
+    let runner = Uuid::new_v4();
+    // the attach job runs first (jobs of one spoke run in order)...
+    let (first, _) = engine.run_once(runner).await.unwrap().unwrap();
+    assert_eq!(Some(first), spoke.current_job_id);
+    let mid = w.spoke(spoke.id).await;
+    assert!(
+        matches!(mid.status.as_str(), "detaching"),
+        "{:?}",
+        mid.status
+    );
+    // ...then the detach.
+    engine
+        .run_until_idle(Duration::from_secs(60))
+        .await
+        .unwrap();
+    w.assert_detached(&hub, spoke.id).await;
+}

@@ -224,6 +224,42 @@ pub async fn spoke_status_set(
     Ok(())
 }
 
+/// Moves a spoke to `status` only from one of `from` (an attach job finishing after a DELETE
+/// must not turn a detaching spoke back into an attached one). False when it was elsewhere.
+pub async fn spoke_status_advance(
+    conn: &mut PgConnection,
+    id: Uuid,
+    status: SpokeStatus,
+    from: &[SpokeStatus],
+) -> Result<bool, sqlx::Error> {
+    let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+    Ok(sqlx::query(
+        "UPDATE spokes SET status = $2, last_error = NULL, updated_at = now() \
+         WHERE id = $1 AND status = ANY($3)",
+    )
+    .bind(id)
+    .bind(status.as_str())
+    .bind(&from)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Records the latest job error on the spoke, whatever its status.
+pub async fn spoke_error_set(
+    conn: &mut PgConnection,
+    id: Uuid,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE spokes SET last_error = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(error)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn spoke_current_job_set(
     conn: &mut PgConnection,
     id: Uuid,

@@ -366,7 +366,22 @@ impl Engine {
         store::jobs::job_event_insert(&mut tx, job.id, Some(step), "step_failed", Some(msg))
             .await?;
         match (kind, job.spoke_id) {
-            (JobKind::AttachSpoke | JobKind::DetachSpoke, Some(spoke)) => {
+            (JobKind::AttachSpoke, Some(spoke)) => {
+                // A spoke being detached stays `detaching`: its detach job runs next.
+                store::spokes::spoke_status_advance(
+                    &mut tx,
+                    spoke,
+                    SpokeStatus::Failed,
+                    &[
+                        SpokeStatus::Pending,
+                        SpokeStatus::Attaching,
+                        SpokeStatus::Failed,
+                    ],
+                )
+                .await?;
+                store::spokes::spoke_error_set(&mut tx, spoke, msg).await?;
+            }
+            (JobKind::DetachSpoke, Some(spoke)) => {
                 store::spokes::spoke_status_set(&mut tx, spoke, SpokeStatus::Failed, Some(msg))
                     .await?;
             }

@@ -698,7 +698,17 @@ async fn verify_hub_ready(cx: &mut StepCx<'_>) -> StepResult {
         }
     }
     let mut conn = cx.pool.acquire().await?;
-    store::spokes::spoke_status_set(&mut conn, cx.spoke().id, SpokeStatus::Attaching, None).await?;
+    store::spokes::spoke_status_advance(
+        &mut conn,
+        cx.spoke().id,
+        SpokeStatus::Attaching,
+        &[
+            SpokeStatus::Pending,
+            SpokeStatus::Failed,
+            SpokeStatus::Attaching,
+        ],
+    )
+    .await?;
     Ok(())
 }
 
@@ -1108,7 +1118,17 @@ async fn associate_zones(cx: &mut StepCx<'_>) -> StepResult {
 
 async fn finish_attach(cx: &mut StepCx<'_>) -> StepResult {
     let mut conn = cx.pool.acquire().await?;
-    store::spokes::spoke_status_set(&mut conn, cx.spoke().id, SpokeStatus::Attached, None).await?;
+    store::spokes::spoke_status_advance(
+        &mut conn,
+        cx.spoke().id,
+        SpokeStatus::Attached,
+        &[
+            SpokeStatus::Pending,
+            SpokeStatus::Failed,
+            SpokeStatus::Attaching,
+        ],
+    )
+    .await?;
     Ok(())
 }
 
