@@ -19,6 +19,7 @@ use crate::workflow;
 
 mod auth;
 mod error;
+mod metrics;
 pub use error::{AppError, FieldError};
 
 /// Limits AWS would enforce later, checked at the door.

@@ -55,3 +55,27 @@ pub async fn readyz(State(app): State<App>) -> Result<Json<Health>, ApiError> {
         .into())
     }
 }
+
+/// Prometheus metrics: hubs, spokes and jobs by status (gauges). No token needed.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    operation_id = "metrics",
+    responses(
+        (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn metrics(
+    State(app): State<App>,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let text = app.metrics().await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        text,
+    ))
+}

@@ -64,4 +64,5 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(audit::audit_list))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
 }

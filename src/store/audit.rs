@@ -161,3 +161,16 @@ impl CallRecorder for DbRecorder {
         }
     }
 }
+
+/// Counts for the Prometheus endpoint: (metric, label name, label value, count).
+pub async fn metrics_counts(
+    pool: &PgPool,
+) -> Result<Vec<(String, String, String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT 'endpoint_hub_hubs', 'status', status, count(*) FROM hubs GROUP BY status \
+         UNION ALL SELECT 'endpoint_hub_spokes', 'status', status, count(*) FROM spokes GROUP BY status \
+         UNION ALL SELECT 'endpoint_hub_jobs', 'status', kind || ':' || status, count(*) FROM jobs GROUP BY kind, status",
+    )
+    .fetch_all(pool)
+    .await
+}

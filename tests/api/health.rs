@@ -61,3 +61,28 @@ async fn request_id_is_echoed_when_given() {
         .unwrap();
     assert_eq!(res.headers()["x-request-id"], "my-request-42");
 }
+
+#[tokio::test]
+async fn metrics_count_registrations_and_jobs_by_status() {
+    let app = spawn_app().await;
+    app.hub_create("main", 1).await;
+    app.spoke_enroll("main", 2, &["10.2.0.0/16"]).await;
+    app.spoke_enroll("main", 3, &["10.3.0.0/16"]).await;
+    let res = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/plain; version=0.0.4");
+    let text = res.text().await.unwrap();
+    assert!(text.contains("# TYPE endpoint_hub_spokes gauge"), "{text}");
+    assert!(
+        text.contains("endpoint_hub_spokes{status=\"pending\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("endpoint_hub_hubs{status=\"provisioning\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("endpoint_hub_jobs{kind=\"attach_spoke\",status=\"queued\"} 2"),
+        "{text}"
+    );
+}

@@ -44,6 +44,7 @@ fn spec_documents_every_endpoint_with_problems_and_security() {
         ("/v1/audit", vec!["get"]),
         ("/healthz", vec!["get"]),
         ("/readyz", vec!["get"]),
+        ("/metrics", vec!["get"]),
     ];
     assert_eq!(paths.len(), expected.len(), "{:?}", paths.keys());
     for (path, methods) in expected {
