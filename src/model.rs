@@ -70,6 +70,16 @@ str_enum!(
     }
 );
 
+impl SpokeStatus {
+    /// The statuses an attach job moves between; a spoke outside them (being detached) is not
+    /// touched by its attach job.
+    pub const ATTACH_PHASES: &'static [SpokeStatus] = &[
+        SpokeStatus::Pending,
+        SpokeStatus::Attaching,
+        SpokeStatus::Failed,
+    ];
+}
+
 str_enum!(
     /// What a job does.
     JobKind {

@@ -372,11 +372,7 @@ impl Engine {
                     &mut tx,
                     spoke,
                     SpokeStatus::Failed,
-                    &[
-                        SpokeStatus::Pending,
-                        SpokeStatus::Attaching,
-                        SpokeStatus::Failed,
-                    ],
+                    SpokeStatus::ATTACH_PHASES,
                 )
                 .await?;
                 store::spokes::spoke_error_set(&mut tx, spoke, msg).await?;

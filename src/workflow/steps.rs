@@ -702,11 +702,7 @@ async fn verify_hub_ready(cx: &mut StepCx<'_>) -> StepResult {
         &mut conn,
         cx.spoke().id,
         SpokeStatus::Attaching,
-        &[
-            SpokeStatus::Pending,
-            SpokeStatus::Failed,
-            SpokeStatus::Attaching,
-        ],
+        SpokeStatus::ATTACH_PHASES,
     )
     .await?;
     Ok(())
@@ -1122,11 +1118,7 @@ async fn finish_attach(cx: &mut StepCx<'_>) -> StepResult {
         &mut conn,
         cx.spoke().id,
         SpokeStatus::Attached,
-        &[
-            SpokeStatus::Pending,
-            SpokeStatus::Failed,
-            SpokeStatus::Attaching,
-        ],
+        SpokeStatus::ATTACH_PHASES,
     )
     .await?;
     Ok(())
