@@ -92,12 +92,14 @@ str_enum!(
 );
 
 str_enum!(
-    /// Lifecycle of a job.
+    /// Lifecycle of a job. `canceled`: an attach that had not started when its spoke was
+    /// deleted.
     JobStatus {
         Queued => "queued",
         Running => "running",
         Succeeded => "succeeded",
         Failed => "failed",
+        Canceled => "canceled",
     }
 );
 

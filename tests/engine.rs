@@ -644,29 +644,57 @@ async fn service_removed_then_added_again() {
     w.assert_attached(&hub, spoke.id).await;
 }
 
-/// A DELETE while the attach job is still to run: the spoke stays `detaching` (never flips back
-/// to `attached`) and ends detached with nothing left.
+/// A DELETE before the attach started cancels the attach; a DELETE while it runs lets it
+/// finish first. Either way the spoke stays `detaching` (never flips back to `attached`) and
+/// ends detached with nothing left.
 #[tokio::test]
-async fn delete_during_attach_ends_detached() {
+async fn delete_before_or_during_attach_ends_detached() {
     let w = World::new(sim_config(false)).await;
     let hub = w.hub(SERVICES).await;
-    let spoke = w.enroll(1, true).await;
-    w.app.spoke_detach(&actor(), spoke.id).await.unwrap();
     let engine = w.engine(test_engine_config());
-    let runner = Uuid::new_v4();
-    // the attach job runs first (jobs of one spoke run in order)...
-    let (first, _) = engine.run_once(runner).await.unwrap().unwrap();
-    assert_eq!(Some(first), spoke.current_job_id);
-    let mid = w.spoke(spoke.id).await;
-    assert!(
-        matches!(mid.status.as_str(), "detaching"),
-        "{:?}",
-        mid.status
-    );
-    // ...then the detach.
+
+    // Not started: canceled, no peering ever requested.
+    let early = w.enroll(1, true).await;
+    w.app.spoke_detach(&actor(), early.id).await.unwrap();
+    let attach = w.app.job_get(early.current_job_id.unwrap()).await.unwrap();
+    assert_eq!(attach.status, JobStatus::Canceled);
     engine
         .run_until_idle(Duration::from_secs(60))
         .await
         .unwrap();
-    w.assert_detached(&hub, spoke.id).await;
+    w.assert_detached(&hub, early.id).await;
+    assert_eq!(w.sim.calls("CreateVpcPeeringConnection"), 0);
+
+    // Started: the attach job runs on (jobs of one spoke run in order), then the detach.
+    let late = w.enroll(2, true).await;
+    let runner = Uuid::new_v4();
+    let claimed = store::jobs::job_claim(&w.pool, runner, 30.0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(Some(claimed.id), late.current_job_id);
+    w.app.spoke_detach(&actor(), late.id).await.unwrap();
+    let attach = w.app.job_get(claimed.id).await.unwrap();
+    assert_eq!(
+        attach.status,
+        JobStatus::Running,
+        "a claimed job is not canceled"
+    );
+    sqlx::query("UPDATE jobs SET locked_by = NULL, lease_until = NULL WHERE id = $1")
+        .bind(claimed.id)
+        .execute(&w.pool)
+        .await
+        .unwrap();
+    engine.run_once(runner).await.unwrap();
+    let mid = w.spoke(late.id).await;
+    assert_eq!(mid.status.as_str(), "detaching");
+    engine
+        .run_until_idle(Duration::from_secs(60))
+        .await
+        .unwrap();
+    w.assert_detached(&hub, late.id).await;
+    assert_eq!(
+        w.app.job_get(claimed.id).await.unwrap().status,
+        JobStatus::Succeeded
+    );
 }

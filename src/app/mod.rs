@@ -740,6 +740,20 @@ impl App {
             }
             _ => {}
         }
+        // An attach that has not started yet is canceled rather than run and then undone.
+        if let Some(attach) = spoke.current_job_id
+            && spoke
+                .job
+                .as_ref()
+                .is_some_and(|j| j.kind == JobKind::AttachSpoke)
+        {
+            store::jobs::job_cancel_unstarted(
+                &mut tx,
+                attach,
+                "canceled: the spoke was deleted before its attach started",
+            )
+            .await?;
+        }
         let job_id =
             workflow::enqueue(&mut tx, JobKind::DetachSpoke, spoke.hub_id, Some(id)).await?;
         store::spokes::spoke_status_set(&mut tx, id, SpokeStatus::Detaching, None).await?;

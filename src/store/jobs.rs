@@ -173,6 +173,30 @@ pub async fn job_list(
     rows.into_iter().map(JobRow::into_model).collect()
 }
 
+/// Cancels a job that no runner has started yet (still `queued`, never claimed). A claim
+/// takes the row lock and changes the status, so this cannot cancel a job being run.
+pub async fn job_cancel_unstarted(
+    conn: &mut PgConnection,
+    id: Uuid,
+    reason: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE jobs SET status = 'canceled', last_error = $2, finished_at = now(), \
+         updated_at = now() WHERE id = $1 AND status = 'queued' AND next_step = 0 \
+         AND locked_by IS NULL",
+    )
+    .bind(id)
+    .bind(reason)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if done {
+        job_event_insert(conn, id, None, "job_canceled", Some(reason)).await?;
+    }
+    Ok(done)
+}
+
 /// Puts a failed job back in the queue at its failed step. Returns false when it is not failed.
 pub async fn job_requeue(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
