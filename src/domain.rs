@@ -495,8 +495,8 @@ impl TryFrom<ipnet::IpNet> for Ipv4Cidr {
     }
 }
 
-/// Parses a list of CIDRs, rejecting duplicates and overlaps within the list.
-pub fn cidrs_parse_distinct(cidrs: &[Ipv4Cidr]) -> Result<(), ParseError> {
+/// Checks that no two CIDRs of a list overlap (equal ones included).
+pub fn cidrs_disjoint(cidrs: &[Ipv4Cidr]) -> Result<(), ParseError> {
     for (i, a) in cidrs.iter().enumerate() {
         for b in &cidrs[i + 1..] {
             if a.overlaps(b) {
@@ -580,8 +580,8 @@ mod tests {
         let b: Ipv4Cidr = "10.1.128.0/17".parse().unwrap();
         let c: Ipv4Cidr = "10.2.0.0/16".parse().unwrap();
         assert!(a.overlaps(&b) && b.overlaps(&a) && !a.overlaps(&c));
-        assert!(cidrs_parse_distinct(&[a, b]).is_err());
-        assert!(cidrs_parse_distinct(&[a, c]).is_ok());
+        assert!(cidrs_disjoint(&[a, b]).is_err());
+        assert!(cidrs_disjoint(&[a, c]).is_ok());
     }
 
     #[test]

@@ -113,6 +113,24 @@ str_enum!(
     }
 );
 
+/// Limits AWS would enforce later: checked at the door (app) and against AWS (engine).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Active VPC peering connections per VPC (AWS: 50 by default, 125 at most).
+    pub peerings_per_vpc: i64,
+    /// VPCs associated with one private hosted zone (AWS: 300); the hub's VPC is one of them.
+    pub vpcs_per_zone: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            peerings_per_vpc: 125,
+            vpcs_per_zone: 300,
+        }
+    }
+}
+
 /// One endpoint service of a hub and what provisioning made for it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct HubService {

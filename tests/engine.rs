@@ -398,6 +398,26 @@ async fn quotas_are_refused_early() {
     let req = w.spoke_request(2, false);
     let err = w.app.spoke_enroll(&actor(), req, None).await.unwrap_err();
     assert!(err.to_string().contains("at most 2 VPCs"), "{err}");
+
+    // the engine's own check against AWS, for peerings made outside endpoint-hub's knowledge
+    let w = World::new(sim_config(false)).await;
+    let _hub = w.hub(SERVICES).await;
+    w.enroll(1, true).await;
+    w.run_until_idle().await;
+    let mut cfg = test_engine_config();
+    cfg.limits.peerings_per_vpc = 1;
+    let second = w.enroll(3, true).await;
+    w.engine(cfg)
+        .run_until_idle(Duration::from_secs(60))
+        .await
+        .unwrap();
+    let second = w.spoke(second.id).await;
+    assert_eq!(second.status.as_str(), "failed");
+    let msg = second.last_error.unwrap();
+    assert!(
+        msg.contains("already has 1 peering connections: at most 1 per VPC"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::domain::{
     AccountId, ExternalId, HubName, Ipv4Cidr, Region, RoleArn, RoleName, RouteTableId, ServiceName,
-    SubnetId, VpcId, cidrs_parse_distinct,
+    SubnetId, VpcId, cidrs_disjoint,
 };
 use crate::model::{AuditEntry, Hub, HubStatus, Job, JobKind, Page, Principal, Spoke, SpokeStatus};
 use crate::store::{self, audit::NewAudit, violated_constraint};
@@ -22,23 +22,7 @@ mod error;
 mod metrics;
 pub use error::{AppError, FieldError};
 
-/// Limits AWS would enforce later, checked at the door.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Active VPC peering connections per VPC (AWS: 50 by default, 125 at most).
-    pub peerings_per_vpc: i64,
-    /// VPCs associated with one private hosted zone (AWS: 300); the hub's VPC is one of them.
-    pub vpcs_per_zone: i64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            peerings_per_vpc: 125,
-            vpcs_per_zone: 300,
-        }
-    }
-}
+pub use crate::model::Limits;
 
 /// Shared state of the application layer.
 #[derive(Clone)]
@@ -213,6 +197,12 @@ fn list_nonempty_distinct<T: PartialEq + std::fmt::Display>(
     Ok(())
 }
 
+/// A non-empty list of CIDRs, none repeated or overlapping another.
+fn cidrs_check(cidrs: &[Ipv4Cidr]) -> Result<(), AppError> {
+    list_nonempty_distinct("cidrs", cidrs)?;
+    cidrs_disjoint(cidrs).map_err(|e| AppError::invalid("cidrs", &e.0))
+}
+
 fn labels_check(labels: &BTreeMap<String, String>) -> Result<(), AppError> {
     if labels.len() > 50 {
         return Err(AppError::invalid("labels", "at most 50 labels"));
@@ -301,8 +291,7 @@ impl App {
         req: HubCreate,
     ) -> Result<Accepted<Hub>, AppError> {
         let role_arn = role_resolve("", &req.account_id, req.role_arn, req.role_name, None)?;
-        list_nonempty_distinct("cidrs", &req.cidrs)?;
-        cidrs_parse_distinct(&req.cidrs).map_err(|e| AppError::invalid("cidrs", &e.0))?;
+        cidrs_check(&req.cidrs)?;
         list_nonempty_distinct("subnet_ids", &req.subnet_ids)?;
         list_nonempty_distinct("route_table_ids", &req.route_table_ids)?;
         services_check(&req.services)?;
@@ -563,8 +552,7 @@ impl App {
         )?;
         let cidrs = req.cidrs.unwrap_or_default();
         if !cidrs.is_empty() {
-            list_nonempty_distinct("cidrs", &cidrs)?;
-            cidrs_parse_distinct(&cidrs).map_err(|e| AppError::invalid("cidrs", &e.0))?;
+            cidrs_check(&cidrs)?;
         }
         if let Some(tables) = &req.route_table_ids {
             list_nonempty_distinct("route_table_ids", tables)?;

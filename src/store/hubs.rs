@@ -205,7 +205,7 @@ pub async fn hub_id_by_name(
         .await
 }
 
-/// Live hubs (deleted ones are listed only with `include_deleted`), by creation order.
+/// Live (not deleted) hubs, by creation order.
 pub async fn hub_list(
     pool: &PgPool,
     after: Option<Uuid>,

@@ -39,6 +39,8 @@ pub struct EngineConfig {
     /// Test aid: run every step a second time before its checkpoint, which must change nothing
     /// (proves the steps idempotent end to end).
     pub repeat_steps: bool,
+    /// Quotas checked against AWS before acting.
+    pub limits: crate::model::Limits,
 }
 
 impl Default for EngineConfig {
@@ -51,6 +53,7 @@ impl Default for EngineConfig {
             backoff_max: Duration::from_secs(30),
             wait_interval: Duration::from_secs(1),
             repeat_steps: false,
+            limits: Default::default(),
         }
     }
 }
@@ -224,20 +227,24 @@ impl Engine {
         let mut index = job.next_step as usize;
         while index < job.steps.len() {
             let step = job.steps[index].as_str();
+            let before = self.config.repeat_steps.then(|| state.clone());
             let result = {
                 let mut cx =
                     StepCx::load(self, runner, job.id, job.hub_id, job.spoke_id, &mut state)
                         .await?;
                 steps::run(kind, step, &mut cx).await
             };
-            let result = match result {
-                Ok(()) if self.config.repeat_steps => {
+            let result = match (result, before) {
+                // Again from the state the step started with, as after a crash just before the
+                // checkpoint: the cloud already holds the first run's effects.
+                (Ok(()), Some(before)) => {
+                    state = before;
                     let mut cx =
                         StepCx::load(self, runner, job.id, job.hub_id, job.spoke_id, &mut state)
                             .await?;
                     steps::run(kind, step, &mut cx).await
                 }
-                other => other,
+                (other, _) => other,
             };
             match result {
                 Ok(()) => {

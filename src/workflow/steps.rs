@@ -67,6 +67,7 @@ pub struct StepCx<'a> {
     pub pool: &'a PgPool,
     pub cloud: &'a Cloud,
     pub job_id: Uuid,
+    pub limits: &'a crate::model::Limits,
     runner: Uuid,
     pub hub: Hub,
     pub spoke: Option<Spoke>,
@@ -98,6 +99,7 @@ impl<'a> StepCx<'a> {
             pool: &engine.pool,
             cloud: &engine.cloud,
             job_id,
+            limits: &engine.config.limits,
             runner,
             hub,
             spoke,
@@ -790,9 +792,10 @@ async fn check_quotas(cx: &mut StepCx<'_>) -> StepResult {
         .into_iter()
         .filter(|p| !p.status.is_dead() && p.owner_tag.as_deref() != Some(tag.as_str()))
         .collect();
-    if live.len() >= 125 {
+    let max = cx.limits.peerings_per_vpc;
+    if live.len() as i64 >= max {
         return fail(format!(
-            "hub VPC {} already has {} peering connections: AWS allows at most 125 per VPC",
+            "hub VPC {} already has {} peering connections: at most {max} per VPC",
             cx.hub.vpc_id,
             live.len()
         ));

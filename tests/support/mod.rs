@@ -50,6 +50,7 @@ pub fn test_engine_config() -> EngineConfig {
         backoff_max: Duration::from_millis(100),
         wait_interval: Duration::from_millis(5),
         repeat_steps: false,
+        limits: Default::default(),
     }
 }
 
