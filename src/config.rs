@@ -124,6 +124,16 @@ pub struct WorkerArgs {
     /// Route 53 requests per second per account (AWS allows 5).
     #[arg(long, env = "EH_ROUTE53_RPS", default_value_t = 5)]
     pub route53_rps: u32,
+    /// How long an attach waits for its peering to become visible and active, in seconds,
+    /// before the job fails saying so.
+    #[arg(long, env = "EH_WAIT_PEERING_SECS", default_value_t = 300)]
+    pub wait_peering_secs: u64,
+    /// How long provisioning waits for an interface endpoint to become available, in seconds.
+    #[arg(long, env = "EH_WAIT_ENDPOINT_SECS", default_value_t = 600)]
+    pub wait_endpoint_secs: u64,
+    /// How long a step waits for anything else (a VPC being created), in seconds.
+    #[arg(long, env = "EH_WAIT_OTHER_SECS", default_value_t = 600)]
+    pub wait_other_secs: u64,
 }
 
 impl WorkerArgs {
@@ -132,6 +142,11 @@ impl WorkerArgs {
             lease: Duration::from_secs(self.lease_secs.max(3)),
             poll_interval: Duration::from_millis(self.poll_interval_ms.max(50)),
             max_attempts: self.step_max_attempts.max(1),
+            waits: crate::workflow::WaitLimits {
+                peering: Duration::from_secs(self.wait_peering_secs),
+                endpoint: Duration::from_secs(self.wait_endpoint_secs),
+                resource: Duration::from_secs(self.wait_other_secs),
+            },
             ..Default::default()
         }
     }

@@ -90,14 +90,15 @@ impl JobRow {
 /// Enqueues a job in the caller's transaction; runners are woken when it commits.
 pub async fn job_insert(conn: &mut PgConnection, job: &NewJob) -> Result<(), sqlx::Error> {
     let steps: Vec<String> = job.steps.iter().map(|s| s.to_string()).collect();
-    sqlx::query(
-        "INSERT INTO jobs (id, kind, hub_id, spoke_id, status, steps) VALUES ($1, $2, $3, $4, 'queued', $5)",
+    sqlx::query!(
+        "INSERT INTO jobs (id, kind, hub_id, spoke_id, status, steps) \
+         VALUES ($1, $2, $3, $4, 'queued', $5)",
+        job.id,
+        job.kind.as_str(),
+        job.hub_id,
+        job.spoke_id,
+        &steps[..],
     )
-    .bind(job.id)
-    .bind(job.kind.as_str())
-    .bind(job.hub_id)
-    .bind(job.spoke_id)
-    .bind(&steps)
     .execute(&mut *conn)
     .await?;
     job_event_insert(conn, job.id, None, "job_queued", None).await?;
@@ -105,8 +106,7 @@ pub async fn job_insert(conn: &mut PgConnection, job: &NewJob) -> Result<(), sql
 }
 
 async fn notify(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(JOBS_CHANNEL)
+    sqlx::query!("SELECT pg_notify($1, '')", JOBS_CHANNEL)
         .execute(conn)
         .await?;
     Ok(())
@@ -117,20 +117,23 @@ pub async fn job_get(
     id: Uuid,
     with_events: bool,
 ) -> Result<Option<Job>, sqlx::Error> {
-    let row: Option<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"
-    )))
-    .bind(id)
+    let row = sqlx::query_as!(
+        JobRow,
+        "SELECT id, kind, status, hub_id, spoke_id, steps, next_step, attempts, last_error, \
+         run_after, created_at, updated_at, finished_at FROM jobs WHERE id = $1",
+        id
+    )
     .fetch_optional(&mut *conn)
     .await?;
     let Some(mut job) = row.map(JobRow::into_model).transpose()? else {
         return Ok(None);
     };
     if with_events {
-        let events: Vec<JobEvent> = sqlx::query_as(
+        let events = sqlx::query_as!(
+            JobEvent,
             "SELECT at, step, kind, message FROM job_events WHERE job_id = $1 ORDER BY id",
+            id
         )
-        .bind(id)
         .fetch_all(conn)
         .await?;
         job.events = Some(events);
@@ -180,13 +183,13 @@ pub async fn job_cancel_unstarted(
     id: Uuid,
     reason: &str,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE jobs SET status = 'canceled', last_error = $2, finished_at = now(), \
          updated_at = now() WHERE id = $1 AND status = 'queued' AND next_step = 0 \
          AND locked_by IS NULL",
+        id,
+        reason
     )
-    .bind(id)
-    .bind(reason)
     .execute(&mut *conn)
     .await?
     .rows_affected()
@@ -199,12 +202,12 @@ pub async fn job_cancel_unstarted(
 
 /// Puts a failed job back in the queue at its failed step. Returns false when it is not failed.
 pub async fn job_requeue(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE jobs SET status = 'queued', attempts = 0, run_after = now(), locked_by = NULL, \
-         lease_until = NULL, finished_at = NULL, updated_at = now() \
+         lease_until = NULL, waiting_since = NULL, finished_at = NULL, updated_at = now() \
          WHERE id = $1 AND status = 'failed'",
+        id
     )
-    .bind(id)
     .execute(&mut *conn)
     .await?
     .rows_affected()
@@ -223,46 +226,55 @@ pub async fn job_event_insert(
     kind: &str,
     message: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO job_events (job_id, step, kind, message) VALUES ($1, $2, $3, $4)")
-        .bind(job_id)
-        .bind(step)
-        .bind(kind)
-        .bind(message)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO job_events (job_id, step, kind, message) VALUES ($1, $2, $3, $4)",
+        job_id,
+        step,
+        kind,
+        message
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 /// A job a runner holds the lease of.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ClaimedJob {
     pub id: Uuid,
-    pub kind: String,
+    pub kind: JobKind,
     pub hub_id: Uuid,
     pub spoke_id: Option<Uuid>,
     pub steps: Vec<String>,
     pub next_step: i32,
-    pub state: sqlx::types::Json<serde_json::Value>,
+    pub state: serde_json::Value,
     pub attempts: i32,
 }
 
 /// Claims the oldest runnable job, if any, for `lease_secs` seconds.
 ///
-/// Ordering rules, so that jobs touching one hub's shared resources never race:
-/// a hub-level job (provision, service update, delete) runs alone: it waits for the hub's
-/// running jobs and for earlier hub-level jobs; a spoke job waits for earlier unfinished
-/// hub-level jobs of its hub and earlier unfinished jobs of its spoke. Claims are serialised by
-/// a transaction-scoped advisory lock (claims are short), which makes these checks race-free.
+/// Per-hub ordering, so that jobs touching one hub's shared resources never interleave. A job
+/// is *started* when it is `running` (holding a lease or waiting between runs: a deferred job
+/// keeps its status) or was retried after failing part-way (`queued` with `next_step > 0`).
+/// - a hub-level job (provision, service update, delete) runs alone: it waits for every started
+///   unfinished job of its hub, and for earlier unfinished hub-level jobs;
+/// - while a hub-level job is started and unfinished, no other job of its hub starts or resumes;
+/// - a spoke job waits for earlier unfinished hub-level jobs of its hub and earlier unfinished
+///   jobs of its spoke.
+///
+/// A hub-level job may overtake spoke jobs that have not started: those read the hub as it is
+/// when they run. Claims are serialised by a transaction-scoped advisory lock (claims are
+/// short), which makes these checks race-free.
 pub async fn job_claim(
     pool: &PgPool,
     runner: Uuid,
     lease_secs: f64,
 ) -> Result<Option<ClaimedJob>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(727274001)")
+    sqlx::query!("SELECT pg_advisory_xact_lock(727274001)")
         .execute(&mut *tx)
         .await?;
-    let job: Option<ClaimedJob> = sqlx::query_as(
+    let row = sqlx::query!(
         "UPDATE jobs SET status = 'running', locked_by = $1, \
              lease_until = now() + make_interval(secs => $2), updated_at = now() \
          WHERE id = ( \
@@ -270,21 +282,35 @@ pub async fn job_claim(
            WHERE j.status IN ('queued', 'running') AND j.run_after <= now() \
              AND (j.locked_by IS NULL OR j.lease_until < now()) \
              AND NOT EXISTS ( \
-               SELECT 1 FROM jobs o WHERE o.hub_id = j.hub_id AND o.id <> j.id AND ( \
-                 (o.status IN ('queued', 'running') AND o.spoke_id IS NULL AND o.created_at < j.created_at) \
-                 OR (j.spoke_id IS NULL AND o.status = 'running' AND o.lease_until >= now()) \
-                 OR (j.spoke_id IS NOT NULL AND o.spoke_id = j.spoke_id \
-                     AND o.status IN ('queued', 'running') AND o.created_at < j.created_at))) \
+               SELECT 1 FROM jobs o WHERE o.hub_id = j.hub_id AND o.id <> j.id \
+                 AND o.status IN ('queued', 'running') AND ( \
+                   (o.spoke_id IS NULL AND o.created_at < j.created_at) \
+                   OR (o.spoke_id IS NULL AND (o.status = 'running' OR o.next_step > 0)) \
+                   OR (j.spoke_id IS NULL AND (o.status = 'running' OR o.next_step > 0)) \
+                   OR (j.spoke_id IS NOT NULL AND o.spoke_id = j.spoke_id \
+                       AND o.created_at < j.created_at))) \
            ORDER BY j.created_at, j.id \
            LIMIT 1 FOR UPDATE SKIP LOCKED) \
          RETURNING id, kind, hub_id, spoke_id, steps, next_step, state, attempts",
+        runner,
+        lease_secs
     )
-    .bind(runner)
-    .bind(lease_secs)
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(job)
+    row.map(|r| {
+        Ok(ClaimedJob {
+            id: r.id,
+            kind: parse_col("kind", &r.kind)?,
+            hub_id: r.hub_id,
+            spoke_id: r.spoke_id,
+            steps: r.steps,
+            next_step: r.next_step,
+            state: r.state,
+            attempts: r.attempts,
+        })
+    })
+    .transpose()
 }
 
 /// Extends the lease; false when the runner no longer holds the job.
@@ -294,13 +320,13 @@ pub async fn job_heartbeat(
     runner: Uuid,
     lease_secs: f64,
 ) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "UPDATE jobs SET lease_until = now() + make_interval(secs => $3) \
          WHERE id = $1 AND locked_by = $2 AND status = 'running'",
+        id,
+        runner,
+        lease_secs
     )
-    .bind(id)
-    .bind(runner)
-    .bind(lease_secs)
     .execute(pool)
     .await?
     .rows_affected()
@@ -308,7 +334,8 @@ pub async fn job_heartbeat(
 }
 
 /// Records a finished step: its output in `state` and the next step's index. Fenced on the
-/// lease holder; false when the runner lost the job.
+/// lease holder (the row stays locked until the caller's transaction ends, so no other runner
+/// can take the job over before the step's effects commit); false when the runner lost the job.
 pub async fn job_checkpoint(
     conn: &mut PgConnection,
     id: Uuid,
@@ -316,14 +343,14 @@ pub async fn job_checkpoint(
     next_step: i32,
     state: &serde_json::Value,
 ) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "UPDATE jobs SET next_step = $3, state = $4, attempts = 0, last_error = NULL, \
-         updated_at = now() WHERE id = $1 AND locked_by = $2",
+         waiting_since = NULL, updated_at = now() WHERE id = $1 AND locked_by = $2",
+        id,
+        runner,
+        next_step,
+        state
     )
-    .bind(id)
-    .bind(runner)
-    .bind(next_step)
-    .bind(sqlx::types::Json(state))
     .execute(conn)
     .await?
     .rows_affected()
@@ -339,39 +366,58 @@ pub async fn job_defer(
     attempts: i32,
     error: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "UPDATE jobs SET run_after = now() + make_interval(secs => $3), attempts = $4, \
          last_error = $5, locked_by = NULL, lease_until = NULL, updated_at = now() \
          WHERE id = $1 AND locked_by = $2",
+        id,
+        runner,
+        delay_secs,
+        attempts,
+        error
     )
-    .bind(id)
-    .bind(runner)
-    .bind(delay_secs)
-    .bind(attempts)
-    .bind(error)
     .execute(conn)
     .await?
     .rows_affected()
         == 1)
 }
 
-/// Saves the job's state without moving on (what a failing step noted for its retry).
+/// Notes that the current step waits (from now, unless it already did) and returns for how
+/// long it has been waiting, in seconds; `None` when the runner lost the job.
+pub async fn job_waiting(
+    conn: &mut PgConnection,
+    id: Uuid,
+    runner: Uuid,
+) -> Result<Option<f64>, sqlx::Error> {
+    let row = sqlx::query_scalar!(
+        "UPDATE jobs SET waiting_since = COALESCE(waiting_since, now()) \
+         WHERE id = $1 AND locked_by = $2 \
+         RETURNING extract(epoch FROM now() - waiting_since)::float8 AS \"waited!\"",
+        id,
+        runner
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row)
+}
+
+/// Saves the job's state without moving on (what a step noted before it failed or paused).
 pub async fn job_state_set(
     conn: &mut PgConnection,
     id: Uuid,
     runner: Uuid,
     state: &serde_json::Value,
 ) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query("UPDATE jobs SET state = $3 WHERE id = $1 AND locked_by = $2")
-            .bind(id)
-            .bind(runner)
-            .bind(sqlx::types::Json(state))
-            .execute(conn)
-            .await?
-            .rows_affected()
-            == 1,
+    Ok(sqlx::query!(
+        "UPDATE jobs SET state = $3, updated_at = now() WHERE id = $1 AND locked_by = $2",
+        id,
+        runner,
+        state
     )
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
 }
 
 /// Ends the job (`succeeded` or `failed`), fenced on the lease holder.
@@ -382,14 +428,15 @@ pub async fn job_finish(
     status: JobStatus,
     error: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "UPDATE jobs SET status = $3, last_error = $4, locked_by = NULL, lease_until = NULL, \
-         finished_at = now(), updated_at = now() WHERE id = $1 AND locked_by = $2",
+         waiting_since = NULL, finished_at = now(), updated_at = now() \
+         WHERE id = $1 AND locked_by = $2",
+        id,
+        runner,
+        status.as_str(),
+        error
     )
-    .bind(id)
-    .bind(runner)
-    .bind(status.as_str())
-    .bind(error)
     .execute(conn)
     .await?
     .rows_affected()
@@ -398,7 +445,7 @@ pub async fn job_finish(
 
 /// Number of jobs not yet finished (for tests and metrics).
 pub async fn job_unfinished_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')")
+    sqlx::query_scalar!("SELECT count(*) AS \"n!\" FROM jobs WHERE status IN ('queued', 'running')")
         .fetch_one(pool)
         .await
 }

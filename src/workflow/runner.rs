@@ -1,11 +1,15 @@
 //! The job runner: claims jobs with leases, runs their steps, checkpoints after each step.
 //!
 //! No database transaction is ever held across a cloud call: a step runs with no transaction
-//! open, then its output is written with a short transaction fenced on the lease. A heartbeat
-//! extends the lease; if it is lost (the runner stalled and another took over), the step in
-//! flight is cancelled and nothing more is written.
+//! open, then its state and its effects on the hub and spoke rows are written in one short
+//! transaction fenced on the lease. A heartbeat extends the lease; if it is lost (the runner
+//! stalled and another took over), the step in flight is cancelled and nothing more is written.
+//!
+//! Failure is bounded: transient errors (the database's included) count against an attempt
+//! budget, every wait has a deadline, and a step that panics is retried like a transient error.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -14,14 +18,45 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::steps::{self, StepCx, StepError};
+use super::context::{JobRef, StepCx, StepError, WaitLimits};
+use super::{BoxFuture, Step, Workflow};
 use crate::cloud::Cloud;
-use crate::model::{HubStatus, JobKind, JobStatus, SpokeStatus};
+use crate::model::{JobKind, JobStatus};
 use crate::store;
+use crate::store::effects::{ApplyError, Effect};
 use crate::store::jobs::ClaimedJob;
 
 /// Throttling may last: a step gives up on it only after this many times `max_attempts`.
 const THROTTLE_BUDGET_FACTOR: i32 = 5;
+
+/// Test aid: fails one step of one job kind right after it ran and before its checkpoint (as a
+/// crash there would), `times` times. The cloud keeps what the step did; the job fails, and a
+/// retry must end right.
+#[derive(Debug, Clone)]
+pub struct StepFault {
+    pub kind: JobKind,
+    pub step: &'static str,
+    remaining: Arc<AtomicU32>,
+}
+
+impl StepFault {
+    pub fn new(kind: JobKind, step: &'static str, times: u32) -> StepFault {
+        StepFault {
+            kind,
+            step,
+            remaining: Arc::new(AtomicU32::new(times)),
+        }
+    }
+
+    fn take(&self, kind: JobKind, step: &str) -> bool {
+        self.kind == kind
+            && self.step == step
+            && self
+                .remaining
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+    }
+}
 
 /// Tuning of the runner.
 #[derive(Debug, Clone)]
@@ -36,9 +71,13 @@ pub struct EngineConfig {
     pub backoff_max: Duration,
     /// How long to wait between looks at something that is not ready yet (a pending peering).
     pub wait_interval: Duration,
+    /// How long a step may wait for each kind of thing before the job fails.
+    pub waits: WaitLimits,
     /// Test aid: run every step a second time before its checkpoint, which must change nothing
     /// (proves the steps idempotent end to end).
     pub repeat_steps: bool,
+    /// Test aid: see [`StepFault`].
+    pub fault_after_step: Option<StepFault>,
     /// Quotas checked against AWS before acting.
     pub limits: crate::model::Limits,
 }
@@ -52,7 +91,9 @@ impl Default for EngineConfig {
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
             wait_interval: Duration::from_secs(1),
+            waits: WaitLimits::default(),
             repeat_steps: false,
+            fault_after_step: None,
             limits: Default::default(),
         }
     }
@@ -75,6 +116,21 @@ pub enum RunOutcome {
     Deferred,
     /// Another runner holds the job now; nothing was written.
     LeaseLost,
+}
+
+/// A workflow's job loop with its types erased.
+pub(crate) type RunFn =
+    for<'a> fn(&'a Engine, Uuid, &'a ClaimedJob) -> BoxFuture<'a, anyhow::Result<RunOutcome>>;
+
+pub(crate) fn run_fn<W: Workflow>() -> RunFn {
+    |engine, runner, job| Box::pin(engine.run_steps::<W>(runner, job))
+}
+
+/// What one run of a step left: its state and effects, and how it ended.
+struct StepRun<S> {
+    state: S,
+    effects: Vec<Effect>,
+    result: Result<(), StepError>,
 }
 
 impl Engine {
@@ -164,9 +220,8 @@ impl Engine {
         else {
             return Ok(None);
         };
-        let id = job.id;
-        let outcome = self.run_claimed(runner, job).await?;
-        Ok(Some((id, outcome)))
+        let outcome = self.run_claimed(runner, &job).await?;
+        Ok(Some((job.id, outcome)))
     }
 
     /// Runs jobs until none is left unfinished (or `limit` passes). For tests and tools.
@@ -187,7 +242,7 @@ impl Engine {
         }
     }
 
-    async fn run_claimed(&self, runner: Uuid, job: ClaimedJob) -> anyhow::Result<RunOutcome> {
+    async fn run_claimed(&self, runner: Uuid, job: &ClaimedJob) -> anyhow::Result<RunOutcome> {
         let lost = CancellationToken::new();
         // The heartbeat stops when this future ends or is dropped (an aborted runner must not
         // keep extending its lease).
@@ -210,126 +265,222 @@ impl Engine {
                 }
             })
         });
-        let outcome = tokio::select! {
-            r = self.run_steps(runner, &job) => r,
+        let run = (super::registered(job.kind).run)(self, runner, job);
+        tokio::select! {
+            r = run => r,
             _ = lost.cancelled() => Ok(RunOutcome::LeaseLost),
+        }
+    }
+
+    /// Runs one step on its own task (a panic is caught and retried like a transient error; a
+    /// lost lease drops the task, which cancels the step).
+    async fn step_run<S>(&self, step: &Step<S>, job: JobRef, state: S) -> StepRun<S>
+    where
+        S: serde::Serialize + Send + Sync + Clone + 'static,
+    {
+        let mut cx = match StepCx::load(
+            &self.pool,
+            &self.cloud,
+            &self.config.limits,
+            job,
+            state.clone(),
+        )
+        .await
+        {
+            Ok(cx) => cx,
+            Err(e) => {
+                return StepRun {
+                    state,
+                    effects: vec![],
+                    result: Err(e),
+                };
+            }
         };
-        outcome
+        let run = step.run;
+        let task = tokio::spawn(async move {
+            let result = run(&mut cx).await;
+            (cx, result)
+        });
+        let mut guard = AbortOnDrop(task);
+        match (&mut guard.0).await {
+            Ok((cx, result)) => {
+                let (state, effects) = cx.into_parts();
+                StepRun {
+                    state,
+                    effects,
+                    result,
+                }
+            }
+            Err(e) => StepRun {
+                state,
+                effects: vec![],
+                result: Err(StepError::Retry(format!("the step panicked: {e}"))),
+            },
+        }
     }
 
     #[tracing::instrument(skip_all, fields(job = %job.id, kind = %job.kind))]
-    async fn run_steps(&self, runner: Uuid, job: &ClaimedJob) -> anyhow::Result<RunOutcome> {
-        let kind: JobKind = job.kind.parse().map_err(|e: String| anyhow::anyhow!(e))?;
-        let mut state = job.state.0.clone();
-        if !state.is_object() {
-            state = serde_json::json!({});
-        }
+    async fn run_steps<W: Workflow>(
+        &self,
+        runner: Uuid,
+        job: &ClaimedJob,
+    ) -> anyhow::Result<RunOutcome> {
+        let jref = JobRef {
+            id: job.id,
+            kind: job.kind,
+            hub_id: job.hub_id,
+            spoke_id: job.spoke_id,
+            runner,
+        };
+        let mut state: W::State = match serde_json::from_value(job.state.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                let step = job.steps.get(job.next_step as usize).map(String::as_str);
+                let msg = format!("the job's saved state does not decode: {e}");
+                return self.fail::<W>(runner, job, step, &msg, None, &[]).await;
+            }
+        };
         let mut index = job.next_step as usize;
+        let mut attempts = job.attempts;
         while index < job.steps.len() {
-            let step = job.steps[index].as_str();
-            let before = self.config.repeat_steps.then(|| state.clone());
-            let result = {
-                let mut cx =
-                    StepCx::load(self, runner, job.id, job.hub_id, job.spoke_id, &mut state)
-                        .await?;
-                steps::run(kind, step, &mut cx).await
+            let name = job.steps[index].as_str();
+            let Some(step) = W::STEPS.iter().find(|s| s.name == name) else {
+                let msg = format!("{name}: no such step in a {} job", job.kind);
+                return self
+                    .fail::<W>(runner, job, Some(name), &msg, Some(&state), &[])
+                    .await;
             };
-            let result = match (result, before) {
+            let mut run = self.step_run(step, jref.clone(), state.clone()).await;
+            if run.result.is_ok() && self.config.repeat_steps {
                 // Again from the state the step started with, as after a crash just before the
                 // checkpoint: the cloud already holds the first run's effects.
-                (Ok(()), Some(before)) => {
-                    state = before;
-                    let mut cx =
-                        StepCx::load(self, runner, job.id, job.hub_id, job.spoke_id, &mut state)
-                            .await?;
-                    steps::run(kind, step, &mut cx).await
+                run = self.step_run(step, jref.clone(), state.clone()).await;
+            }
+            if run.result.is_ok()
+                && let Some(fault) = &self.config.fault_after_step
+                && fault.take(job.kind, name)
+            {
+                run = StepRun {
+                    state: state.clone(),
+                    effects: vec![],
+                    result: Err(StepError::Fail(format!(
+                        "injected failure after step {name} ran, before its checkpoint"
+                    ))),
+                };
+            }
+            let StepRun {
+                state: after,
+                mut effects,
+                result,
+            } = run;
+            let result = match result {
+                Ok(()) => match self.checkpoint(&jref, index, name, &after, &effects).await {
+                    Err(StepError::Fail(msg)) => {
+                        // Refused effects are not applied with the failure either.
+                        effects.clear();
+                        Err(StepError::Fail(msg))
+                    }
+                    other => other,
+                },
+                Err(e) => Err(e),
+            };
+            let budget = |throttled: bool| {
+                if throttled {
+                    self.config
+                        .max_attempts
+                        .saturating_mul(THROTTLE_BUDGET_FACTOR)
+                } else {
+                    self.config.max_attempts
                 }
-                (other, _) => other,
             };
             match result {
                 Ok(()) => {
-                    let mut tx = self.pool.begin().await?;
-                    if !store::jobs::job_checkpoint(
-                        &mut tx,
-                        job.id,
-                        runner,
-                        index as i32 + 1,
-                        &state,
-                    )
-                    .await?
-                    {
-                        return Ok(RunOutcome::LeaseLost);
-                    }
-                    store::jobs::job_event_insert(
-                        &mut tx,
-                        job.id,
-                        Some(step),
-                        "step_succeeded",
-                        None,
-                    )
-                    .await?;
-                    tx.commit().await?;
-                    tracing::debug!(step, "step done");
+                    tracing::debug!(step = name, "step done");
+                    state = after;
+                    attempts = 0;
                     index += 1;
                 }
-                Err(StepError::Wait(why)) => {
+                Err(StepError::Wait { what, why }) => {
+                    let limit = self.config.waits.of(what);
                     let mut tx = self.pool.begin().await?;
-                    let held = store::jobs::job_defer(
-                        &mut tx,
-                        job.id,
-                        runner,
-                        self.config.wait_interval.as_secs_f64(),
-                        job.attempts,
-                        None,
-                    )
-                    .await?;
+                    let Some(waited) = store::jobs::job_waiting(&mut tx, job.id, runner).await?
+                    else {
+                        return Ok(RunOutcome::LeaseLost);
+                    };
+                    if waited > limit.as_secs_f64() {
+                        tx.commit().await?;
+                        let msg = format!(
+                            "{name}: gave up after waiting {waited:.0} s (the limit for a {} is {} s): {why}",
+                            wait_word(what),
+                            limit.as_secs()
+                        );
+                        return self
+                            .fail::<W>(runner, job, Some(name), &msg, Some(&after), &effects)
+                            .await;
+                    }
+                    let delay = self.config.wait_interval;
+                    let held = self.persist(&mut tx, &jref, &after, &effects).await?
+                        && store::jobs::job_defer(
+                            &mut tx,
+                            job.id,
+                            runner,
+                            delay.as_secs_f64(),
+                            attempts,
+                            None,
+                        )
+                        .await?;
                     tx.commit().await?;
-                    tracing::debug!(step, why, "waiting");
+                    tracing::debug!(step = name, why, "waiting");
                     return Ok(if held {
                         RunOutcome::Deferred
                     } else {
                         RunOutcome::LeaseLost
                     });
                 }
-                Err(e @ (StepError::Retry(_) | StepError::Throttled(_))) => {
+                Err(e @ (StepError::Retry(_) | StepError::Throttled(_) | StepError::Db(_))) => {
                     let (why, budget) = match e {
-                        StepError::Throttled(why) => (
-                            why,
-                            self.config
-                                .max_attempts
-                                .saturating_mul(THROTTLE_BUDGET_FACTOR),
-                        ),
-                        StepError::Retry(why) => (why, self.config.max_attempts),
+                        StepError::Throttled(why) => (why, budget(true)),
+                        StepError::Retry(why) => (why, budget(false)),
+                        StepError::Db(e) => (format!("database error: {e}"), budget(false)),
                         _ => unreachable!(),
                     };
-                    let attempts = job.attempts + 1;
+                    attempts += 1;
                     if attempts >= budget {
-                        let msg = format!("{step}: gave up after {attempts} attempts: {why}");
-                        return self.fail(runner, job, kind, step, &msg, &state).await;
+                        let msg = format!("{name}: gave up after {attempts} attempts: {why}");
+                        return self
+                            .fail::<W>(runner, job, Some(name), &msg, Some(&after), &effects)
+                            .await;
                     }
                     let delay = self.backoff(attempts);
                     let mut tx = self.pool.begin().await?;
-                    let held = store::jobs::job_defer(
-                        &mut tx,
-                        job.id,
-                        runner,
-                        delay.as_secs_f64(),
-                        attempts,
-                        Some(&why),
-                    )
-                    .await?;
+                    let held = self.persist(&mut tx, &jref, &after, &effects).await?
+                        && store::jobs::job_defer(
+                            &mut tx,
+                            job.id,
+                            runner,
+                            delay.as_secs_f64(),
+                            attempts,
+                            Some(&why),
+                        )
+                        .await?;
                     if held {
                         store::jobs::job_event_insert(
                             &mut tx,
                             job.id,
-                            Some(step),
+                            Some(name),
                             "step_retry",
                             Some(&format!("attempt {attempts}, next in {delay:.1?}: {why}")),
                         )
                         .await?;
                     }
                     tx.commit().await?;
-                    tracing::info!(step, attempts, ?delay, why, "transient failure; will retry");
+                    tracing::info!(
+                        step = name,
+                        attempts,
+                        ?delay,
+                        why,
+                        "transient failure; will retry"
+                    );
                     return Ok(if held {
                         RunOutcome::Deferred
                     } else {
@@ -337,11 +488,12 @@ impl Engine {
                     });
                 }
                 Err(StepError::Fail(why)) => {
-                    let msg = format!("{step}: {why}");
-                    return self.fail(runner, job, kind, step, &msg, &state).await;
+                    let msg = format!("{name}: {why}");
+                    return self
+                        .fail::<W>(runner, job, Some(name), &msg, Some(&after), &effects)
+                        .await;
                 }
                 Err(StepError::LeaseLost) => return Ok(RunOutcome::LeaseLost),
-                Err(StepError::Db(e)) => return Err(e.into()),
             }
         }
         let mut tx = self.pool.begin().await?;
@@ -354,45 +506,74 @@ impl Engine {
         Ok(RunOutcome::Succeeded)
     }
 
-    async fn fail(
+    /// Commits a finished step: next step index, state, effects and event, in one transaction
+    /// fenced on the lease. Refused effects fail the job (nothing of the step is committed).
+    async fn checkpoint<S: serde::Serialize>(
+        &self,
+        job: &JobRef,
+        index: usize,
+        name: &str,
+        state: &S,
+        effects: &[Effect],
+    ) -> Result<(), StepError> {
+        let value = encode(state)?;
+        let mut tx = self.pool.begin().await?;
+        if !store::jobs::job_checkpoint(&mut tx, job.id, job.runner, index as i32 + 1, &value)
+            .await?
+        {
+            return Err(StepError::LeaseLost);
+        }
+        store::effects::effects_apply(&mut tx, job.hub_id, job.spoke_id, effects).await?;
+        store::jobs::job_event_insert(&mut tx, job.id, Some(name), "step_succeeded", None).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Saves what an unfinished step noted (state and effects) with the caller's deferral.
+    /// False when the runner lost the job. Refused effects are left out (the step reruns and
+    /// meets the refusal again at its checkpoint).
+    async fn persist<S: serde::Serialize>(
+        &self,
+        tx: &mut sqlx::PgTransaction<'_>,
+        job: &JobRef,
+        state: &S,
+        effects: &[Effect],
+    ) -> anyhow::Result<bool> {
+        let value = encode(state).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        if !store::jobs::job_state_set(tx, job.id, job.runner, &value).await? {
+            return Ok(false);
+        }
+        apply_or_skip(tx, job, effects).await?;
+        Ok(true)
+    }
+
+    async fn fail<W: Workflow>(
         &self,
         runner: Uuid,
         job: &ClaimedJob,
-        kind: JobKind,
-        step: &str,
+        step: Option<&str>,
         msg: &str,
-        state: &serde_json::Value,
+        state: Option<&W::State>,
+        effects: &[Effect],
     ) -> anyhow::Result<RunOutcome> {
+        let jref = JobRef {
+            id: job.id,
+            kind: job.kind,
+            hub_id: job.hub_id,
+            spoke_id: job.spoke_id,
+            runner,
+        };
         let mut tx = self.pool.begin().await?;
-        if !store::jobs::job_state_set(&mut tx, job.id, runner, state).await? {
-            return Ok(RunOutcome::LeaseLost);
+        if let Some(state) = state {
+            if !self.persist(&mut tx, &jref, state, effects).await? {
+                return Ok(RunOutcome::LeaseLost);
+            }
         }
         if !store::jobs::job_finish(&mut tx, job.id, runner, JobStatus::Failed, Some(msg)).await? {
             return Ok(RunOutcome::LeaseLost);
         }
-        store::jobs::job_event_insert(&mut tx, job.id, Some(step), "step_failed", Some(msg))
-            .await?;
-        match (kind, job.spoke_id) {
-            (JobKind::AttachSpoke, Some(spoke)) => {
-                // A spoke being detached stays `detaching`: its detach job runs next.
-                store::spokes::spoke_status_advance(
-                    &mut tx,
-                    spoke,
-                    SpokeStatus::Failed,
-                    SpokeStatus::ATTACH_PHASES,
-                )
-                .await?;
-                store::spokes::spoke_error_set(&mut tx, spoke, msg).await?;
-            }
-            (JobKind::DetachSpoke, Some(spoke)) => {
-                store::spokes::spoke_status_set(&mut tx, spoke, SpokeStatus::Failed, Some(msg))
-                    .await?;
-            }
-            _ => {
-                store::hubs::hub_status_set(&mut tx, job.hub_id, HubStatus::Failed, Some(msg))
-                    .await?;
-            }
-        }
+        store::jobs::job_event_insert(&mut tx, job.id, step, "step_failed", Some(msg)).await?;
+        apply_or_skip(&mut tx, &jref, &W::on_failure(msg)).await?;
         tx.commit().await?;
         tracing::warn!(step, error = msg, "job failed");
         Ok(RunOutcome::Failed(msg.to_owned()))
@@ -410,10 +591,43 @@ impl Engine {
     }
 }
 
-/// Aborts a spawned task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// Applies effects in a savepoint; refused ones are logged and left out.
+async fn apply_or_skip(
+    tx: &mut sqlx::PgTransaction<'_>,
+    job: &JobRef,
+    effects: &[Effect],
+) -> Result<(), sqlx::Error> {
+    if effects.is_empty() {
+        return Ok(());
+    }
+    let mut sp = sqlx::Connection::begin(&mut **tx).await?;
+    match store::effects::effects_apply(&mut sp, job.hub_id, job.spoke_id, effects).await {
+        Ok(()) => sp.commit().await,
+        Err(ApplyError::Refused(why)) => {
+            tracing::warn!(job = %job.id, why, "effects refused; left out");
+            sp.rollback().await
+        }
+        Err(ApplyError::Db(e)) => Err(e),
+    }
+}
 
-impl Drop for AbortOnDrop {
+fn encode<S: serde::Serialize>(state: &S) -> Result<serde_json::Value, StepError> {
+    serde_json::to_value(state)
+        .map_err(|e| StepError::Fail(format!("internal error: state does not encode: {e}")))
+}
+
+fn wait_word(what: super::WaitFor) -> &'static str {
+    match what {
+        super::WaitFor::Peering => "peering",
+        super::WaitFor::Endpoint => "endpoint",
+        super::WaitFor::Resource => "resource",
+    }
+}
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }

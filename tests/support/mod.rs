@@ -51,6 +51,7 @@ pub fn test_engine_config() -> EngineConfig {
         wait_interval: Duration::from_millis(5),
         repeat_steps: false,
         limits: Default::default(),
+        ..Default::default()
     }
 }
 

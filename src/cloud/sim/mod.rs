@@ -118,6 +118,9 @@ pub enum FaultKind {
     ServerError,
     /// Delays the call (tokio's clock), then lets it proceed.
     Latency(Duration),
+    /// Blocks the calling thread, then lets the call proceed: the caller's whole process
+    /// stalls (its heartbeats too), as in a long GC pause or a SIGSTOP.
+    Freeze(Duration),
 }
 
 /// An injected fault: `kind` applies to calls of `operation` (AWS's name, e.g. `CreateRoute`,
@@ -512,11 +515,16 @@ impl State {
         Ok(())
     }
 
-    /// Total injected latency for this call (consuming the faults' counts).
-    fn injected_latency(&mut self, op: &str, account: &AccountId) -> Duration {
+    /// Total injected latency for this call (consuming the faults' counts), and whether it
+    /// blocks the thread.
+    fn injected_latency(&mut self, op: &str, account: &AccountId) -> (Duration, bool) {
         let mut total = Duration::ZERO;
+        let freeze = self
+            .faults
+            .iter()
+            .any(|f| matches!(f.kind, FaultKind::Freeze(_)) && f.matches(op, account));
         for fault in &mut self.faults {
-            if let FaultKind::Latency(d) = fault.kind
+            if let FaultKind::Latency(d) | FaultKind::Freeze(d) = fault.kind
                 && fault.matches(op, account)
             {
                 total += d;
@@ -526,7 +534,7 @@ impl State {
             }
         }
         self.faults.retain(|f| f.count != Some(0));
-        total
+        (total, freeze)
     }
 
     /// The first injected error for this call, if any (consuming its count).
@@ -661,13 +669,15 @@ impl SimCloud {
         op: &'static str,
         f: impl FnOnce(&mut State) -> CloudResult<T>,
     ) -> (CloudResult<T>, String) {
-        let delay = {
+        let (delay, freeze) = {
             let mut s = self.lock();
             *s.calls.entry(op.to_owned()).or_default() += 1;
             s.calls_total += 1;
             s.injected_latency(op, &cx.account)
         };
-        if !delay.is_zero() {
+        if freeze {
+            std::thread::sleep(delay);
+        } else if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
         let (result, request_id) = {

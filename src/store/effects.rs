@@ -1,0 +1,205 @@
+//! Effects: the changes a workflow step makes to its hub and spoke rows, as data.
+//!
+//! Steps never write rows themselves. They return effects, and the runner applies them in the
+//! same transaction as the step's checkpoint, after the fence on the lease holder: a runner that
+//! has lost its lease writes nothing, and a crash between the cloud call and the checkpoint
+//! leaves the rows as they were (the step finds its resources again by tag when it reruns).
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::domain::{
+    EndpointId, HostedZoneId, Ipv4Cidr, PeeringId, PrefixListId, SecurityGroupId, ServiceName,
+};
+use crate::model::{HubStatus, SpokeStatus};
+
+/// One change to the job's hub or spoke row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// The hub's security group (found or created).
+    HubSecurityGroup(SecurityGroupId),
+    /// The hub's managed prefix list (found or created).
+    HubPrefixList(PrefixListId),
+    /// The endpoint and zone made for one of the hub's services.
+    HubServiceResources {
+        service: ServiceName,
+        endpoint_id: Option<EndpointId>,
+        zone_id: Option<HostedZoneId>,
+        zone_name: Option<String>,
+    },
+    /// A service marked `removing` whose endpoint and zone are gone.
+    HubServiceRemoved(ServiceName),
+    /// Every service of the hub marked `removing` (the hub is being deleted).
+    HubServicesAllRemoving,
+    HubStatus {
+        status: HubStatus,
+        error: Option<String>,
+    },
+    /// The hub's CIDR claims released (the hub is deleted).
+    HubClaimsRelease,
+    /// The spoke moves to `status`; when `from` is given, only from one of those statuses (an
+    /// attach job must not turn a detaching spoke back).
+    SpokeStatus {
+        status: SpokeStatus,
+        from: Option<&'static [SpokeStatus]>,
+        error: Option<String>,
+    },
+    /// The latest job error, whatever the spoke's status.
+    SpokeError(String),
+    SpokePeering(Option<PeeringId>),
+    /// Claims the CIDRs read from AWS for a spoke registered without them; refused when they
+    /// overlap another claim of the hub or do not fit the hub's prefix list.
+    SpokeCidrsClaim(Vec<Ipv4Cidr>),
+    /// The spoke's CIDR claims released (the spoke is detached).
+    SpokeClaimsRelease,
+}
+
+/// Why effects could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The change is refused for a reason a platform engineer can act on; the job fails.
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Applies `effects` to the job's hub and spoke in the caller's transaction.
+pub async fn effects_apply(
+    conn: &mut PgConnection,
+    hub_id: Uuid,
+    spoke_id: Option<Uuid>,
+    effects: &[Effect],
+) -> Result<(), ApplyError> {
+    for effect in effects {
+        effect_apply(conn, hub_id, spoke_id, effect).await?;
+    }
+    Ok(())
+}
+
+fn spoke_of(spoke_id: Option<Uuid>, effect: &Effect) -> Result<Uuid, ApplyError> {
+    spoke_id.ok_or_else(|| ApplyError::Refused(format!("{effect:?} on a job without a spoke")))
+}
+
+async fn effect_apply(
+    conn: &mut PgConnection,
+    hub_id: Uuid,
+    spoke_id: Option<Uuid>,
+    effect: &Effect,
+) -> Result<(), ApplyError> {
+    use super::{hubs, spokes};
+    match effect {
+        Effect::HubSecurityGroup(id) => {
+            sqlx::query!(
+                "UPDATE hubs SET security_group_id = $2, updated_at = now() WHERE id = $1",
+                hub_id,
+                id.as_str()
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        Effect::HubPrefixList(id) => {
+            sqlx::query!(
+                "UPDATE hubs SET prefix_list_id = $2, updated_at = now() WHERE id = $1",
+                hub_id,
+                id.as_str()
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        Effect::HubServiceResources {
+            service,
+            endpoint_id,
+            zone_id,
+            zone_name,
+        } => {
+            hubs::hub_service_resources_set(
+                conn,
+                hub_id,
+                service,
+                endpoint_id.as_ref().map(|e| e.as_str()),
+                zone_id.as_ref().map(|z| z.as_str()),
+                zone_name.as_deref(),
+            )
+            .await?;
+        }
+        Effect::HubServiceRemoved(service) => {
+            hubs::hub_service_delete(conn, hub_id, service).await?;
+        }
+        Effect::HubServicesAllRemoving => hubs::hub_services_want(conn, hub_id, &[]).await?,
+        Effect::HubStatus { status, error } => {
+            hubs::hub_status_set(conn, hub_id, *status, error.as_deref()).await?;
+        }
+        Effect::HubClaimsRelease => hubs::hub_claims_release(conn, hub_id).await?,
+        Effect::SpokeStatus {
+            status,
+            from,
+            error,
+        } => {
+            let spoke = spoke_of(spoke_id, effect)?;
+            match from {
+                Some(from) => {
+                    spokes::spoke_status_advance(conn, spoke, *status, from).await?;
+                    if let Some(e) = error {
+                        spokes::spoke_error_set(conn, spoke, e).await?;
+                    }
+                }
+                None => spokes::spoke_status_set(conn, spoke, *status, error.as_deref()).await?,
+            }
+        }
+        Effect::SpokeError(msg) => {
+            spokes::spoke_error_set(conn, spoke_of(spoke_id, effect)?, msg).await?;
+        }
+        Effect::SpokePeering(p) => {
+            let spoke = spoke_of(spoke_id, effect)?;
+            spokes::spoke_peering_set(conn, spoke, p.as_ref().map(|p| p.as_str())).await?;
+        }
+        Effect::SpokeCidrsClaim(cidrs) => {
+            let spoke = spoke_of(spoke_id, effect)?;
+            let Some(hub) = hubs::hub_lock(conn, hub_id).await? else {
+                return Err(ApplyError::Refused(format!("hub {hub_id} has disappeared")));
+            };
+            if let Some((mine, other)) =
+                hubs::cidr_conflict_find(conn, hub_id, cidrs, Some(spoke)).await?
+            {
+                return Err(ApplyError::Refused(format!(
+                    "the VPC's CIDR {mine} overlaps {} of {} {}",
+                    other.cidr, other.owner_kind, other.owner_id
+                )));
+            }
+            let used = hubs::hub_spoke_cidr_count(conn, hub_id).await?;
+            let mine = sqlx::query_scalar!(
+                "SELECT count(*) AS \"n!\" FROM cidr_claims WHERE owner_id = $1",
+                spoke
+            )
+            .fetch_one(&mut *conn)
+            .await?;
+            let after = used - mine + cidrs.len() as i64;
+            if after > i64::from(hub.prefix_list_max_entries) {
+                return Err(ApplyError::Refused(format!(
+                    "the hub's prefix list holds at most {} entries and {} are taken; the VPC's {} CIDRs do not fit",
+                    hub.prefix_list_max_entries,
+                    used - mine,
+                    cidrs.len()
+                )));
+            }
+            if let Err(e) = spokes::spoke_cidrs_claim(conn, hub_id, spoke, cidrs).await {
+                return Err(match super::violated_constraint(&e, "23P01") {
+                    Some(_) => ApplyError::Refused(format!(
+                        "the VPC's CIDRs {} overlap a spoke enrolled meanwhile",
+                        cidrs
+                            .iter()
+                            .map(|c| c.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                    None => e.into(),
+                });
+            }
+        }
+        Effect::SpokeClaimsRelease => {
+            hubs::cidr_claims_release(conn, spoke_of(spoke_id, effect)?).await?;
+        }
+    }
+    Ok(())
+}

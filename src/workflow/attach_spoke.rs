@@ -1,0 +1,342 @@
+//! Attaches a spoke: checks its VPC and claims its CIDRs, checks quotas, requests the peering
+//! from the hub account and accepts it from the spoke account, routes both ways, admits the
+//! spoke's CIDRs to the hub's prefix list, and associates every hub zone with the spoke VPC.
+
+use serde::{Deserialize, Serialize};
+
+use super::Workflow;
+use super::context::{StepCx, StepResult, WaitFor, fail, need, spoke_zone_vpc, wait};
+use super::ops::{join, prefix_list_change, present_zones, routes_ensure, zone_associate};
+use crate::cloud::{PeeringInfo, PeeringRequest, PeeringStatus};
+use crate::domain::{HostedZoneId, Ipv4Cidr, PeeringId, RouteTableId};
+use crate::model::{HubStatus, JobKind, SpokeStatus};
+use crate::store::effects::Effect;
+
+pub struct AttachSpoke;
+
+/// What the steps of an attach learn and later steps need.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AttachState {
+    /// The spoke's CIDRs (given at enrolment or read from AWS): `verify_spoke`.
+    pub spoke_cidrs: Option<Vec<Ipv4Cidr>>,
+    /// The spoke route tables to route to the hub: `verify_spoke`.
+    pub spoke_route_tables: Option<Vec<RouteTableId>>,
+    /// The peering: `request_peering` (or a new one after a dead one was reported).
+    pub peering_id: Option<PeeringId>,
+    /// A dead peering already reported by a failed run: a retry requests a new one.
+    pub reported_dead_peering: Option<PeeringId>,
+    /// Zones associated so far (saved after each zone).
+    #[serde(default)]
+    pub zones_associated: Vec<HostedZoneId>,
+}
+
+type Cx = StepCx<AttachState>;
+
+impl Workflow for AttachSpoke {
+    const KIND: JobKind = JobKind::AttachSpoke;
+    type State = AttachState;
+    const STEPS: &'static [super::Step<AttachState>] = crate::steps![AttachState:
+        verify_hub_ready,
+        verify_spoke,
+        check_quotas,
+        request_peering,
+        accept_peering,
+        wait_peering,
+        hub_routes,
+        spoke_routes,
+        admit_cidrs,
+        associate_zones,
+        finish_attach,
+    ];
+
+    /// A spoke being detached stays `detaching`: its detach job runs next.
+    fn on_failure(message: &str) -> Vec<Effect> {
+        vec![
+            Effect::SpokeStatus {
+                status: SpokeStatus::Failed,
+                from: Some(SpokeStatus::ATTACH_PHASES),
+                error: None,
+            },
+            Effect::SpokeError(message.to_owned()),
+        ]
+    }
+
+    fn on_retry() -> Vec<Effect> {
+        vec![Effect::SpokeStatus {
+            status: SpokeStatus::Attaching,
+            from: Some(SpokeStatus::ATTACH_PHASES),
+            error: None,
+        }]
+    }
+}
+
+async fn verify_hub_ready(cx: &mut Cx) -> StepResult {
+    match cx.hub.status {
+        HubStatus::Ready => {}
+        HubStatus::Provisioning | HubStatus::Updating => {
+            return wait(
+                WaitFor::Resource,
+                format!("hub {} is {}", cx.hub.name, cx.hub.status),
+            );
+        }
+        HubStatus::Failed => {
+            return fail(format!(
+                "hub {} failed to provision: {}; retry the hub's job, then this one",
+                cx.hub.name,
+                cx.hub.last_error.as_deref().unwrap_or("unknown error")
+            ));
+        }
+        HubStatus::Deleting | HubStatus::Deleted => {
+            return fail(format!("hub {} is being deleted", cx.hub.name));
+        }
+    }
+    cx.effect(Effect::SpokeStatus {
+        status: SpokeStatus::Attaching,
+        from: Some(SpokeStatus::ATTACH_PHASES),
+        error: None,
+    });
+    Ok(())
+}
+
+async fn verify_spoke(cx: &mut Cx) -> StepResult {
+    let scx = cx.spoke_cx();
+    let spoke = cx.spoke().clone();
+    cx.cloud.credentials.caller_account(&scx).await?;
+    let Some(vpc) = cx.cloud.network.vpc_get(&scx, &spoke.vpc_id).await? else {
+        return fail(format!(
+            "VPC {} not found in account {} ({})",
+            spoke.vpc_id, spoke.account_id, spoke.region
+        ));
+    };
+    if vpc.state != "available" {
+        return wait(
+            WaitFor::Resource,
+            format!("VPC {} is {}", vpc.id, vpc.state),
+        );
+    }
+    let cidrs = if spoke.cidrs.is_empty() {
+        if vpc.cidrs.is_empty() {
+            return fail(format!("VPC {} has no IPv4 CIDR block", vpc.id));
+        }
+        // Checked for overlaps and prefix-list room when it commits with the checkpoint.
+        cx.effect(Effect::SpokeCidrsClaim(vpc.cidrs.clone()));
+        vpc.cidrs.clone()
+    } else {
+        for c in &spoke.cidrs {
+            if !vpc.cidrs.contains(c) {
+                return fail(format!(
+                    "{c} is not a CIDR block of VPC {} (it has {})",
+                    vpc.id,
+                    join(&vpc.cidrs)
+                ));
+            }
+        }
+        spoke.cidrs.clone()
+    };
+    let tables = cx
+        .cloud
+        .network
+        .route_tables_list(&scx, &spoke.vpc_id)
+        .await?;
+    let chosen = match &spoke.route_table_ids {
+        Some(given) => {
+            for t in given {
+                if !tables.contains(t) {
+                    return fail(format!("route table {t} is not in VPC {}", spoke.vpc_id));
+                }
+            }
+            given.clone()
+        }
+        None => tables,
+    };
+    cx.state.spoke_cidrs = Some(cidrs);
+    cx.state.spoke_route_tables = Some(chosen);
+    Ok(())
+}
+
+async fn check_quotas(cx: &mut Cx) -> StepResult {
+    let hcx = cx.hub_cx();
+    let tag = cx.spoke_tag();
+    let live: Vec<PeeringInfo> = cx
+        .cloud
+        .network
+        .peering_list_for_vpc(&hcx, &cx.hub.vpc_id)
+        .await?
+        .into_iter()
+        .filter(|p| !p.status.is_dead() && p.owner_tag.as_deref() != Some(tag.as_str()))
+        .collect();
+    let max = cx.limits.peerings_per_vpc;
+    if live.len() as i64 >= max {
+        return fail(format!(
+            "hub VPC {} already has {} peering connections: at most {max} per VPC",
+            cx.hub.vpc_id,
+            live.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The live peering tagged for this spoke, or a new one. Saved in the state and on the spoke.
+async fn peering_ensure(cx: &mut Cx) -> Result<PeeringInfo, super::StepError> {
+    let hcx = cx.hub_cx();
+    let spoke = cx.spoke().clone();
+    let tag = cx.spoke_tag();
+    let found = cx.cloud.network.peering_find(&hcx, &tag).await?;
+    let peering = match found.iter().find(|p| !p.status.is_dead()) {
+        Some(p) => {
+            if p.accepter_vpc != spoke.vpc_id || p.requester_vpc != cx.hub.vpc_id {
+                return fail(format!(
+                    "peering {} tagged for this spoke connects {} to {}, not {} to {}",
+                    p.id, p.requester_vpc, p.accepter_vpc, cx.hub.vpc_id, spoke.vpc_id
+                ));
+            }
+            p.clone()
+        }
+        None => {
+            cx.cloud
+                .network
+                .peering_create(
+                    &hcx,
+                    &PeeringRequest {
+                        vpc: cx.hub.vpc_id.clone(),
+                        peer_vpc: spoke.vpc_id.clone(),
+                        peer_owner: spoke.account_id.clone(),
+                        peer_region: spoke.region.clone(),
+                        owner_tag: tag,
+                    },
+                )
+                .await?
+        }
+    };
+    cx.state.peering_id = Some(peering.id.clone());
+    cx.effect(Effect::SpokePeering(Some(peering.id.clone())));
+    Ok(peering)
+}
+
+async fn request_peering(cx: &mut Cx) -> StepResult {
+    peering_ensure(cx).await.map(|_| ())
+}
+
+fn status_word(s: PeeringStatus) -> &'static str {
+    match s {
+        PeeringStatus::Failed => "failed",
+        PeeringStatus::Rejected => "was rejected",
+        PeeringStatus::Expired => "expired",
+        PeeringStatus::Deleted | PeeringStatus::Deleting => "was deleted",
+        _ => "is not usable",
+    }
+}
+
+fn peering_id(cx: &Cx) -> Result<PeeringId, super::StepError> {
+    need(&cx.state.peering_id, "peering_id", "request_peering")
+}
+
+/// The job's peering as `ccx`'s account sees it. A dead peering fails the job with its reason;
+/// when the job is retried after that, a new peering is requested (the cause may be fixed).
+async fn peering_current(
+    cx: &mut Cx,
+    ccx: &crate::cloud::CallCx,
+) -> Result<PeeringInfo, super::StepError> {
+    let id = peering_id(cx)?;
+    let Some(p) = cx.cloud.network.peering_get(ccx, &id).await? else {
+        // Not yet visible to the accepter account (eventual consistency).
+        return wait(WaitFor::Peering, format!("peering {id} is not visible yet"));
+    };
+    if !p.status.is_dead() {
+        return Ok(p);
+    }
+    if cx.state.reported_dead_peering.as_ref() == Some(&id) {
+        return peering_ensure(cx).await;
+    }
+    cx.state.reported_dead_peering = Some(id.clone());
+    fail(format!(
+        "peering {id} {}: {}",
+        status_word(p.status),
+        p.message.as_deref().unwrap_or("no reason given")
+    ))
+}
+
+async fn accept_peering(cx: &mut Cx) -> StepResult {
+    let scx = cx.spoke_cx();
+    let p = peering_current(cx, &scx).await?;
+    match p.status {
+        PeeringStatus::PendingAcceptance => {
+            cx.cloud.network.peering_accept(&scx, &p.id).await?;
+            Ok(())
+        }
+        PeeringStatus::InitiatingRequest => wait(
+            WaitFor::Peering,
+            format!("peering {} is still being requested", p.id),
+        ),
+        _ => Ok(()),
+    }
+}
+
+async fn wait_peering(cx: &mut Cx) -> StepResult {
+    let hcx = cx.hub_cx();
+    let p = peering_current(cx, &hcx).await?;
+    match p.status {
+        PeeringStatus::Active => Ok(()),
+        PeeringStatus::PendingAcceptance => {
+            // A peering made anew after a failure: accept it here too.
+            let scx = cx.spoke_cx();
+            cx.cloud.network.peering_accept(&scx, &p.id).await?;
+            wait(
+                WaitFor::Peering,
+                format!("peering {} accepted, not active yet", p.id),
+            )
+        }
+        _ => wait(
+            WaitFor::Peering,
+            format!("peering {} is not active yet", p.id),
+        ),
+    }
+}
+
+async fn hub_routes(cx: &mut Cx) -> StepResult {
+    let hcx = cx.hub_cx();
+    let id = peering_id(cx)?;
+    let cidrs = need(&cx.state.spoke_cidrs, "spoke_cidrs", "verify_spoke")?;
+    routes_ensure(&cx.cloud, &hcx, &cx.hub.route_table_ids, &cidrs, &id).await
+}
+
+async fn spoke_routes(cx: &mut Cx) -> StepResult {
+    let scx = cx.spoke_cx();
+    let id = peering_id(cx)?;
+    let tables = need(
+        &cx.state.spoke_route_tables,
+        "spoke_route_tables",
+        "verify_spoke",
+    )?;
+    routes_ensure(&cx.cloud, &scx, &tables, &cx.hub.cidrs, &id).await
+}
+
+async fn admit_cidrs(cx: &mut Cx) -> StepResult {
+    let cidrs = need(&cx.state.spoke_cidrs, "spoke_cidrs", "verify_spoke")?;
+    prefix_list_change(cx, &cidrs, &[]).await
+}
+
+/// Every present zone of the hub, one after the other, progress saved after each.
+async fn associate_zones(cx: &mut Cx) -> StepResult {
+    let hcx = cx.hub_cx();
+    let scx = cx.spoke_cx();
+    let vpc = spoke_zone_vpc(cx.spoke());
+    for z in present_zones(cx, true)? {
+        if cx.state.zones_associated.contains(&z.zone_id) {
+            continue;
+        }
+        zone_associate(&cx.cloud, &hcx, &scx, &z.zone_id, &z.service, &vpc).await?;
+        cx.state.zones_associated.push(z.zone_id);
+        cx.save().await?;
+    }
+    Ok(())
+}
+
+async fn finish_attach(cx: &mut Cx) -> StepResult {
+    cx.effect(Effect::SpokeStatus {
+        status: SpokeStatus::Attached,
+        from: Some(SpokeStatus::ATTACH_PHASES),
+        error: None,
+    });
+    Ok(())
+}

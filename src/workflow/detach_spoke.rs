@@ -1,0 +1,154 @@
+//! Detaches a spoke: the reverse of an attach, tolerant of anything already gone. Zones are
+//! disassociated as their owner (which works even when the spoke account is gone).
+
+use super::Workflow;
+use super::context::{StepCx, StepResult, spoke_zone_vpc};
+use super::ops::{prefix_list_change, routes_delete_via};
+use super::provision_hub::NoState;
+use crate::cloud::{CloudErrorKind, PeeringStatus};
+use crate::domain::PeeringId;
+use crate::model::{JobKind, SpokeStatus};
+use crate::store::effects::Effect;
+
+pub struct DetachSpoke;
+
+type Cx = StepCx<NoState>;
+
+impl Workflow for DetachSpoke {
+    const KIND: JobKind = JobKind::DetachSpoke;
+    type State = NoState;
+    const STEPS: &'static [super::Step<NoState>] = crate::steps![NoState:
+        disassociate_zones,
+        remove_cidrs,
+        spoke_routes_delete,
+        hub_routes_delete,
+        delete_peering,
+        finish_detach,
+    ];
+
+    fn on_failure(message: &str) -> Vec<Effect> {
+        vec![Effect::SpokeStatus {
+            status: SpokeStatus::Failed,
+            from: None,
+            error: Some(message.to_owned()),
+        }]
+    }
+
+    fn on_retry() -> Vec<Effect> {
+        vec![Effect::SpokeStatus {
+            status: SpokeStatus::Detaching,
+            from: None,
+            error: None,
+        }]
+    }
+}
+
+/// Disassociates the spoke VPC from every zone of the hub as the zone owner and removes any
+/// authorization an interrupted attach left.
+async fn disassociate_zones(cx: &mut Cx) -> StepResult {
+    let hcx = cx.hub_cx();
+    let vpc = spoke_zone_vpc(cx.spoke());
+    let zones: Vec<_> = cx
+        .hub
+        .services
+        .iter()
+        .filter_map(|s| s.zone_id.clone())
+        .collect();
+    for zone_id in zones {
+        for result in [
+            cx.cloud.dns.vpc_disassociate(&hcx, &zone_id, &vpc).await,
+            cx.cloud
+                .dns
+                .association_deauthorize(&hcx, &zone_id, &vpc)
+                .await,
+        ] {
+            match result {
+                Ok(()) => {}
+                Err(e) if e.is(CloudErrorKind::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The spoke's CIDRs as claimed (or as last seen).
+async fn remove_cidrs(cx: &mut Cx) -> StepResult {
+    let cidrs = cx.spoke().cidrs.clone();
+    if cx.hub.prefix_list_id.is_none() {
+        return Ok(());
+    }
+    prefix_list_change(cx, &[], &cidrs).await
+}
+
+/// Every peering of this spoke (any state but deleted), found by its tag from the hub side.
+async fn spoke_peerings(cx: &Cx) -> Result<Vec<PeeringId>, super::StepError> {
+    let hcx = cx.hub_cx();
+    let mut ids: Vec<PeeringId> = cx
+        .cloud
+        .network
+        .peering_find(&hcx, &cx.spoke_tag())
+        .await?
+        .into_iter()
+        .filter(|p| p.status != PeeringStatus::Deleted)
+        .map(|p| p.id)
+        .collect();
+    if let Some(p) = &cx.spoke().peering_id
+        && !ids.contains(p)
+    {
+        ids.push(p.clone());
+    }
+    Ok(ids)
+}
+
+async fn spoke_routes_delete(cx: &mut Cx) -> StepResult {
+    let scx = cx.spoke_cx();
+    let peerings = spoke_peerings(cx).await?;
+    if peerings.is_empty() {
+        return Ok(());
+    }
+    let tables = match cx
+        .cloud
+        .network
+        .route_tables_list(&scx, &cx.spoke().vpc_id)
+        .await
+    {
+        Ok(t) => t,
+        Err(e) if e.is(CloudErrorKind::NotFound) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    routes_delete_via(&cx.cloud, &scx, &tables, &peerings).await
+}
+
+async fn hub_routes_delete(cx: &mut Cx) -> StepResult {
+    let hcx = cx.hub_cx();
+    let peerings = spoke_peerings(cx).await?;
+    if peerings.is_empty() {
+        return Ok(());
+    }
+    routes_delete_via(&cx.cloud, &hcx, &cx.hub.route_table_ids, &peerings).await
+}
+
+async fn delete_peering(cx: &mut Cx) -> StepResult {
+    let hcx = cx.hub_cx();
+    for id in spoke_peerings(cx).await? {
+        match cx.cloud.network.peering_get(&hcx, &id).await? {
+            Some(p) if !p.status.is_dead() || p.status == PeeringStatus::Failed => {
+                cx.cloud.network.peering_delete(&hcx, &id).await?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+async fn finish_detach(cx: &mut Cx) -> StepResult {
+    cx.effect(Effect::SpokeClaimsRelease);
+    cx.effect(Effect::SpokePeering(None));
+    cx.effect(Effect::SpokeStatus {
+        status: SpokeStatus::Detached,
+        from: None,
+        error: None,
+    });
+    Ok(())
+}

@@ -1,0 +1,558 @@
+//! Steps and operations several workflows share. Each is idempotent: it finds before it
+//! creates (everything created is tagged with its owner), reads before it writes, takes
+//! "already there with the same target" as done and "there with another target" as a
+//! permanent conflict. Changes to rows are returned as effects (`cx.effect`), never written.
+
+use std::collections::BTreeSet;
+
+use crate::cloud::{
+    AliasRecord, CallCx, Cloud, CloudError, CloudErrorKind, EndpointRequest, RouteTarget, ZoneVpc,
+};
+use crate::domain::{HostedZoneId, Ipv4Cidr, PeeringId, RouteTableId};
+use crate::model::{Hub, HubService, HubStatus};
+use crate::store::effects::Effect;
+
+use super::context::{StepCx, StepError, StepResult, WaitFor, fail, wait};
+
+// ---------------------------------------------------------------------------------------------
+// Hub steps (provision, service update, delete)
+// ---------------------------------------------------------------------------------------------
+
+pub async fn verify_hub<S>(cx: &mut StepCx<S>) -> StepResult {
+    let hcx = cx.hub_cx();
+    cx.cloud.credentials.caller_account(&hcx).await?;
+    let Some(vpc) = cx.cloud.network.vpc_get(&hcx, &cx.hub.vpc_id).await? else {
+        return fail(format!(
+            "VPC {} not found in account {} ({})",
+            cx.hub.vpc_id, cx.hub.account_id, cx.hub.region
+        ));
+    };
+    if vpc.state != "available" {
+        return wait(
+            WaitFor::Resource,
+            format!("VPC {} is {}", vpc.id, vpc.state),
+        );
+    }
+    for c in &cx.hub.cidrs {
+        if !vpc.cidrs.contains(c) {
+            return fail(format!(
+                "{c} is not a CIDR block of VPC {} (it has {})",
+                vpc.id,
+                join(&vpc.cidrs)
+            ));
+        }
+    }
+    let subnets = cx
+        .cloud
+        .network
+        .subnets_get(&hcx, &cx.hub.subnet_ids)
+        .await?;
+    for id in &cx.hub.subnet_ids {
+        match subnets.iter().find(|s| &s.id == id) {
+            None => {
+                return fail(format!(
+                    "subnet {id} not found in account {}",
+                    cx.hub.account_id
+                ));
+            }
+            Some(s) if s.vpc_id != cx.hub.vpc_id => {
+                return fail(format!(
+                    "subnet {id} is in {}, not in the hub VPC {}",
+                    s.vpc_id, cx.hub.vpc_id
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    let tables = cx
+        .cloud
+        .network
+        .route_tables_list(&hcx, &cx.hub.vpc_id)
+        .await?;
+    for t in &cx.hub.route_table_ids {
+        if !tables.contains(t) {
+            return fail(format!(
+                "route table {t} is not in the hub VPC {}",
+                cx.hub.vpc_id
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub async fn security_group<S>(cx: &mut StepCx<S>) -> StepResult {
+    let hcx = cx.hub_cx();
+    let tag = cx.hub_tag();
+    let sg = match cx
+        .cloud
+        .firewall
+        .security_group_find(&hcx, &cx.hub.vpc_id, &tag)
+        .await?
+    {
+        Some(sg) => sg,
+        None => {
+            let name = format!("endpoint-hub-{}", cx.hub.name);
+            cx.cloud
+                .firewall
+                .security_group_create(&hcx, &cx.hub.vpc_id, &name, &tag)
+                .await?
+        }
+    };
+    cx.effect(Effect::HubSecurityGroup(sg.id));
+    Ok(())
+}
+
+pub async fn prefix_list<S>(cx: &mut StepCx<S>) -> StepResult {
+    let hcx = cx.hub_cx();
+    let tag = cx.hub_tag();
+    let Some(sg) = cx.hub.security_group_id.clone() else {
+        return fail("the hub has no security group yet (step security_group records it)");
+    };
+    let pl = match cx.cloud.firewall.prefix_list_find(&hcx, &tag).await? {
+        Some(pl) => pl,
+        None => {
+            let name = format!("endpoint-hub-{}-spokes", cx.hub.name);
+            cx.cloud
+                .firewall
+                .prefix_list_create(&hcx, &name, cx.hub.prefix_list_max_entries, &tag)
+                .await?
+        }
+    };
+    cx.cloud
+        .firewall
+        .security_group_allow_https(&hcx, &sg, &pl.id)
+        .await?;
+    cx.effect(Effect::HubPrefixList(pl.id));
+    Ok(())
+}
+
+pub async fn endpoints<S>(cx: &mut StepCx<S>) -> StepResult {
+    let hcx = cx.hub_cx();
+    let Some(sg) = cx.hub.security_group_id.clone() else {
+        return fail("the hub has no security group yet (step security_group records it)");
+    };
+    for svc in cx.present_services() {
+        let full = svc.name.endpoint_service(&cx.hub.region);
+        let Some(info) = cx.cloud.endpoints.endpoint_service_get(&hcx, &full).await? else {
+            return fail(format!(
+                "service {full} is not offered in {}",
+                cx.hub.region
+            ));
+        };
+        let Some(dns) = info.private_dns_names.first() else {
+            return fail(format!("service {full} has no private DNS name"));
+        };
+        let zone_name = dns
+            .trim_start_matches("*.")
+            .trim_end_matches('.')
+            .to_owned();
+        let tag = cx.service_tag(&svc);
+        let endpoint = match cx
+            .cloud
+            .endpoints
+            .endpoint_find(&hcx, &cx.hub.vpc_id, &tag)
+            .await?
+        {
+            Some(e) => e,
+            None => {
+                cx.cloud
+                    .endpoints
+                    .endpoint_create(
+                        &hcx,
+                        &EndpointRequest {
+                            vpc: cx.hub.vpc_id.clone(),
+                            service_name: full.clone(),
+                            subnets: cx.hub.subnet_ids.clone(),
+                            security_group: sg.clone(),
+                            owner_tag: tag,
+                        },
+                    )
+                    .await?
+            }
+        };
+        if endpoint.service_name != full {
+            return fail(format!(
+                "endpoint {} tagged for {} serves {}",
+                endpoint.id, svc.name, endpoint.service_name
+            ));
+        }
+        cx.effect(Effect::HubServiceResources {
+            service: svc.name.clone(),
+            endpoint_id: Some(endpoint.id),
+            zone_id: svc.zone_id.clone(),
+            zone_name: Some(zone_name),
+        });
+    }
+    Ok(())
+}
+
+/// The zone's `CallerReference`: Route 53 never accepts one twice, even after the zone is
+/// deleted, hence the generation.
+fn zone_reference(hub: &Hub, service: &HubService) -> String {
+    format!(
+        "endpoint-hub:{}:{}",
+        hub.id.simple(),
+        service.generation.simple()
+    )
+}
+
+pub async fn zones<S>(cx: &mut StepCx<S>) -> StepResult {
+    let hcx = cx.hub_cx();
+    for svc in cx.present_services() {
+        let (Some(endpoint_id), Some(zone_name)) = (&svc.endpoint_id, &svc.zone_name) else {
+            return fail(format!(
+                "service {} has no endpoint yet (step endpoints records it)",
+                svc.name
+            ));
+        };
+        let reference = zone_reference(&cx.hub, &svc);
+        let zone = match cx.cloud.dns.zone_find(&hcx, &reference).await? {
+            Some(z) => z,
+            None => {
+                cx.cloud
+                    .dns
+                    .zone_create(&hcx, zone_name, &cx.hub_zone_vpc(), &reference)
+                    .await?
+            }
+        };
+        if zone.name.trim_end_matches('.') != zone_name {
+            return fail(format!(
+                "zone {} made for {} is named {}, expected {zone_name}",
+                zone.id, svc.name, zone.name
+            ));
+        }
+        let Some(endpoint) = cx.cloud.endpoints.endpoint_get(&hcx, endpoint_id).await? else {
+            return fail(format!(
+                "endpoint {endpoint_id} of {} has disappeared",
+                svc.name
+            ));
+        };
+        let Some(regional) = endpoint.dns_entries.first() else {
+            return wait(
+                WaitFor::Endpoint,
+                format!("endpoint {endpoint_id} has no DNS name yet"),
+            );
+        };
+        let wanted = [zone_name.clone(), format!("*.{zone_name}")]
+            .into_iter()
+            .map(|name| AliasRecord {
+                name,
+                target_dns_name: regional.dns_name.trim_end_matches('.').to_owned(),
+                target_zone_id: regional.hosted_zone_id.clone(),
+            })
+            .collect::<Vec<_>>();
+        let existing = cx.cloud.dns.alias_records_list(&hcx, &zone.id).await?;
+        let missing: Vec<AliasRecord> = wanted
+            .into_iter()
+            .filter(|w| {
+                !existing.iter().any(|e| {
+                    e.name.trim_end_matches('.') == w.name
+                        && e.target_dns_name.trim_end_matches('.') == w.target_dns_name
+                })
+            })
+            .collect();
+        if !missing.is_empty() {
+            cx.cloud
+                .dns
+                .alias_records_upsert(&hcx, &zone.id, &missing)
+                .await?;
+        }
+        cx.effect(Effect::HubServiceResources {
+            service: svc.name.clone(),
+            endpoint_id: Some(endpoint_id.clone()),
+            zone_id: Some(zone.id),
+            zone_name: Some(zone_name.clone()),
+        });
+    }
+    Ok(())
+}
+
+/// Tears down the endpoint and zone of each service marked `removing`, after disassociating
+/// every spoke VPC from the zone (the zone owner may disassociate any VPC).
+pub async fn remove_services<S>(cx: &mut StepCx<S>) -> StepResult {
+    let hcx = cx.hub_cx();
+    let removing: Vec<_> = cx
+        .hub
+        .services
+        .iter()
+        .filter(|s| s.state == "removing")
+        .cloned()
+        .collect();
+    let _lock = cx.hub_lock().await?;
+    for svc in removing {
+        let zone = match &svc.zone_id {
+            Some(id) => cx.cloud.dns.zone_get(&hcx, id).await?,
+            None => {
+                cx.cloud
+                    .dns
+                    .zone_find(&hcx, &zone_reference(&cx.hub, &svc))
+                    .await?
+            }
+        };
+        if let Some(zone) = zone {
+            for vpc in zone.vpcs.iter().filter(|v| v.vpc_id != cx.hub.vpc_id) {
+                cx.cloud.dns.vpc_disassociate(&hcx, &zone.id, vpc).await?;
+            }
+            for auth in cx
+                .cloud
+                .dns
+                .association_authorizations_list(&hcx, &zone.id)
+                .await?
+            {
+                cx.cloud
+                    .dns
+                    .association_deauthorize(&hcx, &zone.id, &auth)
+                    .await?;
+            }
+            cx.cloud.dns.zone_delete(&hcx, &zone.id).await?;
+        }
+        let endpoint = match &svc.endpoint_id {
+            Some(id) => cx.cloud.endpoints.endpoint_get(&hcx, id).await?,
+            None => {
+                cx.cloud
+                    .endpoints
+                    .endpoint_find(&hcx, &cx.hub.vpc_id, &cx.service_tag(&svc))
+                    .await?
+            }
+        };
+        if let Some(e) = endpoint
+            && !matches!(e.state.as_str(), "deleted" | "deleting")
+        {
+            cx.cloud.endpoints.endpoint_delete(&hcx, &e.id).await?;
+        }
+        cx.effect(Effect::HubServiceRemoved(svc.name.clone()));
+    }
+    Ok(())
+}
+
+pub async fn finish_hub<S>(cx: &mut StepCx<S>) -> StepResult {
+    cx.effect(Effect::HubStatus {
+        status: HubStatus::Ready,
+        error: None,
+    });
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Spoke operations (attach, detach, service update)
+// ---------------------------------------------------------------------------------------------
+
+/// Makes sure each table routes each destination through the peering: reads the table first,
+/// creates what is missing, and refuses a destination routed elsewhere.
+pub async fn routes_ensure(
+    cloud: &Cloud,
+    ccx: &CallCx,
+    tables: &[RouteTableId],
+    destinations: &[Ipv4Cidr],
+    peering: &PeeringId,
+) -> StepResult {
+    let ours = RouteTarget::Peering(peering.clone());
+    for table in tables {
+        let routes = cloud.network.routes_list(ccx, table).await?;
+        for dest in destinations {
+            match routes.iter().find(|r| &r.destination == dest) {
+                Some(r) if r.target == ours => continue,
+                Some(r) => return route_conflict(table, dest, &r.target),
+                None => {}
+            }
+            match cloud.network.route_create(ccx, table, dest, peering).await {
+                Ok(()) => {}
+                Err(e) if e.is(CloudErrorKind::AlreadyExists) => {
+                    let now = cloud.network.routes_list(ccx, table).await?;
+                    match now.iter().find(|r| &r.destination == dest) {
+                        Some(r) if r.target == ours => {}
+                        Some(r) => return route_conflict(table, dest, &r.target),
+                        None => return Err(StepError::Retry(e.to_string())),
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn route_conflict(table: &RouteTableId, dest: &Ipv4Cidr, target: &RouteTarget) -> StepResult {
+    let target = match target {
+        RouteTarget::Peering(p) => p.to_string(),
+        RouteTarget::Other(o) => o.clone(),
+    };
+    fail(format!(
+        "route table {table} already routes {dest} to {target}"
+    ))
+}
+
+/// Deletes the routes of `tables` that go through one of `peerings`.
+pub async fn routes_delete_via(
+    cloud: &Cloud,
+    ccx: &CallCx,
+    tables: &[RouteTableId],
+    peerings: &[PeeringId],
+) -> StepResult {
+    for table in tables {
+        let routes = match cloud.network.routes_list(ccx, table).await {
+            Ok(r) => r,
+            Err(e) if e.is(CloudErrorKind::NotFound) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        for r in routes {
+            if let RouteTarget::Peering(p) = &r.target
+                && peerings.contains(p)
+            {
+                cloud
+                    .network
+                    .route_delete(ccx, table, &r.destination)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Applies a change to the hub's prefix list under the hub lock, re-reading on a version race.
+pub async fn prefix_list_change<S>(
+    cx: &StepCx<S>,
+    add: &[Ipv4Cidr],
+    remove: &[Ipv4Cidr],
+) -> StepResult {
+    let hcx = cx.hub_cx();
+    let Some(pl_id) = cx.hub.prefix_list_id.clone() else {
+        return fail(format!("hub {} has no prefix list", cx.hub.name));
+    };
+    let _lock = cx.hub_lock().await?;
+    for _ in 0..5 {
+        let Some(pl) = cx.cloud.firewall.prefix_list_get(&hcx, &pl_id).await? else {
+            return fail(format!(
+                "prefix list {pl_id} of hub {} has disappeared",
+                cx.hub.name
+            ));
+        };
+        let have: BTreeSet<Ipv4Cidr> = pl.entries.iter().copied().collect();
+        let to_add: Vec<Ipv4Cidr> = add.iter().filter(|c| !have.contains(c)).copied().collect();
+        let to_remove: Vec<Ipv4Cidr> = remove
+            .iter()
+            .filter(|c| have.contains(c))
+            .copied()
+            .collect();
+        if to_add.is_empty() && to_remove.is_empty() {
+            return Ok(());
+        }
+        if have.len() + to_add.len() - to_remove.len() > pl.max_entries as usize {
+            return fail(format!(
+                "prefix list {pl_id} holds at most {} entries; {} are used and {} more are needed",
+                pl.max_entries,
+                have.len(),
+                to_add.len()
+            ));
+        }
+        match cx
+            .cloud
+            .firewall
+            .prefix_list_modify(&hcx, &pl_id, pl.version, &to_add, &to_remove)
+            .await
+        {
+            Ok(()) => return Ok(()),
+            Err(e)
+                if e.code.eq_ignore_ascii_case("PrefixListVersionMismatch")
+                    || e.code.eq_ignore_ascii_case("IncorrectState") =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StepError::Retry(format!(
+        "prefix list {pl_id} kept changing under us"
+    )))
+}
+
+/// Associates one zone with a spoke VPC: authorize (hub), associate (spoke), delete the
+/// authorization (hub): two hub-account Route 53 calls per zone. "Already associated"
+/// (`ConflictingDomainExists`) is checked against the zone itself: our zone holding the VPC is
+/// done, another zone of the same name holding it is a conflict. The authorization is deleted
+/// in every case, so a run interrupted after associating leaves none behind.
+///
+/// No hub lock: authorizations are per (zone, VPC), so spokes never contend for them.
+pub async fn zone_associate(
+    cloud: &Cloud,
+    hcx: &CallCx,
+    scx: &CallCx,
+    zone_id: &HostedZoneId,
+    service: &str,
+    vpc: &ZoneVpc,
+) -> StepResult {
+    cloud.dns.association_authorize(hcx, zone_id, vpc).await?;
+    match cloud.dns.vpc_associate(scx, zone_id, vpc).await {
+        Ok(()) => {}
+        Err(e) if e.is(CloudErrorKind::AlreadyExists) => {
+            let ours = cloud.dns.zone_get(hcx, zone_id).await?;
+            if !ours.is_some_and(|z| z.vpcs.contains(vpc)) {
+                cloud.dns.association_deauthorize(hcx, zone_id, vpc).await?;
+                return fail(format!(
+                    "VPC {} is already associated with another private zone for {service}: {}",
+                    vpc.vpc_id, e.message
+                ));
+            }
+        }
+        Err(e) if e.is(CloudErrorKind::LimitExceeded) => {
+            cloud.dns.association_deauthorize(hcx, zone_id, vpc).await?;
+            return fail(format!(
+                "zone {zone_id} for {service} cannot take another VPC (AWS allows 300): {}",
+                e.message
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    cloud.dns.association_deauthorize(hcx, zone_id, vpc).await?;
+    Ok(())
+}
+
+/// A zone to associate with spoke VPCs, and the service it is for.
+pub struct ZoneTarget {
+    pub service: String,
+    pub zone_id: HostedZoneId,
+}
+
+/// The zones of the hub's present services. A service added to the hub but whose zone is not
+/// made yet is skipped when `pending_ok` (an attach: the hub-level job adding the service runs
+/// after the attach and associates its zone with every attached spoke), an error otherwise.
+pub fn present_zones<S>(cx: &StepCx<S>, pending_ok: bool) -> Result<Vec<ZoneTarget>, StepError> {
+    let mut zones = Vec::new();
+    for s in cx.present_services() {
+        match s.zone_id {
+            Some(zone_id) => zones.push(ZoneTarget {
+                service: s.name.to_string(),
+                zone_id,
+            }),
+            None if pending_ok => {}
+            None => {
+                return fail(format!(
+                    "hub {} has no zone for {} yet",
+                    cx.hub.name, s.name
+                ));
+            }
+        }
+    }
+    Ok(zones)
+}
+
+/// `DependencyViolation` while endpoints' interfaces are still going away: try again later.
+pub fn dependency_wait(e: CloudError) -> StepError {
+    if e.code.eq_ignore_ascii_case("DependencyViolation") {
+        StepError::Retry(e.to_string())
+    } else {
+        e.into()
+    }
+}
+
+pub fn join(cidrs: &[Ipv4Cidr]) -> String {
+    if cidrs.is_empty() {
+        return "none".into();
+    }
+    cidrs
+        .iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

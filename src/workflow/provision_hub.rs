@@ -1,0 +1,52 @@
+//! Provisions a hub: checks its VPC, then finds or creates its security group, its managed
+//! prefix list (referenced by the group), one interface endpoint per service and one private
+//! hosted zone per service with alias records to the endpoint.
+
+use serde::{Deserialize, Serialize};
+
+use super::Workflow;
+use super::ops::{endpoints, finish_hub, prefix_list, security_group, verify_hub, zones};
+use crate::model::{HubStatus, JobKind};
+use crate::store::effects::Effect;
+
+pub struct ProvisionHub;
+
+/// Provisioning keeps its outputs on the hub's rows (as effects), not in the job.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NoState {}
+
+impl Workflow for ProvisionHub {
+    const KIND: JobKind = JobKind::ProvisionHub;
+    type State = NoState;
+    const STEPS: &'static [super::Step<NoState>] = crate::steps![NoState:
+        verify_hub,
+        security_group,
+        prefix_list,
+        endpoints,
+        zones,
+        finish_hub,
+    ];
+
+    fn on_failure(message: &str) -> Vec<Effect> {
+        hub_failed(message)
+    }
+
+    fn on_retry() -> Vec<Effect> {
+        hub_status(HubStatus::Provisioning)
+    }
+}
+
+/// The hub is `failed` with the job's message.
+pub fn hub_failed(message: &str) -> Vec<Effect> {
+    vec![Effect::HubStatus {
+        status: HubStatus::Failed,
+        error: Some(message.to_owned()),
+    }]
+}
+
+pub fn hub_status(status: HubStatus) -> Vec<Effect> {
+    vec![Effect::HubStatus {
+        status,
+        error: None,
+    }]
+}

@@ -1,0 +1,84 @@
+//! Changes a hub's services: endpoints and zones for the new ones, their zones associated with
+//! every attached spoke, then the removed ones torn down. Runs alone on its hub (see the claim
+//! rules in `store::jobs`): no attach or detach is half done meanwhile.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::Workflow;
+use super::context::{StepCx, StepResult, spoke_call_cx, spoke_zone_vpc};
+use super::ops::{
+    endpoints, finish_hub, present_zones, remove_services, verify_hub, zone_associate, zones,
+};
+use super::provision_hub::{hub_failed, hub_status};
+use crate::domain::HostedZoneId;
+use crate::model::{HubStatus, JobKind};
+use crate::store;
+use crate::store::effects::Effect;
+
+pub struct UpdateHubServices;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UpdateState {
+    /// Zones associated so far, per spoke (saved after each zone).
+    #[serde(default)]
+    pub zones_associated: BTreeMap<Uuid, Vec<HostedZoneId>>,
+}
+
+impl Workflow for UpdateHubServices {
+    const KIND: JobKind = JobKind::UpdateHubServices;
+    type State = UpdateState;
+    const STEPS: &'static [super::Step<UpdateState>] = crate::steps![UpdateState:
+        verify_hub,
+        endpoints,
+        zones,
+        associate_spokes,
+        remove_services,
+        finish_hub,
+    ];
+
+    fn on_failure(message: &str) -> Vec<Effect> {
+        hub_failed(message)
+    }
+
+    fn on_retry() -> Vec<Effect> {
+        hub_status(HubStatus::Updating)
+    }
+}
+
+/// Associates every present zone with every attached spoke (a service added to the hub).
+async fn associate_spokes(cx: &mut StepCx<UpdateState>) -> StepResult {
+    let hcx = cx.hub_cx();
+    let zones = present_zones(cx, false)?;
+    let ids = {
+        let mut conn = cx.pool.acquire().await?;
+        store::spokes::spoke_ids_attached(&mut conn, cx.hub.id).await?
+    };
+    for id in ids {
+        let spoke = {
+            let mut conn = cx.pool.acquire().await?;
+            match store::spokes::spoke_get(&mut conn, id).await? {
+                Some(s) => s,
+                None => continue,
+            }
+        };
+        let scx = spoke_call_cx(&spoke, cx.job.id);
+        let vpc = spoke_zone_vpc(&spoke);
+        for z in &zones {
+            let done = cx.state.zones_associated.entry(id).or_default();
+            if done.contains(&z.zone_id) {
+                continue;
+            }
+            zone_associate(&cx.cloud, &hcx, &scx, &z.zone_id, &z.service, &vpc).await?;
+            cx.state
+                .zones_associated
+                .entry(id)
+                .or_default()
+                .push(z.zone_id.clone());
+            cx.save().await?;
+        }
+    }
+    Ok(())
+}
