@@ -102,7 +102,8 @@ fi
 
 # 4. The service
 echo "== building endpoint-hub"
-CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}" cargo build --quiet
+# SQLX_OFFLINE: the query macros use the committed .sqlx cache, not a live database.
+SQLX_OFFLINE=true CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}" cargo build --quiet
 export DATABASE_URL="$pg_url/$db_name"
 export AWS_ENDPOINT_URL="$emu_url" AWS_REGION=eu-west-1
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test of endpoint-hub on a fresh machine: starts PostgreSQL if needed, installs the
-# pinned AWS emulator, then lints, the emulator's own tests, the Rust tests, and last (alone,
-# because it restarts PostgreSQL) the PostgreSQL-restart test.
+# pinned AWS emulator and sqlx-cli, then lints, checks that the committed `.sqlx` query cache
+# matches the code and the migrations, runs the emulator's own tests, the Rust tests, and last
+# (alone, because it restarts PostgreSQL) the PostgreSQL-restart test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# The sqlx query macros are checked against the committed .sqlx cache, never a live database.
+export SQLX_OFFLINE=true
+pg_url="postgres://postgres@127.0.0.1:5432"
 
 scripts/ensure-postgres.sh
 
@@ -16,8 +20,26 @@ psql -h 127.0.0.1 -U postgres -d postgres -Atc \
 
 scripts/emulator-setup.sh
 
+# sqlx-cli at the version of sqlx in Cargo.lock, installed once into ~/.cargo/bin.
+sqlx_version="$(awk '$0 == "name = \"sqlx\"" { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)"
+if [[ "$(cargo sqlx --version 2>/dev/null | awk '{print $NF}')" != "$sqlx_version" ]]; then
+  echo "== installing sqlx-cli $sqlx_version"
+  sqlx_build="$(mktemp -d)"
+  cargo install sqlx-cli --version "$sqlx_version" --locked --force \
+    --no-default-features --features postgres,rustls --target-dir "$sqlx_build"
+  rm -rf "$sqlx_build"
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+echo "== sqlx prepare --check (the committed .sqlx cache matches the queries and migrations)"
+scratch_db="eh_test_sqlx_$$"
+createdb -h 127.0.0.1 -U postgres "$scratch_db"
+trap 'dropdb -h 127.0.0.1 -U postgres --if-exists --force "$scratch_db" || true' EXIT
+DATABASE_URL="$pg_url/$scratch_db" cargo sqlx migrate run --source migrations
+DATABASE_URL="$pg_url/$scratch_db" cargo sqlx prepare --check -- --all-targets --locked
+dropdb -h 127.0.0.1 -U postgres --force "$scratch_db"
+trap - EXIT
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== emulator tests"

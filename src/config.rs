@@ -102,6 +102,10 @@ pub struct HttpArgs {
     /// Role name assumed in a spoke account when an enrolment gives neither role_arn nor role_name.
     #[arg(long, env = "EH_DEFAULT_ROLE_NAME", default_value = "endpoint-hub")]
     pub default_role_name: RoleName,
+    /// How long an Idempotency-Key answers retries, in seconds; an expired key is processed
+    /// afresh.
+    #[arg(long, env = "EH_IDEMPOTENCY_TTL_SECS", default_value_t = 86400)]
+    pub idempotency_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Args)]

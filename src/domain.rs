@@ -495,6 +495,38 @@ impl TryFrom<ipnet::IpNet> for Ipv4Cidr {
     }
 }
 
+// Stored as `cidr` (or `inet`), through ipnet's mapping; decoding checks the value again.
+impl sqlx::Type<sqlx::Postgres> for Ipv4Cidr {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <ipnet::IpNet as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+    fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+        <ipnet::IpNet as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+    }
+}
+impl sqlx::postgres::PgHasArrayType for Ipv4Cidr {
+    fn array_type_info() -> sqlx::postgres::PgTypeInfo {
+        <ipnet::IpNet as sqlx::postgres::PgHasArrayType>::array_type_info()
+    }
+    fn array_compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+        <ipnet::IpNet as sqlx::postgres::PgHasArrayType>::array_compatible(ty)
+    }
+}
+impl<'q> sqlx::Encode<'q, sqlx::Postgres> for Ipv4Cidr {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <ipnet::IpNet as sqlx::Encode<sqlx::Postgres>>::encode(ipnet::IpNet::V4(self.0), buf)
+    }
+}
+impl<'r> sqlx::Decode<'r, sqlx::Postgres> for Ipv4Cidr {
+    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        let net = <ipnet::IpNet as sqlx::Decode<sqlx::Postgres>>::decode(value)?;
+        Ok(Ipv4Cidr::try_from(net)?)
+    }
+}
+
 /// Checks that no two CIDRs of a list overlap (equal ones included).
 pub fn cidrs_disjoint(cidrs: &[Ipv4Cidr]) -> Result<(), ParseError> {
     for (i, a) in cidrs.iter().enumerate() {

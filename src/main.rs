@@ -59,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
                 pool: pool.clone(),
                 limits: Limits::default(),
                 default_role_name: http.default_role_name.clone(),
+                idempotency_ttl: Duration::from_secs(http.idempotency_ttl_secs.max(1)),
             };
             let router = endpoint_hub::http::router(
                 app,

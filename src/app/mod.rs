@@ -31,6 +31,8 @@ pub struct App {
     pub limits: Limits,
     /// Role assumed in a spoke account when the enrolment names none.
     pub default_role_name: RoleName,
+    /// How long an `Idempotency-Key` answers retries; an expired key is processed afresh.
+    pub idempotency_ttl: std::time::Duration,
 }
 
 /// Who is acting, and the request that carries the action.
@@ -465,27 +467,46 @@ impl App {
         let hash = request_hash(&req);
         let mut tx = self.pool.begin().await?;
         if let Some(key) = idempotency_key {
-            let fresh =
-                store::idempotency::idempotency_begin(&mut tx, &actor.principal.name, key, &hash)
-                    .await?;
-            if !fresh {
+            // The key may expire between the two steps below: then take it again.
+            let mut attempts = 0;
+            loop {
+                attempts += 1;
+                let fresh = store::idempotency::idempotency_begin_ttl(
+                    &mut tx,
+                    &actor.principal.name,
+                    key,
+                    &hash,
+                    self.idempotency_ttl,
+                )
+                .await?;
+                if fresh {
+                    break;
+                }
                 drop(tx);
                 let mut conn = self.pool.acquire().await?;
                 let saved =
                     store::idempotency::idempotency_get(&mut conn, &actor.principal.name, key)
-                        .await?
-                        .ok_or_else(|| {
-                            AppError::Internal(anyhow::anyhow!("idempotency key vanished"))
-                        })?;
-                if saved.request_hash != hash {
-                    return Err(AppError::IdempotencyMismatch);
+                        .await?;
+                drop(conn);
+                match saved {
+                    Some(saved) if saved.request_hash != hash => {
+                        return Err(AppError::IdempotencyMismatch);
+                    }
+                    Some(saved) => {
+                        return Ok(Replayable {
+                            status: saved.status_code as u16,
+                            body: saved.response.0,
+                            location: saved.location,
+                            replayed: true,
+                        });
+                    }
+                    None if attempts < 3 => tx = self.pool.begin().await?,
+                    None => {
+                        return Err(AppError::Internal(anyhow::anyhow!(
+                            "idempotency key vanished"
+                        )));
+                    }
                 }
-                return Ok(Replayable {
-                    status: saved.status_code as u16,
-                    body: saved.response.0,
-                    location: saved.location,
-                    replayed: true,
-                });
             }
         }
         let accepted = match self.spoke_enroll_in(&mut tx, actor, req).await {

@@ -23,16 +23,16 @@ pub async fn audit_insert(
     conn: &mut PgConnection,
     entry: &NewAudit<'_>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO audit_log (principal, action, target, request_id, outcome, detail) \
          VALUES ($1, $2, $3, $4, $5, $6)",
+        entry.principal,
+        entry.action,
+        entry.target,
+        entry.request_id,
+        entry.outcome,
+        entry.detail,
     )
-    .bind(entry.principal)
-    .bind(entry.action)
-    .bind(entry.target)
-    .bind(entry.request_id)
-    .bind(entry.outcome)
-    .bind(entry.detail.as_ref().map(sqlx::types::Json))
     .execute(conn)
     .await?;
     Ok(())
@@ -105,17 +105,17 @@ pub async fn audit_list(
 }
 
 pub async fn cloud_call_insert(pool: &PgPool, r: &CallRecord) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO cloud_calls (account_id, region, operation, resource_id, outcome, \
          aws_request_id, job_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        r.account.as_str(),
+        r.region.as_str(),
+        r.operation,
+        r.resource_id,
+        r.outcome,
+        r.request_id,
+        r.job_id,
     )
-    .bind(&r.account)
-    .bind(&r.region)
-    .bind(r.operation)
-    .bind(&r.resource_id)
-    .bind(&r.outcome)
-    .bind(&r.request_id)
-    .bind(r.job_id)
     .execute(pool)
     .await?;
     Ok(())
@@ -125,11 +125,12 @@ pub async fn cloud_call_list(
     pool: &PgPool,
     job_id: Option<Uuid>,
 ) -> Result<Vec<CloudCall>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        CloudCall,
         "SELECT id, at, account_id, region, operation, resource_id, outcome, aws_request_id, job_id \
          FROM cloud_calls WHERE ($1::uuid IS NULL OR job_id = $1) ORDER BY id",
+        job_id,
     )
-    .bind(job_id)
     .fetch_all(pool)
     .await
 }
@@ -166,11 +167,17 @@ impl CallRecorder for DbRecorder {
 pub async fn metrics_counts(
     pool: &PgPool,
 ) -> Result<Vec<(String, String, String, i64)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT 'endpoint_hub_hubs', 'status', status, count(*) FROM hubs GROUP BY status \
-         UNION ALL SELECT 'endpoint_hub_spokes', 'status', status, count(*) FROM spokes GROUP BY status \
-         UNION ALL SELECT 'endpoint_hub_jobs', 'status', kind || ':' || status, count(*) FROM jobs GROUP BY kind, status",
+    let rows = sqlx::query!(
+        r#"SELECT 'endpoint_hub_hubs' AS "metric!", 'status' AS "label!", status AS "value!",
+            count(*) AS "count!" FROM hubs GROUP BY status
+        UNION ALL SELECT 'endpoint_hub_spokes', 'status', status, count(*) FROM spokes GROUP BY status
+        UNION ALL SELECT 'endpoint_hub_jobs', 'status', kind || ':' || status, count(*) FROM jobs
+            GROUP BY kind, status"#
     )
     .fetch_all(pool)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.metric, r.label, r.value, r.count))
+        .collect())
 }

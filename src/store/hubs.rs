@@ -7,10 +7,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{cidrs_from_db, cidrs_to_db, parse_all, parse_col};
 use crate::domain::{
-    AccountId, ExternalId, HubName, Ipv4Cidr, Region, RoleArn, RouteTableId, ServiceName, SubnetId,
-    VpcId,
+    AccountId, EndpointId, ExternalId, HostedZoneId, HubName, Ipv4Cidr, PrefixListId, Region,
+    RoleArn, RouteTableId, SecurityGroupId, ServiceName, SubnetId, VpcId,
 };
 use crate::model::{Hub, HubService, HubStatus};
 
@@ -31,166 +30,149 @@ pub struct NewHub {
     pub prefix_list_max_entries: i32,
 }
 
-#[derive(sqlx::FromRow)]
+/// A `hubs` row, decoded straight into the domain types.
 struct HubRow {
     id: Uuid,
-    name: String,
-    account_id: String,
-    region: String,
-    vpc_id: String,
-    cidrs: Vec<ipnet::IpNet>,
-    subnet_ids: Vec<String>,
-    route_table_ids: Vec<String>,
-    role_arn: String,
-    external_id: Option<String>,
+    name: HubName,
+    account_id: AccountId,
+    region: Region,
+    vpc_id: VpcId,
+    cidrs: Vec<Ipv4Cidr>,
+    subnet_ids: Vec<SubnetId>,
+    route_table_ids: Vec<RouteTableId>,
+    role_arn: RoleArn,
+    external_id: Option<ExternalId>,
     prefix_list_max_entries: i32,
-    status: String,
-    security_group_id: Option<String>,
-    prefix_list_id: Option<String>,
+    status: HubStatus,
+    security_group_id: Option<SecurityGroupId>,
+    prefix_list_id: Option<PrefixListId>,
     last_error: Option<String>,
     current_job_id: Option<Uuid>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
 
-#[derive(sqlx::FromRow)]
-struct ServiceRow {
-    hub_id: Uuid,
-    service: String,
-    generation: Uuid,
-    state: String,
-    endpoint_id: Option<String>,
-    zone_id: Option<String>,
-    zone_name: Option<String>,
-}
-
-impl ServiceRow {
-    fn into_model(self) -> Result<HubService, sqlx::Error> {
-        Ok(HubService {
-            name: parse_col("service", &self.service)?,
-            state: self.state,
-            endpoint_id: self
-                .endpoint_id
-                .map(|v| parse_col("endpoint_id", &v))
-                .transpose()?,
-            zone_id: self.zone_id.map(|v| parse_col("zone_id", &v)).transpose()?,
-            zone_name: self.zone_name,
-            generation: self.generation,
-        })
-    }
+/// `SELECT <every hubs column, typed> FROM hubs <tail>` as a compile-checked `query_as!`.
+macro_rules! hub_rows {
+    ($tail:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            HubRow,
+            r#"SELECT id, name AS "name: HubName", account_id AS "account_id: AccountId",
+                region AS "region: Region", vpc_id AS "vpc_id: VpcId",
+                cidrs AS "cidrs: Vec<Ipv4Cidr>", subnet_ids AS "subnet_ids: Vec<SubnetId>",
+                route_table_ids AS "route_table_ids: Vec<RouteTableId>",
+                role_arn AS "role_arn: RoleArn", external_id AS "external_id: ExternalId",
+                prefix_list_max_entries, status AS "status: HubStatus",
+                security_group_id AS "security_group_id: SecurityGroupId",
+                prefix_list_id AS "prefix_list_id: PrefixListId", last_error, current_job_id,
+                created_at, updated_at
+            FROM hubs "# + $tail
+            $(, $arg)*
+        )
+    };
 }
 
 impl HubRow {
-    fn into_model(self, services: Vec<HubService>) -> Result<Hub, sqlx::Error> {
-        Ok(Hub {
+    fn into_model(self, services: Vec<HubService>) -> Hub {
+        Hub {
             id: self.id,
-            name: parse_col("name", &self.name)?,
-            account_id: parse_col("account_id", &self.account_id)?,
-            region: parse_col("region", &self.region)?,
-            vpc_id: parse_col("vpc_id", &self.vpc_id)?,
-            cidrs: cidrs_from_db(&self.cidrs)?,
-            subnet_ids: parse_all("subnet_ids", &self.subnet_ids)?,
-            route_table_ids: parse_all("route_table_ids", &self.route_table_ids)?,
+            name: self.name,
+            account_id: self.account_id,
+            region: self.region,
+            vpc_id: self.vpc_id,
+            cidrs: self.cidrs,
+            subnet_ids: self.subnet_ids,
+            route_table_ids: self.route_table_ids,
             services,
-            role_arn: parse_col("role_arn", &self.role_arn)?,
-            external_id: self
-                .external_id
-                .map(|v| parse_col("external_id", &v))
-                .transpose()?,
+            role_arn: self.role_arn,
+            external_id: self.external_id,
             prefix_list_max_entries: self.prefix_list_max_entries,
-            status: parse_col("status", &self.status)?,
-            security_group_id: self
-                .security_group_id
-                .map(|v| parse_col("security_group_id", &v))
-                .transpose()?,
-            prefix_list_id: self
-                .prefix_list_id
-                .map(|v| parse_col("prefix_list_id", &v))
-                .transpose()?,
+            status: self.status,
+            security_group_id: self.security_group_id,
+            prefix_list_id: self.prefix_list_id,
             last_error: self.last_error,
             current_job_id: self.current_job_id,
             created_at: self.created_at,
             updated_at: self.updated_at,
-        })
+        }
     }
 }
-
-const HUB_COLUMNS: &str = "id, name, account_id, region, vpc_id, cidrs, subnet_ids, \
-    route_table_ids, role_arn, external_id, prefix_list_max_entries, status, security_group_id, \
-    prefix_list_id, last_error, current_job_id, created_at, updated_at";
 
 async fn hubs_with_services(
     conn: &mut PgConnection,
     rows: Vec<HubRow>,
 ) -> Result<Vec<Hub>, sqlx::Error> {
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let services: Vec<ServiceRow> = sqlx::query_as(
-        "SELECT hub_id, service, generation, state, endpoint_id, zone_id, zone_name FROM hub_services \
-         WHERE hub_id = ANY($1) ORDER BY service",
+    let services = sqlx::query!(
+        r#"SELECT hub_id, service AS "service: ServiceName", generation, state,
+            endpoint_id AS "endpoint_id: EndpointId", zone_id AS "zone_id: HostedZoneId", zone_name
+        FROM hub_services WHERE hub_id = ANY($1) ORDER BY service"#,
+        &ids,
     )
-    .bind(&ids)
     .fetch_all(&mut *conn)
     .await?;
     let mut by_hub: HashMap<Uuid, Vec<HubService>> = HashMap::new();
     for s in services {
-        by_hub.entry(s.hub_id).or_default().push(s.into_model()?);
+        by_hub.entry(s.hub_id).or_default().push(HubService {
+            name: s.service,
+            state: s.state,
+            endpoint_id: s.endpoint_id,
+            zone_id: s.zone_id,
+            zone_name: s.zone_name,
+            generation: s.generation,
+        });
     }
-    rows.into_iter()
+    Ok(rows
+        .into_iter()
         .map(|r| {
             let services = by_hub.remove(&r.id).unwrap_or_default();
             r.into_model(services)
         })
-        .collect()
+        .collect())
 }
 
 /// Inserts a hub, its services and its CIDR claims. Fails with a unique violation on a live hub
 /// of the same name or VPC, and an exclusion violation when the hub's CIDRs overlap each other.
 pub async fn hub_insert(conn: &mut PgConnection, hub: &NewHub) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO hubs (id, name, account_id, region, vpc_id, cidrs, subnet_ids, \
          route_table_ids, role_arn, external_id, prefix_list_max_entries, status) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        hub.id,
+        hub.name.as_str(),
+        hub.account_id.as_str(),
+        hub.region.as_str(),
+        hub.vpc_id.as_str(),
+        &hub.cidrs as &[Ipv4Cidr],
+        &hub.subnet_ids as &[SubnetId],
+        &hub.route_table_ids as &[RouteTableId],
+        hub.role_arn.as_str(),
+        hub.external_id.as_ref().map(ExternalId::as_str),
+        hub.prefix_list_max_entries,
+        HubStatus::Provisioning.as_str(),
     )
-    .bind(hub.id)
-    .bind(&hub.name)
-    .bind(&hub.account_id)
-    .bind(&hub.region)
-    .bind(&hub.vpc_id)
-    .bind(cidrs_to_db(&hub.cidrs))
-    .bind(&hub.subnet_ids)
-    .bind(&hub.route_table_ids)
-    .bind(&hub.role_arn)
-    .bind(&hub.external_id)
-    .bind(hub.prefix_list_max_entries)
-    .bind(HubStatus::Provisioning.as_str())
     .execute(&mut *conn)
     .await?;
-    sqlx::query("INSERT INTO hub_services (hub_id, service) SELECT $1, unnest($2::text[])")
-        .bind(hub.id)
-        .bind(&hub.services)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO hub_services (hub_id, service) SELECT $1, unnest($2::text[])",
+        hub.id,
+        &hub.services as &[ServiceName],
+    )
+    .execute(&mut *conn)
+    .await?;
     cidr_claims_insert(conn, hub.id, "hub", hub.id, &hub.cidrs).await
 }
 
 pub async fn hub_get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Hub>, sqlx::Error> {
-    let rows: Vec<HubRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {HUB_COLUMNS} FROM hubs WHERE id = $1"
-    )))
-    .bind(id)
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows = hub_rows!("WHERE id = $1", id).fetch_all(&mut *conn).await?;
     Ok(hubs_with_services(conn, rows).await?.pop())
 }
 
 /// Locks a hub's row for the rest of the transaction (serialises changes to one hub).
 pub async fn hub_lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Hub>, sqlx::Error> {
-    let rows: Vec<HubRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {HUB_COLUMNS} FROM hubs WHERE id = $1 FOR UPDATE"
-    )))
-    .bind(id)
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows = hub_rows!("WHERE id = $1 FOR UPDATE", id)
+        .fetch_all(&mut *conn)
+        .await?;
     Ok(hubs_with_services(conn, rows).await?.pop())
 }
 
@@ -199,10 +181,12 @@ pub async fn hub_id_by_name(
     conn: &mut PgConnection,
     name: &str,
 ) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("SELECT id FROM hubs WHERE name = $1 AND status <> 'deleted'")
-        .bind(name)
-        .fetch_optional(&mut *conn)
-        .await
+    sqlx::query_scalar!(
+        "SELECT id FROM hubs WHERE name = $1 AND status <> 'deleted'",
+        name
+    )
+    .fetch_optional(&mut *conn)
+    .await
 }
 
 /// Live (not deleted) hubs, by creation order.
@@ -212,12 +196,11 @@ pub async fn hub_list(
     limit: i64,
 ) -> Result<Vec<Hub>, sqlx::Error> {
     let mut conn = pool.acquire().await?;
-    let rows: Vec<HubRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {HUB_COLUMNS} FROM hubs WHERE status <> 'deleted' AND ($1::uuid IS NULL OR id > $1) \
-         ORDER BY id LIMIT $2"
-    )))
-    .bind(after)
-    .bind(limit)
+    let rows = hub_rows!(
+        "WHERE status <> 'deleted' AND ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
+        after,
+        limit,
+    )
     .fetch_all(&mut *conn)
     .await?;
     hubs_with_services(&mut conn, rows).await
@@ -229,12 +212,14 @@ pub async fn hub_status_set(
     status: HubStatus,
     last_error: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE hubs SET status = $2, last_error = $3, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(status.as_str())
-        .bind(last_error)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE hubs SET status = $2, last_error = $3, updated_at = now() WHERE id = $1",
+        id,
+        status.as_str(),
+        last_error,
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -243,11 +228,13 @@ pub async fn hub_current_job_set(
     id: Uuid,
     job_id: Uuid,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE hubs SET current_job_id = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(job_id)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE hubs SET current_job_id = $2, updated_at = now() WHERE id = $1",
+        id,
+        job_id,
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -258,13 +245,13 @@ pub async fn hub_resources_set(
     security_group_id: Option<&str>,
     prefix_list_id: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE hubs SET security_group_id = $2, prefix_list_id = $3, updated_at = now() \
          WHERE id = $1",
+        id,
+        security_group_id,
+        prefix_list_id,
     )
-    .bind(id)
-    .bind(security_group_id)
-    .bind(prefix_list_id)
     .execute(conn)
     .await?;
     Ok(())
@@ -276,19 +263,19 @@ pub async fn hub_services_want(
     id: Uuid,
     services: &[ServiceName],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO hub_services (hub_id, service) SELECT $1, unnest($2::text[]) \
          ON CONFLICT (hub_id, service) DO UPDATE SET state = 'present'",
+        id,
+        services as &[ServiceName],
     )
-    .bind(id)
-    .bind(services)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE hub_services SET state = 'removing' WHERE hub_id = $1 AND NOT (service = ANY($2))",
+        id,
+        services as &[ServiceName],
     )
-    .bind(id)
-    .bind(services)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -303,15 +290,15 @@ pub async fn hub_service_resources_set(
     zone_id: Option<&str>,
     zone_name: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE hub_services SET endpoint_id = $3, zone_id = $4, zone_name = $5 \
          WHERE hub_id = $1 AND service = $2",
+        id,
+        service.as_str(),
+        endpoint_id,
+        zone_id,
+        zone_name,
     )
-    .bind(id)
-    .bind(service)
-    .bind(endpoint_id)
-    .bind(zone_id)
-    .bind(zone_name)
     .execute(conn)
     .await?;
     Ok(())
@@ -322,11 +309,11 @@ pub async fn hub_service_delete(
     id: Uuid,
     service: &ServiceName,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "DELETE FROM hub_services WHERE hub_id = $1 AND service = $2 AND state = 'removing'",
+        id,
+        service.as_str(),
     )
-    .bind(id)
-    .bind(service)
     .execute(conn)
     .await?;
     Ok(())
@@ -334,8 +321,7 @@ pub async fn hub_service_delete(
 
 /// Releases a deleted hub's CIDR claims.
 pub async fn hub_claims_release(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM cidr_claims WHERE hub_id = $1")
-        .bind(id)
+    sqlx::query!("DELETE FROM cidr_claims WHERE hub_id = $1", id)
         .execute(conn)
         .await?;
     Ok(())
@@ -349,14 +335,14 @@ pub async fn cidr_claims_insert(
     owner_id: Uuid,
     cidrs: &[Ipv4Cidr],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO cidr_claims (hub_id, cidr, owner_kind, owner_id) \
          SELECT $1, unnest($2::cidr[]), $3, $4",
+        hub_id,
+        cidrs as &[Ipv4Cidr],
+        owner_kind,
+        owner_id,
     )
-    .bind(hub_id)
-    .bind(cidrs_to_db(cidrs))
-    .bind(owner_kind)
-    .bind(owner_id)
     .execute(conn)
     .await?;
     Ok(())
@@ -367,8 +353,7 @@ pub async fn cidr_claims_release(
     conn: &mut PgConnection,
     owner_id: Uuid,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM cidr_claims WHERE owner_id = $1")
-        .bind(owner_id)
+    sqlx::query!("DELETE FROM cidr_claims WHERE owner_id = $1", owner_id)
         .execute(conn)
         .await?;
     Ok(())
@@ -389,14 +374,15 @@ pub async fn cidr_conflict_find(
     except_owner: Option<Uuid>,
 ) -> Result<Option<(Ipv4Cidr, CidrConflict)>, sqlx::Error> {
     for c in cidrs {
-        let found: Option<CidrConflict> = sqlx::query_as(
+        let found = sqlx::query_as!(
+            CidrConflict,
             "SELECT cidr, owner_kind, owner_id FROM cidr_claims \
              WHERE hub_id = $1 AND cidr::inet && $2::cidr::inet \
              AND ($3::uuid IS NULL OR owner_id <> $3) LIMIT 1",
+            hub_id,
+            c as &Ipv4Cidr,
+            except_owner,
         )
-        .bind(hub_id)
-        .bind(ipnet::IpNet::from(*c))
-        .bind(except_owner)
         .fetch_optional(&mut *conn)
         .await?;
         if let Some(f) = found {
@@ -408,10 +394,12 @@ pub async fn cidr_conflict_find(
 
 /// Counts a hub's spokes that hold or are getting a peering (not detached).
 pub async fn hub_live_spokes(conn: &mut PgConnection, hub_id: Uuid) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM spokes WHERE hub_id = $1 AND status <> 'detached'")
-        .bind(hub_id)
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM spokes WHERE hub_id = $1 AND status <> 'detached'"#,
+        hub_id
+    )
+    .fetch_one(conn)
+    .await
 }
 
 /// Total CIDRs claimed by the hub's live spokes (entries its prefix list must hold).
@@ -419,10 +407,10 @@ pub async fn hub_spoke_cidr_count(
     conn: &mut PgConnection,
     hub_id: Uuid,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM cidr_claims WHERE hub_id = $1 AND owner_kind = 'spoke'",
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM cidr_claims WHERE hub_id = $1 AND owner_kind = 'spoke'"#,
+        hub_id
     )
-    .bind(hub_id)
     .fetch_one(conn)
     .await
 }

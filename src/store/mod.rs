@@ -37,10 +37,9 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
 pub async fn ready(pool: &PgPool) -> bool {
     let migrator = sqlx::migrate!("./migrations");
     let latest = migrator.iter().map(|m| m.version).max().unwrap_or(0);
-    let applied: Result<Option<i64>, _> =
-        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
-            .fetch_one(pool)
-            .await;
+    let applied = sqlx::query_scalar!("SELECT max(version) FROM _sqlx_migrations WHERE success")
+        .fetch_one(pool)
+        .await;
     matches!(applied, Ok(Some(v)) if v >= latest)
 }
 
@@ -57,6 +56,7 @@ pub fn violated_constraint(err: &sqlx::Error, code: &str) -> Option<String> {
 
 /// Parses a value the database holds; the database only holds values that were parsed on the
 /// way in, so a failure here is a bug (or a hand-edited row), reported as a decode error.
+/// (The compile-checked queries decode straight into the domain types instead.)
 pub(crate) fn parse_col<T: std::str::FromStr>(column: &str, value: &str) -> Result<T, sqlx::Error>
 where
     T::Err: std::fmt::Display,
@@ -65,27 +65,4 @@ where
         index: column.to_owned(),
         source: format!("{e}").into(),
     })
-}
-
-pub(crate) fn parse_all<T: std::str::FromStr>(
-    column: &str,
-    values: &[String],
-) -> Result<Vec<T>, sqlx::Error>
-where
-    T::Err: std::fmt::Display,
-{
-    values.iter().map(|v| parse_col(column, v)).collect()
-}
-
-pub(crate) fn cidrs_from_db(
-    values: &[ipnet::IpNet],
-) -> Result<Vec<crate::domain::Ipv4Cidr>, sqlx::Error> {
-    values
-        .iter()
-        .map(|n| parse_col("cidrs", &n.to_string()))
-        .collect()
-}
-
-pub(crate) fn cidrs_to_db(values: &[crate::domain::Ipv4Cidr]) -> Vec<ipnet::IpNet> {
-    values.iter().map(|c| (*c).into()).collect()
 }

@@ -6,9 +6,10 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool, QueryBuilder};
 use uuid::Uuid;
 
-use super::{cidrs_to_db, parse_all, parse_col};
-use crate::domain::{AccountId, ExternalId, Ipv4Cidr, Region, RoleArn, RouteTableId, VpcId};
-use crate::model::{JobProgress, Spoke, SpokeStatus};
+use crate::domain::{
+    AccountId, ExternalId, Ipv4Cidr, PeeringId, Region, RoleArn, RouteTableId, VpcId,
+};
+use crate::model::{JobKind, JobProgress, JobStatus, Spoke, SpokeStatus};
 
 #[derive(Debug, Clone)]
 pub struct NewSpoke {
@@ -25,43 +26,44 @@ pub struct NewSpoke {
     pub labels: BTreeMap<String, String>,
 }
 
+/// A spoke row with its current job's progress, decoded straight into the domain types (by
+/// `query_as!` in [`spoke_get`], through `FromRow` in the dynamic [`spoke_list`]).
 #[derive(sqlx::FromRow)]
 struct SpokeRow {
     id: Uuid,
     hub_id: Uuid,
-    account_id: String,
-    region: String,
-    vpc_id: String,
-    cidrs: Vec<ipnet::IpNet>,
-    route_table_ids: Option<Vec<String>>,
-    role_arn: String,
-    external_id: Option<String>,
+    account_id: AccountId,
+    region: Region,
+    vpc_id: VpcId,
+    cidrs: Vec<Ipv4Cidr>,
+    route_table_ids: Option<Vec<RouteTableId>>,
+    role_arn: RoleArn,
+    external_id: Option<ExternalId>,
     labels: sqlx::types::Json<BTreeMap<String, String>>,
-    status: String,
-    peering_id: Option<String>,
+    status: SpokeStatus,
+    peering_id: Option<PeeringId>,
     last_error: Option<String>,
     current_job_id: Option<Uuid>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
-    job_kind: Option<String>,
-    job_status: Option<String>,
+    job_kind: Option<JobKind>,
+    job_status: Option<JobStatus>,
     job_steps: Option<Vec<String>>,
     job_next_step: Option<i32>,
     job_last_error: Option<String>,
 }
 
 impl SpokeRow {
-    fn into_model(self) -> Result<Spoke, sqlx::Error> {
+    fn into_model(self) -> Spoke {
         let job = match (self.current_job_id, self.job_kind, self.job_status) {
             (Some(id), Some(kind), Some(status)) => {
                 let steps = self.job_steps.unwrap_or_default();
                 let next = self.job_next_step.unwrap_or(0);
-                let status = parse_col("job_status", &status)?;
                 Some(JobProgress {
                     id,
-                    kind: parse_col("job_kind", &kind)?,
+                    kind,
                     current_step: match status {
-                        crate::model::JobStatus::Succeeded => None,
+                        JobStatus::Succeeded => None,
                         _ => steps.get(next as usize).cloned(),
                     },
                     status,
@@ -72,38 +74,30 @@ impl SpokeRow {
             }
             _ => None,
         };
-        Ok(Spoke {
+        Spoke {
             id: self.id,
             hub_id: self.hub_id,
-            account_id: parse_col("account_id", &self.account_id)?,
-            region: parse_col("region", &self.region)?,
-            vpc_id: parse_col("vpc_id", &self.vpc_id)?,
-            cidrs: super::cidrs_from_db(&self.cidrs)?,
-            route_table_ids: self
-                .route_table_ids
-                .map(|v| parse_all("route_table_ids", &v))
-                .transpose()?,
-            role_arn: parse_col("role_arn", &self.role_arn)?,
-            external_id: self
-                .external_id
-                .map(|v| parse_col("external_id", &v))
-                .transpose()?,
+            account_id: self.account_id,
+            region: self.region,
+            vpc_id: self.vpc_id,
+            cidrs: self.cidrs,
+            route_table_ids: self.route_table_ids,
+            role_arn: self.role_arn,
+            external_id: self.external_id,
             labels: self.labels.0,
-            status: parse_col("status", &self.status)?,
-            peering_id: self
-                .peering_id
-                .map(|v| parse_col("peering_id", &v))
-                .transpose()?,
+            status: self.status,
+            peering_id: self.peering_id,
             last_error: self.last_error,
             current_job_id: self.current_job_id,
             job,
             created_at: self.created_at,
             updated_at: self.updated_at,
-        })
+        }
     }
 }
 
 /// The spoke's CIDRs are those it claims in the hub (the claims are the source of truth).
+/// For the dynamic [`spoke_list`]; [`spoke_get`] spells out the same SELECT, with its types.
 const SPOKE_SELECT: &str = "SELECT s.id, s.hub_id, s.account_id, s.region, s.vpc_id, \
     COALESCE((SELECT array_agg(c.cidr ORDER BY c.cidr) FROM cidr_claims c WHERE c.owner_id = s.id), \
              s.cidrs_seen) AS cidrs, \
@@ -115,23 +109,23 @@ const SPOKE_SELECT: &str = "SELECT s.id, s.hub_id, s.account_id, s.region, s.vpc
 /// Inserts a spoke (status `pending`) and claims its CIDRs when given. A unique violation on
 /// `spokes_vpc_live` means the VPC is already enrolled; an exclusion violation means an overlap.
 pub async fn spoke_insert(conn: &mut PgConnection, spoke: &NewSpoke) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO spokes (id, hub_id, account_id, region, vpc_id, cidrs_given, route_table_ids, \
          role_arn, external_id, labels, status, cidrs_seen) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        spoke.id,
+        spoke.hub_id,
+        spoke.account_id.as_str(),
+        spoke.region.as_str(),
+        spoke.vpc_id.as_str(),
+        !spoke.cidrs.is_empty(),
+        spoke.route_table_ids.as_deref() as Option<&[RouteTableId]>,
+        spoke.role_arn.as_str(),
+        spoke.external_id.as_ref().map(ExternalId::as_str),
+        sqlx::types::Json(&spoke.labels) as _,
+        SpokeStatus::Pending.as_str(),
+        &spoke.cidrs as &[Ipv4Cidr],
     )
-    .bind(spoke.id)
-    .bind(spoke.hub_id)
-    .bind(&spoke.account_id)
-    .bind(&spoke.region)
-    .bind(&spoke.vpc_id)
-    .bind(!spoke.cidrs.is_empty())
-    .bind(&spoke.route_table_ids)
-    .bind(&spoke.role_arn)
-    .bind(&spoke.external_id)
-    .bind(sqlx::types::Json(&spoke.labels))
-    .bind(SpokeStatus::Pending.as_str())
-    .bind(cidrs_to_db(&spoke.cidrs))
     .execute(&mut *conn)
     .await?;
     if !spoke.cidrs.is_empty() {
@@ -142,13 +136,27 @@ pub async fn spoke_insert(conn: &mut PgConnection, spoke: &NewSpoke) -> Result<(
 }
 
 pub async fn spoke_get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Spoke>, sqlx::Error> {
-    let row: Option<SpokeRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SPOKE_SELECT} WHERE s.id = $1"
-    )))
-    .bind(id)
+    let row = sqlx::query_as!(
+        SpokeRow,
+        r#"SELECT s.id, s.hub_id, s.account_id AS "account_id: AccountId",
+            s.region AS "region: Region", s.vpc_id AS "vpc_id: VpcId",
+            COALESCE((SELECT array_agg(c.cidr ORDER BY c.cidr) FROM cidr_claims c
+                      WHERE c.owner_id = s.id), s.cidrs_seen) AS "cidrs!: Vec<Ipv4Cidr>",
+            s.route_table_ids AS "route_table_ids: Vec<RouteTableId>",
+            s.role_arn AS "role_arn: RoleArn", s.external_id AS "external_id: ExternalId",
+            s.labels AS "labels: sqlx::types::Json<BTreeMap<String, String>>",
+            s.status AS "status: SpokeStatus", s.peering_id AS "peering_id: PeeringId",
+            s.last_error, s.current_job_id, s.created_at, s.updated_at,
+            j.kind AS "job_kind?: JobKind", j.status AS "job_status?: JobStatus",
+            j.steps AS "job_steps?", j.next_step AS "job_next_step?",
+            j.last_error AS "job_last_error?"
+        FROM spokes s LEFT JOIN jobs j ON j.id = s.current_job_id
+        WHERE s.id = $1"#,
+        id,
+    )
     .fetch_optional(conn)
     .await?;
-    row.map(SpokeRow::into_model).transpose()
+    Ok(row.map(SpokeRow::into_model))
 }
 
 /// The live (not detached) spoke holding this VPC.
@@ -158,13 +166,13 @@ pub async fn spoke_find_live(
     region: &Region,
     vpc_id: &VpcId,
 ) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT id FROM spokes WHERE account_id = $1 AND region = $2 AND vpc_id = $3 \
          AND status <> 'detached'",
+        account_id.as_str(),
+        region.as_str(),
+        vpc_id.as_str(),
     )
-    .bind(account_id)
-    .bind(region)
-    .bind(vpc_id)
     .fetch_optional(conn)
     .await
 }
@@ -206,7 +214,7 @@ pub async fn spoke_list(
     }
     q.push(" ORDER BY s.id LIMIT ").push_bind(limit);
     let rows: Vec<SpokeRow> = q.build_query_as().fetch_all(pool).await?;
-    rows.into_iter().map(SpokeRow::into_model).collect()
+    Ok(rows.into_iter().map(SpokeRow::into_model).collect())
 }
 
 pub async fn spoke_status_set(
@@ -215,12 +223,14 @@ pub async fn spoke_status_set(
     status: SpokeStatus,
     last_error: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE spokes SET status = $2, last_error = $3, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(status.as_str())
-        .bind(last_error)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE spokes SET status = $2, last_error = $3, updated_at = now() WHERE id = $1",
+        id,
+        status.as_str(),
+        last_error,
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -232,14 +242,13 @@ pub async fn spoke_status_advance(
     status: SpokeStatus,
     from: &[SpokeStatus],
 ) -> Result<bool, sqlx::Error> {
-    let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "UPDATE spokes SET status = $2, last_error = NULL, updated_at = now() \
          WHERE id = $1 AND status = ANY($3)",
+        id,
+        status.as_str(),
+        from as &[SpokeStatus],
     )
-    .bind(id)
-    .bind(status.as_str())
-    .bind(&from)
     .execute(conn)
     .await?
     .rows_affected()
@@ -252,11 +261,13 @@ pub async fn spoke_error_set(
     id: Uuid,
     error: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE spokes SET last_error = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(error)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE spokes SET last_error = $2, updated_at = now() WHERE id = $1",
+        id,
+        error,
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -265,11 +276,13 @@ pub async fn spoke_current_job_set(
     id: Uuid,
     job_id: Uuid,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE spokes SET current_job_id = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(job_id)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE spokes SET current_job_id = $2, updated_at = now() WHERE id = $1",
+        id,
+        job_id,
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -278,11 +291,13 @@ pub async fn spoke_peering_set(
     id: Uuid,
     peering_id: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE spokes SET peering_id = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(peering_id)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE spokes SET peering_id = $2, updated_at = now() WHERE id = $1",
+        id,
+        peering_id,
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -294,11 +309,13 @@ pub async fn spoke_cidrs_claim(
     cidrs: &[Ipv4Cidr],
 ) -> Result<(), sqlx::Error> {
     super::hubs::cidr_claims_release(conn, id).await?;
-    sqlx::query("UPDATE spokes SET cidrs_seen = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(cidrs_to_db(cidrs))
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE spokes SET cidrs_seen = $2, updated_at = now() WHERE id = $1",
+        id,
+        cidrs as &[Ipv4Cidr],
+    )
+    .execute(&mut *conn)
+    .await?;
     super::hubs::cidr_claims_insert(conn, hub_id, "spoke", id, cidrs).await
 }
 
@@ -307,10 +324,10 @@ pub async fn spoke_ids_attached(
     conn: &mut PgConnection,
     hub_id: Uuid,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT id FROM spokes WHERE hub_id = $1 AND status = 'attached' ORDER BY id",
+        hub_id
     )
-    .bind(hub_id)
     .fetch_all(conn)
     .await
 }

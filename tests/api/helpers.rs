@@ -40,6 +40,15 @@ pub async fn spawn_app() -> TestApp {
 
 /// `spawn_app` with another request timeout.
 pub async fn spawn_app_with_timeout(request_timeout: Duration) -> TestApp {
+    spawn_app_with(request_timeout, store::idempotency::DEFAULT_TTL).await
+}
+
+/// `spawn_app` with another lifetime of idempotency keys.
+pub async fn spawn_app_with_idempotency_ttl(idempotency_ttl: Duration) -> TestApp {
+    spawn_app_with(Duration::from_secs(30), idempotency_ttl).await
+}
+
+async fn spawn_app_with(request_timeout: Duration, idempotency_ttl: Duration) -> TestApp {
     let maintenance = maintenance_options();
     let db_name = format!("eh_test_{}", Uuid::new_v4().simple());
     let mut conn = maintenance
@@ -75,6 +84,7 @@ pub async fn spawn_app_with_timeout(request_timeout: Duration) -> TestApp {
         pool: pool.clone(),
         limits: Default::default(),
         default_role_name: "endpoint-hub".parse().unwrap(),
+        idempotency_ttl,
     };
     let router = router(
         app,

@@ -3,7 +3,9 @@ use std::collections::HashSet;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{account, fields, problem, request_id, spawn_app, spoke_body};
+use crate::helpers::{
+    account, fields, problem, request_id, spawn_app, spawn_app_with_idempotency_ttl, spoke_body,
+};
 
 #[tokio::test]
 async fn spoke_enroll_is_accepted_with_its_job_in_the_same_transaction() {
@@ -260,6 +262,82 @@ async fn idempotent_replay_answers_the_first_response() {
         .await
         .unwrap();
     assert_eq!(res.status(), 202);
+}
+
+#[tokio::test]
+async fn idempotency_keys_expire_after_their_ttl() {
+    let app = spawn_app_with_idempotency_ttl(std::time::Duration::from_secs(600)).await;
+    app.hub_create("h1", 1).await;
+    let send = |key: &'static str, body: Value| {
+        app.req(reqwest::Method::POST, "/v1/spokes", &app.spokes)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+    };
+    let pool = &app.pool;
+    let expire = |key: &'static str| async move {
+        sqlx::query(
+            "UPDATE idempotency_keys SET expires_at = now() - interval '1 second' WHERE key = $1",
+        )
+        .bind(key)
+        .execute(pool)
+        .await
+        .unwrap();
+    };
+    let first_body = spoke_body("h1", 1, &["10.50.0.0/16"]);
+    let first = send("vend-ttl", first_body.clone()).await.unwrap();
+    assert_eq!(first.status(), 202);
+    let first: Value = first.json().await.unwrap();
+    // the configured lifetime
+    let ttl: f64 = sqlx::query_scalar(
+        "SELECT extract(epoch FROM expires_at - created_at)::float8 FROM idempotency_keys \
+         WHERE key = 'vend-ttl'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(ttl, 600.0);
+
+    // a live key is replayed
+    let again = send("vend-ttl", first_body.clone()).await.unwrap();
+    assert_eq!(again.status(), 202);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+
+    // once expired, the key is free: another body with it is a new request, processed afresh
+    // (with a live key it would be refused with 422)
+    expire("vend-ttl").await;
+    let second_body = spoke_body("h1", 2, &["10.51.0.0/16"]);
+    let second = send("vend-ttl", second_body.clone()).await.unwrap();
+    assert_eq!(second.status(), 202);
+    assert!(second.headers().get("idempotent-replayed").is_none());
+    let second: Value = second.json().await.unwrap();
+    assert_ne!(second["id"], first["id"]);
+    assert_eq!(app.count("spokes").await, 2);
+    assert_eq!(
+        app.count("idempotency_keys").await,
+        1,
+        "the expired row was replaced"
+    );
+    // ... and the replaced key replays its new answer
+    let again = send("vend-ttl", second_body).await.unwrap();
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), second);
+    // the old body is now the other body
+    let res = send("vend-ttl", first_body).await.unwrap();
+    problem(res, 422).await;
+
+    // expired rows of other keys are purged when a key is taken
+    expire("vend-ttl").await;
+    let res = send("vend-other", spoke_body("h1", 3, &["10.52.0.0/16"]))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    assert_eq!(
+        app.count("idempotency_keys WHERE key = 'vend-ttl'").await,
+        0
+    );
+    assert_eq!(app.count("idempotency_keys").await, 1);
 }
 
 #[tokio::test]

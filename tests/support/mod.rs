@@ -83,6 +83,7 @@ impl World {
             pool: pool.clone(),
             limits,
             default_role_name: "endpoint-hub".parse().unwrap(),
+            idempotency_ttl: store::idempotency::DEFAULT_TTL,
         };
         World {
             pool,
