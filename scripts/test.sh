@@ -41,7 +41,17 @@ DATABASE_URL="$pg_url/$scratch_db" cargo sqlx prepare --check -- --all-targets -
 dropdb -h 127.0.0.1 -U postgres --force "$scratch_db"
 trap - EXIT
 echo "== cargo clippy"
-cargo clippy --all-targets --locked -- -D warnings
+# Test targets get the `sim` feature through the dev-dependency on this package itself.
+cargo clippy --all-targets --all-features --locked -- -D warnings
+echo "== without the simulated cloud (what a release build compiles)"
+# The library and binary as `cargo build` sees them: no `sim` feature, no dead code; the
+# library's metadata must not name the simulator.
+no_sim=$(cargo clippy --lib --bins --locked --message-format=json-render-diagnostics -- -D warnings)
+rmeta=$(grep -o '"[^"]*/libendpoint_hub-[^"]*\.rmeta"' <<<"$no_sim" | tr -d '"' | head -n 1)
+if [ -z "$rmeta" ] || grep -q SimCloud "$rmeta"; then
+  echo "the library built without the sim feature contains the simulated cloud (${rmeta:-no rmeta})"
+  exit 1
+fi
 echo "== emulator tests"
 tests/emulator/run-tests.sh -q
 echo "== cargo test"

@@ -1,7 +1,9 @@
 //! Black-box tests of the HTTP API: each test gets a fresh database and a server on a random
 //! port, and talks to it with reqwest. No workers run: jobs stay queued.
 //!
-//! The modules live in `tests/api/`.
+//! The modules live in `tests/api/`; the database comes from `tests/support/`.
+
+mod support;
 
 #[path = "api/helpers.rs"]
 mod helpers;

@@ -11,6 +11,7 @@
 mod aws;
 #[path = "e2e/harness.rs"]
 mod harness;
+mod support;
 #[path = "e2e/world.rs"]
 mod world;
 

@@ -2,7 +2,8 @@
 //!
 //! Workflows talk only to these traits. `aws` implements them with the AWS SDK (SDK types never
 //! leave that module); `sim` implements them in process with AWS's semantics, quotas, rate limits
-//! and fault injection, for fast deterministic tests of the workflows.
+//! and fault injection, for fast deterministic tests of the workflows. `sim` exists only with the
+//! cargo feature `sim`, which test builds turn on (see `Cargo.toml`): a normal build has none of it.
 //!
 //! Every call carries a [`CallCx`]: which account and region to act in, which role to assume
 //! there, and which job is calling (for the audit of mutating calls, see [`CallRecorder`]).
@@ -20,6 +21,7 @@ use crate::domain::{
 
 pub mod aws;
 pub mod limit;
+#[cfg(feature = "sim")]
 pub mod sim;
 
 /// Tag key on every resource endpoint-hub creates; the value names the owning hub or spoke

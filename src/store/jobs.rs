@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool, QueryBuilder};
 use uuid::Uuid;
 
-use super::parse_col;
 use crate::model::{Job, JobEvent, JobKind, JobStatus, JobStep};
 
 /// The channel `NOTIFY`d when a job becomes runnable.
@@ -26,8 +25,8 @@ pub struct NewJob {
 #[derive(sqlx::FromRow)]
 struct JobRow {
     id: Uuid,
-    kind: String,
-    status: String,
+    kind: JobKind,
+    status: JobStatus,
     hub_id: Uuid,
     spoke_id: Option<Uuid>,
     steps: Vec<String>,
@@ -45,7 +44,7 @@ const JOB_COLUMNS: &str = "id, kind, status, hub_id, spoke_id, steps, next_step,
 
 impl JobRow {
     fn into_model(self) -> Result<Job, sqlx::Error> {
-        let status: JobStatus = parse_col("status", &self.status)?;
+        let status = self.status;
         let next = self.next_step as usize;
         let steps = self
             .steps
@@ -67,7 +66,7 @@ impl JobRow {
             .collect();
         Ok(Job {
             id: self.id,
-            kind: parse_col("kind", &self.kind)?,
+            kind: self.kind,
             current_step: match status {
                 JobStatus::Succeeded => None,
                 _ => self.steps.get(next).cloned(),
@@ -119,8 +118,9 @@ pub async fn job_get(
 ) -> Result<Option<Job>, sqlx::Error> {
     let row = sqlx::query_as!(
         JobRow,
-        "SELECT id, kind, status, hub_id, spoke_id, steps, next_step, attempts, last_error, \
-         run_after, created_at, updated_at, finished_at FROM jobs WHERE id = $1",
+        r#"SELECT id, kind AS "kind: JobKind", status AS "status: JobStatus", hub_id, spoke_id,
+           steps, next_step, attempts, last_error, run_after, created_at, updated_at, finished_at
+           FROM jobs WHERE id = $1"#,
         id
     )
     .fetch_optional(&mut *conn)
@@ -291,26 +291,24 @@ pub async fn job_claim(
                        AND o.created_at < j.created_at))) \
            ORDER BY j.created_at, j.id \
            LIMIT 1 FOR UPDATE SKIP LOCKED) \
-         RETURNING id, kind, hub_id, spoke_id, steps, next_step, state, attempts",
+         RETURNING id, kind AS \"kind: JobKind\", hub_id, spoke_id, steps, next_step, state, \
+           attempts",
         runner,
         lease_secs
     )
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
-    row.map(|r| {
-        Ok(ClaimedJob {
-            id: r.id,
-            kind: parse_col("kind", &r.kind)?,
-            hub_id: r.hub_id,
-            spoke_id: r.spoke_id,
-            steps: r.steps,
-            next_step: r.next_step,
-            state: r.state,
-            attempts: r.attempts,
-        })
-    })
-    .transpose()
+    Ok(row.map(|r| ClaimedJob {
+        id: r.id,
+        kind: r.kind,
+        hub_id: r.hub_id,
+        spoke_id: r.spoke_id,
+        steps: r.steps,
+        next_step: r.next_step,
+        state: r.state,
+        attempts: r.attempts,
+    }))
 }
 
 /// Extends the lease; false when the runner no longer holds the job.

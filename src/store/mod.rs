@@ -53,16 +53,3 @@ pub fn violated_constraint(err: &sqlx::Error, code: &str) -> Option<String> {
         _ => None,
     }
 }
-
-/// Parses a value the database holds; the database only holds values that were parsed on the
-/// way in, so a failure here is a bug (or a hand-edited row), reported as a decode error.
-/// (The compile-checked queries decode straight into the domain types instead.)
-pub(crate) fn parse_col<T: std::str::FromStr>(column: &str, value: &str) -> Result<T, sqlx::Error>
-where
-    T::Err: std::fmt::Display,
-{
-    value.parse::<T>().map_err(|e| sqlx::Error::ColumnDecode {
-        index: column.to_owned(),
-        source: format!("{e}").into(),
-    })
-}

@@ -564,10 +564,10 @@ impl Engine {
             runner,
         };
         let mut tx = self.pool.begin().await?;
-        if let Some(state) = state {
-            if !self.persist(&mut tx, &jref, state, effects).await? {
-                return Ok(RunOutcome::LeaseLost);
-            }
+        if let Some(state) = state
+            && !self.persist(&mut tx, &jref, state, effects).await?
+        {
+            return Ok(RunOutcome::LeaseLost);
         }
         if !store::jobs::job_finish(&mut tx, job.id, runner, JobStatus::Failed, Some(msg)).await? {
             return Ok(RunOutcome::LeaseLost);

@@ -1,7 +1,6 @@
-//! `spawn_app()`: a fresh database (random name), migrations, three tokens, and the router
+//! `spawn_app()`: a fresh migrated database (`tests/support/`), three tokens, and the router
 //! served on 127.0.0.1:0.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use endpoint_hub::app::App;
@@ -10,9 +9,9 @@ use endpoint_hub::model::Scope;
 use endpoint_hub::store;
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{Value, json};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgPool};
-use uuid::Uuid;
+use sqlx::{AssertSqlSafe, PgPool};
+
+use crate::support::{TestDb, app};
 
 /// Body limit of the test server (small, so the 413 test stays cheap).
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -24,14 +23,8 @@ pub struct TestApp {
     pub admin: String,
     pub read: String,
     pub spokes: String,
-    db_name: String,
-    maintenance: PgConnectOptions,
-}
-
-fn maintenance_options() -> PgConnectOptions {
-    let url = std::env::var("EH_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    PgConnectOptions::from_str(&url).expect("EH_TEST_DATABASE_URL is not a PostgreSQL URL")
+    /// Checked and dropped with the app (see `tests/support/db.rs`).
+    _db: TestDb,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -49,24 +42,9 @@ pub async fn spawn_app_with_idempotency_ttl(idempotency_ttl: Duration) -> TestAp
 }
 
 async fn spawn_app_with(request_timeout: Duration, idempotency_ttl: Duration) -> TestApp {
-    let maintenance = maintenance_options();
-    let db_name = format!("eh_test_{}", Uuid::new_v4().simple());
-    let mut conn = maintenance
-        .connect()
-        .await
-        .expect("cannot connect to the test PostgreSQL server");
-    sqlx::query(AssertSqlSafe(format!(r#"CREATE DATABASE "{db_name}""#)))
-        .execute(&mut conn)
-        .await
-        .expect("cannot create the test database");
-    conn.close().await.ok();
-
-    let pool = PgPoolOptions::new()
-        .max_connections(20)
-        .connect_with(maintenance.clone().database(&db_name))
-        .await
-        .expect("cannot connect to the test database");
-    store::migrate(&pool).await.expect("migrations failed");
+    let (db, pool) = TestDb::migrated().await;
+    // No workers run in these tests: every job a request creates stays queued, on purpose.
+    db.allow_unfinished_jobs();
 
     let mut conn = pool.acquire().await.unwrap();
     let admin = store::tokens::token_create(&mut conn, "admin", &[Scope::Admin])
@@ -80,14 +58,11 @@ async fn spawn_app_with(request_timeout: Duration, idempotency_ttl: Duration) ->
         .unwrap();
     drop(conn);
 
-    let app = App {
-        pool: pool.clone(),
-        limits: Default::default(),
-        default_role_name: "endpoint-hub".parse().unwrap(),
-        idempotency_ttl,
-    };
     let router = router(
-        app,
+        App {
+            idempotency_ttl,
+            ..app(&pool, Default::default())
+        },
         HttpConfig {
             body_limit_bytes: BODY_LIMIT,
             request_timeout,
@@ -104,32 +79,7 @@ async fn spawn_app_with(request_timeout: Duration, idempotency_ttl: Duration) ->
         admin,
         read,
         spokes,
-        db_name,
-        maintenance,
-    }
-}
-
-impl Drop for TestApp {
-    /// Drops the test database (best effort, on a thread of its own: Drop cannot await).
-    fn drop(&mut self) {
-        let options = self.maintenance.clone();
-        let name = self.db_name.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                if let Ok(mut conn) = options.connect().await {
-                    let _ = sqlx::query(AssertSqlSafe(format!(
-                        r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
-                    )))
-                    .execute(&mut conn)
-                    .await;
-                }
-            });
-        })
-        .join();
+        _db: db,
     }
 }
 

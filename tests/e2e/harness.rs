@@ -1,5 +1,6 @@
-//! Processes of an end-to-end test: the AWS emulator (Python, a child process), a fresh
-//! database, and the real `endpoint-hub` binary serving on a free port, killed on drop.
+//! Processes of an end-to-end test: the AWS emulator (Python, a child process) and the real
+//! `endpoint-hub` binary serving on a free port, killed on drop. The fresh database comes from
+//! `tests/support/`.
 //!
 //! Every test writes its children's output under `target/e2e-logs/<test>-<id>/` (printed at
 //! start), which is where to look when a test fails.
@@ -10,13 +11,10 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 use uuid::Uuid;
 
 pub const REGION: &str = "eu-west-1";
@@ -201,63 +199,6 @@ impl Emulator {
 impl Drop for Emulator {
     fn drop(&mut self) {
         kill_child(&mut self.child);
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The database
-// ---------------------------------------------------------------------------------------------
-
-fn maintenance_options() -> PgConnectOptions {
-    let url = std::env::var("EH_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    PgConnectOptions::from_str(&url).expect("EH_TEST_DATABASE_URL is not a PostgreSQL URL")
-}
-
-/// A fresh database, dropped with the value.
-pub struct TestDb {
-    pub name: String,
-    pub url: String,
-}
-
-impl TestDb {
-    pub async fn create() -> TestDb {
-        let options = maintenance_options();
-        let name = format!("eh_test_e2e_{}", Uuid::new_v4().simple());
-        let mut conn = options
-            .connect()
-            .await
-            .expect("cannot connect to the test PostgreSQL server");
-        sqlx::query(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
-            .execute(&mut conn)
-            .await
-            .expect("cannot create the test database");
-        conn.close().await.ok();
-        let url = options.database(&name).to_url_lossy().to_string();
-        TestDb { name, url }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let options = maintenance_options();
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                if let Ok(mut conn) = options.connect().await {
-                    let _ = sqlx::query(AssertSqlSafe(format!(
-                        r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
-                    )))
-                    .execute(&mut conn)
-                    .await;
-                }
-            });
-        })
-        .join();
     }
 }
 

@@ -10,13 +10,20 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::aws::{Aws, Vpc, role_arn, seed_vpc};
-use super::harness::{Api, Emulator, REGION, Service, TestDb, admin_token, log_dir};
+use super::harness::{Api, Emulator, REGION, Service, admin_token, log_dir};
+use super::support::TestDb;
 
 pub const HUB_ACCOUNT: &str = "111111111111";
 pub const HUB_CIDR: &str = "10.0.0.0/16";
 pub const SERVICES: &[&str] = &["sqs", "ssm", "ssmmessages", "ec2messages", "kms"];
 
-/// Fields drop in order: the services die first, then the database goes, then the emulator.
+/// How long teardown waits for the services to finish their jobs (a job ends in a transaction
+/// after the one making its spoke or hub ready).
+const JOBS_SETTLE: Duration = Duration::from_secs(30);
+
+/// Dropping it first fails the test if a job is left queued or running (checked while the
+/// services still run, see [`JOBS_SETTLE`]); then the fields drop in order: the services die,
+/// the database goes, then the emulator.
 pub struct World {
     pub services: Vec<Service>,
     pub db: TestDb,
@@ -99,6 +106,12 @@ impl World {
 
     pub async fn spoke_get(&self, id: &str) -> Value {
         self.api.get(&format!("/v1/spokes/{id}")).await
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.db.check_jobs_finished(JOBS_SETTLE);
     }
 }
 

@@ -1,7 +1,12 @@
-//! Test support for engine tests: a fresh PostgreSQL database per test, the application layer,
-//! the simulated cloud and an engine wired to both.
+//! Test support shared by every test binary: a fresh PostgreSQL database per test, checked and
+//! dropped at teardown ([`db`]); the application layer ([`app`]); and, for the engine tests, a
+//! [`World`] of the simulated cloud and engines wired to both.
 
 #![allow(dead_code)]
+
+pub mod db;
+
+pub use db::TestDb;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,25 +24,21 @@ use uuid::Uuid;
 pub const HUB_ACCOUNT: &str = "111111111111";
 pub const REGION: &str = "eu-west-1";
 
-/// Creates a database with a random name and returns a migrated pool on it.
+/// The application layer on `pool`, as the service builds it.
+pub fn app(pool: &PgPool, limits: Limits) -> App {
+    App {
+        pool: pool.clone(),
+        limits,
+        default_role_name: "endpoint-hub".parse().unwrap(),
+        idempotency_ttl: store::idempotency::DEFAULT_TTL,
+    }
+}
+
+/// A migrated database that outlives the test: no job check at teardown, not dropped
+/// (`scripts/test.sh` drops leftovers). Prefer [`World`] or [`TestDb::migrated`].
 pub async fn fresh_db() -> PgPool {
-    let admin_url = std::env::var("EH_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let admin = sqlx::PgPool::connect(&admin_url)
-        .await
-        .expect("connect to PostgreSQL");
-    let name = format!("eh_test_{}", Uuid::new_v4().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin)
-        .await
-        .expect("create database");
-    admin.close().await;
-    let url = match admin_url.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{name}"),
-        None => panic!("bad database url"),
-    };
-    let pool = store::connect(&url, 30).await.expect("connect");
-    store::migrate(&pool).await.expect("migrate");
+    let (db, pool) = TestDb::migrated().await;
+    db.keep();
     pool
 }
 
@@ -55,11 +56,14 @@ pub fn test_engine_config() -> EngineConfig {
     }
 }
 
+/// One engine test's world. Teardown fails the test if a job is left queued or running, unless
+/// it calls [`World::allow_unfinished_jobs`] (see [`db`]).
 pub struct World {
     pub pool: PgPool,
     pub app: App,
     pub sim: Arc<SimCloud>,
     pub cloud: Cloud,
+    db: TestDb,
 }
 
 pub fn sim_config(rate_limits: bool) -> SimConfig {
@@ -75,22 +79,22 @@ impl World {
     }
 
     pub async fn with_limits(sim: SimConfig, limits: Limits) -> World {
-        let pool = fresh_db().await;
+        let (db, pool) = TestDb::migrated().await;
         let recorder = Arc::new(store::audit::DbRecorder(pool.clone()));
         let sim = Arc::new(SimCloud::new(sim, recorder));
         let cloud = Cloud::from_all(sim.clone()).with_route53_limit(5);
-        let app = App {
-            pool: pool.clone(),
-            limits,
-            default_role_name: "endpoint-hub".parse().unwrap(),
-            idempotency_ttl: store::idempotency::DEFAULT_TTL,
-        };
         World {
+            app: app(&pool, limits),
             pool,
-            app,
             sim,
             cloud,
+            db,
         }
+    }
+
+    /// The test leaves jobs queued or running on purpose: teardown does not fail for them.
+    pub fn allow_unfinished_jobs(&self) {
+        self.db.allow_unfinished_jobs();
     }
 
     pub fn engine(&self, config: EngineConfig) -> Arc<Engine> {
