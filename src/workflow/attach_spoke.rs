@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Workflow;
 use super::context::{StepCx, StepResult, WaitFor, fail, need, spoke_zone_vpc, wait};
+use super::definition::{Step, Workflow};
 use super::ops::{join, prefix_list_change, present_zones, routes_ensure, zone_associate};
 use crate::cloud::{PeeringInfo, PeeringRequest, PeeringStatus};
 use crate::domain::{HostedZoneId, Ipv4Cidr, PeeringId, RouteTableId};
@@ -35,7 +35,7 @@ type Cx = StepCx<AttachState>;
 impl Workflow for AttachSpoke {
     const KIND: JobKind = JobKind::AttachSpoke;
     type State = AttachState;
-    const STEPS: &'static [super::Step<AttachState>] = crate::steps![AttachState:
+    const STEPS: &'static [Step<AttachState>] = crate::steps![AttachState:
         verify_hub_ready,
         verify_spoke,
         check_quotas,
@@ -177,7 +177,7 @@ async fn check_quotas(cx: &mut Cx) -> StepResult {
 }
 
 /// The live peering tagged for this spoke, or a new one. Saved in the state and on the spoke.
-async fn peering_ensure(cx: &mut Cx) -> Result<PeeringInfo, super::StepError> {
+async fn peering_ensure(cx: &mut Cx) -> Result<PeeringInfo, super::context::StepError> {
     let hcx = cx.hub_cx();
     let spoke = cx.spoke().clone();
     let tag = cx.spoke_tag();
@@ -227,7 +227,7 @@ fn status_word(s: PeeringStatus) -> &'static str {
     }
 }
 
-fn peering_id(cx: &Cx) -> Result<PeeringId, super::StepError> {
+fn peering_id(cx: &Cx) -> Result<PeeringId, super::context::StepError> {
     need(&cx.state.peering_id, "peering_id", "request_peering")
 }
 
@@ -236,7 +236,7 @@ fn peering_id(cx: &Cx) -> Result<PeeringId, super::StepError> {
 async fn peering_current(
     cx: &mut Cx,
     ccx: &crate::cloud::CallCx,
-) -> Result<PeeringInfo, super::StepError> {
+) -> Result<PeeringInfo, super::context::StepError> {
     let id = peering_id(cx)?;
     let Some(p) = cx.cloud.network.peering_get(ccx, &id).await? else {
         // Not yet visible to the accepter account (eventual consistency).

@@ -2,8 +2,8 @@
 //! security group and prefix list (retried while endpoint interfaces still hold them), then
 //! releases its CIDR claims.
 
-use super::Workflow;
 use super::context::{StepCx, StepResult};
+use super::definition::{Step, Workflow};
 use super::ops::{dependency_wait, remove_services};
 use super::provision_hub::{NoState, hub_failed, hub_status};
 use crate::model::{HubStatus, JobKind};
@@ -14,7 +14,7 @@ pub struct DeleteHub;
 impl Workflow for DeleteHub {
     const KIND: JobKind = JobKind::DeleteHub;
     type State = NoState;
-    const STEPS: &'static [super::Step<NoState>] = crate::steps![NoState:
+    const STEPS: &'static [Step<NoState>] = crate::steps![NoState:
         mark_services_removing,
         remove_services,
         delete_security_group,

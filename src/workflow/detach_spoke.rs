@@ -1,8 +1,8 @@
 //! Detaches a spoke: the reverse of an attach, tolerant of anything already gone. Zones are
 //! disassociated as their owner (which works even when the spoke account is gone).
 
-use super::Workflow;
 use super::context::{StepCx, StepResult, spoke_zone_vpc};
+use super::definition::{Step, Workflow};
 use super::ops::{prefix_list_change, routes_delete_via};
 use super::provision_hub::NoState;
 use crate::cloud::{CloudErrorKind, PeeringStatus};
@@ -17,7 +17,7 @@ type Cx = StepCx<NoState>;
 impl Workflow for DetachSpoke {
     const KIND: JobKind = JobKind::DetachSpoke;
     type State = NoState;
-    const STEPS: &'static [super::Step<NoState>] = crate::steps![NoState:
+    const STEPS: &'static [Step<NoState>] = crate::steps![NoState:
         disassociate_zones,
         remove_cidrs,
         spoke_routes_delete,
@@ -82,7 +82,7 @@ async fn remove_cidrs(cx: &mut Cx) -> StepResult {
 }
 
 /// Every peering of this spoke (any state but deleted), found by its tag from the hub side.
-async fn spoke_peerings(cx: &Cx) -> Result<Vec<PeeringId>, super::StepError> {
+async fn spoke_peerings(cx: &Cx) -> Result<Vec<PeeringId>, super::context::StepError> {
     let hcx = cx.hub_cx();
     let mut ids: Vec<PeeringId> = cx
         .cloud

@@ -10,11 +10,6 @@
 //! lease. Steps see a [`context::StepCx`], never the runner; operations several workflows share
 //! live in [`ops`].
 
-use std::future::Future;
-use std::pin::Pin;
-
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -24,6 +19,7 @@ use crate::store::effects::Effect;
 
 pub mod attach_spoke;
 pub mod context;
+pub mod definition;
 pub mod delete_hub;
 pub mod detach_spoke;
 pub mod ops;
@@ -32,60 +28,8 @@ pub mod runner;
 pub mod update_hub_services;
 
 pub use context::{StepCx, StepError, StepResult, WaitFor, WaitLimits};
+pub use definition::{BoxFuture, Step, Workflow, last_segment};
 pub use runner::{Engine, EngineConfig, RunOutcome, StepFault};
-
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// One step of a workflow: its name (stored in job rows, so stable across releases) and its
-/// function.
-pub struct Step<S: 'static> {
-    pub name: &'static str,
-    pub run: for<'a> fn(&'a mut StepCx<S>) -> BoxFuture<'a, StepResult>,
-}
-
-/// A step table from function names: `steps![State: verify_hub, security_group]`. The step's
-/// name is its function's name.
-#[macro_export]
-macro_rules! steps {
-    ($state:ty: $($f:path),+ $(,)?) => {
-        &[$( $crate::workflow::Step::<$state> {
-            name: $crate::workflow::last_segment(stringify!($f)),
-            run: |cx| Box::pin($f(cx)),
-        } ),+]
-    };
-}
-
-/// `ops::verify_hub` -> `verify_hub` (const, for step names).
-pub const fn last_segment(path: &'static str) -> &'static str {
-    let bytes = path.as_bytes();
-    let mut i = bytes.len();
-    while i > 0 {
-        if bytes[i - 1] == b':' || bytes[i - 1] == b' ' {
-            let (_, tail) = bytes.split_at(i);
-            return match std::str::from_utf8(tail) {
-                Ok(s) => s,
-                Err(_) => path,
-            };
-        }
-        i -= 1;
-    }
-    path
-}
-
-/// A job kind's definition.
-pub trait Workflow: Send + Sync + 'static {
-    const KIND: JobKind;
-    /// Outputs of earlier steps that later ones need, checkpointed after every step. A missing
-    /// required output is an error naming the step that should have produced it
-    /// ([`context::need`]), never an empty default.
-    type State: Serialize + DeserializeOwned + Default + Clone + Send + Sync + 'static;
-    /// The steps, in order.
-    const STEPS: &'static [Step<Self::State>];
-    /// Changes to the job's hub or spoke when the job fails for good.
-    fn on_failure(message: &str) -> Vec<Effect>;
-    /// Changes to the job's hub or spoke when a failed job is retried.
-    fn on_retry() -> Vec<Effect>;
-}
 
 /// A workflow with its types erased, as the runner and the application use it.
 #[derive(Clone, Copy)]

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Workflow;
+use super::definition::{Step, Workflow};
 use super::ops::{endpoints, finish_hub, prefix_list, security_group, verify_hub, zones};
 use crate::model::{HubStatus, JobKind};
 use crate::store::effects::Effect;
@@ -18,7 +18,7 @@ pub struct NoState {}
 impl Workflow for ProvisionHub {
     const KIND: JobKind = JobKind::ProvisionHub;
     type State = NoState;
-    const STEPS: &'static [super::Step<NoState>] = crate::steps![NoState:
+    const STEPS: &'static [Step<NoState>] = crate::steps![NoState:
         verify_hub,
         security_group,
         prefix_list,

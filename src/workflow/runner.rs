@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::context::{JobRef, StepCx, StepError, WaitLimits};
-use super::{BoxFuture, Step, Workflow};
+use super::definition::{BoxFuture, Step, Workflow};
 use crate::cloud::Cloud;
 use crate::model::{JobKind, JobStatus};
 use crate::store;

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::Workflow;
 use super::context::{StepCx, StepResult, spoke_call_cx, spoke_zone_vpc};
+use super::definition::{Step, Workflow};
 use super::ops::{
     endpoints, finish_hub, present_zones, remove_services, verify_hub, zone_associate, zones,
 };
@@ -30,7 +30,7 @@ pub struct UpdateState {
 impl Workflow for UpdateHubServices {
     const KIND: JobKind = JobKind::UpdateHubServices;
     type State = UpdateState;
-    const STEPS: &'static [super::Step<UpdateState>] = crate::steps![UpdateState:
+    const STEPS: &'static [Step<UpdateState>] = crate::steps![UpdateState:
         verify_hub,
         endpoints,
         zones,
