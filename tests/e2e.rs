@@ -207,7 +207,9 @@ async fn attached_count(w: &World, ids: &[String]) -> usize {
 }
 
 /// Every mutating EC2 and Route 53 call is throttled for a while: 10 of each while the hub
-/// provisions, then 60 of each while 8 spokes attach. Everything still ends complete and correct.
+/// provisions, then 60 of each while 8 spokes attach, with Route 53's `ConcurrentModification`
+/// and `PriorRequestNotComplete` on the zone-association calls. Everything still ends complete
+/// and correct.
 ///
 /// Why not 60 while the hub provisions: its steps run one after another, so 60 consecutive
 /// throttles all land on one call, which is exactly the retry budget (12 step attempts x 5 SDK
@@ -230,6 +232,24 @@ async fn throttling_storm_ends_in_the_same_state() {
 
     w.emu.calls_clear().await;
     throttle(&w.emu, 60).await;
+    // Route 53's own "try again" answers, on the zone-association calls.
+    for (operation, kind) in [
+        (
+            "CreateVPCAssociationAuthorization",
+            "concurrent_modification",
+        ),
+        ("AssociateVPCWithHostedZone", "prior_request_not_complete"),
+        (
+            "DeleteVPCAssociationAuthorization",
+            "concurrent_modification",
+        ),
+    ] {
+        w.emu
+            .fault_add(json!({
+                "service": "route53", "operation": operation, "kind": kind, "count": 3,
+            }))
+            .await;
+    }
     let t = Instant::now();
     let mut ids = Vec::new();
     for s in &spokes {

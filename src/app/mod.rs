@@ -597,6 +597,17 @@ impl App {
         if hub.account_id == req.account_id && hub.vpc_id == req.vpc_id {
             return Err(AppError::invalid("vpc_id", "this VPC is the hub itself"));
         }
+        if hub.region != req.region {
+            // The hub's zones are named for its region (sqs.<region>.amazonaws.com): SDKs in
+            // another region resolve other names and would never reach the hub's endpoints.
+            return Err(AppError::invalid(
+                "region",
+                &format!(
+                    "the spoke is in {} but hub {} is in {}: a spoke must be in its hub's region                      (the hub's private zones are named for {}, so clients in {} would never use them)",
+                    req.region, hub.name, hub.region, hub.region, req.region
+                ),
+            ));
+        }
         if let Some(existing) =
             store::spokes::spoke_find_live(tx, &req.account_id, &req.region, &req.vpc_id).await?
         {

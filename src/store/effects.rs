@@ -52,6 +52,19 @@ pub enum Effect {
     SpokeCidrsClaim(Vec<Ipv4Cidr>),
     /// The spoke's CIDR claims released (the spoke is detached).
     SpokeClaimsRelease,
+    /// Another spoke of the hub than the job's (a hub-level job fanning out to every spoke)
+    /// failed for a reason of its own: it becomes `failed` with the reason; the job goes on.
+    OtherSpokeFailed {
+        spoke: Uuid,
+        error: String,
+    },
+    /// An event in the job's history.
+    JobEvent {
+        job: Uuid,
+        step: &'static str,
+        kind: &'static str,
+        message: String,
+    },
 }
 
 /// Why effects could not be applied.
@@ -199,6 +212,17 @@ async fn effect_apply(
         }
         Effect::SpokeClaimsRelease => {
             hubs::cidr_claims_release(conn, spoke_of(spoke_id, effect)?).await?;
+        }
+        Effect::OtherSpokeFailed { spoke, error } => {
+            spokes::spoke_status_set(conn, *spoke, SpokeStatus::Failed, Some(error)).await?;
+        }
+        Effect::JobEvent {
+            job,
+            step,
+            kind,
+            message,
+        } => {
+            super::jobs::job_event_insert(conn, *job, Some(step), kind, Some(message)).await?;
         }
     }
     Ok(())

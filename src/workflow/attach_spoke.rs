@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::context::{StepCx, StepResult, WaitFor, fail, need, spoke_zone_vpc, wait};
 use super::definition::{Step, Workflow};
-use super::ops::{join, prefix_list_change, present_zones, routes_ensure, zone_associate};
+use super::ops::{
+    Association, join, prefix_list_change, present_zones, routes_ensure, zone_associate,
+};
 use crate::cloud::{PeeringInfo, PeeringRequest, PeeringStatus};
 use crate::domain::{HostedZoneId, Ipv4Cidr, PeeringId, RouteTableId};
 use crate::model::{HubStatus, JobKind, SpokeStatus};
@@ -325,7 +327,11 @@ async fn associate_zones(cx: &mut Cx) -> StepResult {
         if cx.state.zones_associated.contains(&z.zone_id) {
             continue;
         }
-        zone_associate(&cx.cloud, &hcx, &scx, &z.zone_id, &z.service, &vpc).await?;
+        if let Association::Conflict(why) =
+            zone_associate(&cx.cloud, &hcx, &scx, &z.zone_id, &z.service, &vpc).await?
+        {
+            return fail(why);
+        }
         cx.state.zones_associated.push(z.zone_id);
         cx.save().await?;
     }

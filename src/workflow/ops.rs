@@ -467,6 +467,15 @@ pub async fn prefix_list_change<S>(
     )))
 }
 
+/// How associating a zone with a spoke VPC ended, when it did not fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Association {
+    Done,
+    /// Another private zone of the same name already holds the VPC (the spoke's own endpoint
+    /// with private DNS on, or its own zone): the spoke's problem, said in the message.
+    Conflict(String),
+}
+
 /// Associates one zone with a spoke VPC: authorize (hub), associate (spoke), delete the
 /// authorization (hub): two hub-account Route 53 calls per zone. "Already associated"
 /// (`ConflictingDomainExists`) is checked against the zone itself: our zone holding the VPC is
@@ -481,7 +490,7 @@ pub async fn zone_associate(
     zone_id: &HostedZoneId,
     service: &str,
     vpc: &ZoneVpc,
-) -> StepResult {
+) -> Result<Association, StepError> {
     cloud.dns.association_authorize(hcx, zone_id, vpc).await?;
     match cloud.dns.vpc_associate(scx, zone_id, vpc).await {
         Ok(()) => {}
@@ -489,10 +498,11 @@ pub async fn zone_associate(
             let ours = cloud.dns.zone_get(hcx, zone_id).await?;
             if !ours.is_some_and(|z| z.vpcs.contains(vpc)) {
                 cloud.dns.association_deauthorize(hcx, zone_id, vpc).await?;
-                return fail(format!(
-                    "VPC {} is already associated with another private zone for {service}: {}",
+                return Ok(Association::Conflict(format!(
+                    "VPC {} is already associated with another private zone for {service} \
+                     (its own endpoint with private DNS on, or its own zone): {}",
                     vpc.vpc_id, e.message
-                ));
+                )));
             }
         }
         Err(e) if e.is(CloudErrorKind::LimitExceeded) => {
@@ -505,7 +515,7 @@ pub async fn zone_associate(
         Err(e) => return Err(e.into()),
     }
     cloud.dns.association_deauthorize(hcx, zone_id, vpc).await?;
-    Ok(())
+    Ok(Association::Done)
 }
 
 /// A zone to associate with spoke VPCs, and the service it is for.

@@ -10,7 +10,8 @@ use uuid::Uuid;
 use super::context::{StepCx, StepResult, spoke_call_cx, spoke_zone_vpc};
 use super::definition::{Step, Workflow};
 use super::ops::{
-    endpoints, finish_hub, present_zones, remove_services, verify_hub, zone_associate, zones,
+    Association, endpoints, finish_hub, present_zones, remove_services, verify_hub, zone_associate,
+    zones,
 };
 use super::provision_hub::{hub_failed, hub_status};
 use crate::domain::HostedZoneId;
@@ -25,6 +26,9 @@ pub struct UpdateState {
     /// Zones associated so far, per spoke (saved after each zone).
     #[serde(default)]
     pub zones_associated: BTreeMap<Uuid, Vec<HostedZoneId>>,
+    /// Spokes that failed on their own (a zone conflict in their VPC): skipped from then on.
+    #[serde(default)]
+    pub spokes_failed: Vec<Uuid>,
 }
 
 impl Workflow for UpdateHubServices {
@@ -48,7 +52,9 @@ impl Workflow for UpdateHubServices {
     }
 }
 
-/// Associates every present zone with every attached spoke (a service added to the hub).
+/// Associates every present zone with every attached spoke (a service added to the hub). A
+/// spoke whose VPC already has another zone of a service's name (its own endpoint with private
+/// DNS on) fails on its own, with an event on this job; the hub and the other spokes go on.
 async fn associate_spokes(cx: &mut StepCx<UpdateState>) -> StepResult {
     let hcx = cx.hub_cx();
     let zones = present_zones(cx, false)?;
@@ -57,6 +63,9 @@ async fn associate_spokes(cx: &mut StepCx<UpdateState>) -> StepResult {
         store::spokes::spoke_ids_attached(&mut conn, cx.hub.id).await?
     };
     for id in ids {
+        if cx.state.spokes_failed.contains(&id) {
+            continue;
+        }
         let spoke = {
             let mut conn = cx.pool.acquire().await?;
             match store::spokes::spoke_get(&mut conn, id).await? {
@@ -71,12 +80,31 @@ async fn associate_spokes(cx: &mut StepCx<UpdateState>) -> StepResult {
             if done.contains(&z.zone_id) {
                 continue;
             }
-            zone_associate(&cx.cloud, &hcx, &scx, &z.zone_id, &z.service, &vpc).await?;
-            cx.state
-                .zones_associated
-                .entry(id)
-                .or_default()
-                .push(z.zone_id.clone());
+            match zone_associate(&cx.cloud, &hcx, &scx, &z.zone_id, &z.service, &vpc).await? {
+                Association::Done => {
+                    cx.state
+                        .zones_associated
+                        .entry(id)
+                        .or_default()
+                        .push(z.zone_id.clone());
+                }
+                Association::Conflict(why) => {
+                    let error = format!("associate_spokes: {why}");
+                    cx.state.spokes_failed.push(id);
+                    cx.effect(Effect::OtherSpokeFailed {
+                        spoke: id,
+                        error: error.clone(),
+                    });
+                    cx.effect(Effect::JobEvent {
+                        job: cx.job.id,
+                        step: "associate_spokes",
+                        kind: "spoke_failed",
+                        message: format!("spoke {id}: {why}"),
+                    });
+                    cx.save().await?;
+                    break;
+                }
+            }
             cx.save().await?;
         }
     }

@@ -135,6 +135,12 @@ async fn invalid_spoke_fields_are_422_naming_the_field() {
             "cidrs",
             "overlaps",
         ),
+        (
+            "another region than the hub's",
+            with(&|b| b["region"] = json!("us-east-1")),
+            "region",
+            "a spoke must be in its hub's region",
+        ),
         ("not an object", json!(42), "body", "invalid type"),
     ];
     let before = app.counts().await;

@@ -96,7 +96,17 @@ FAULT_ERRORS = {
     "error503": {"ec2": ("Unavailable", 503, "The server is overloaded and can't handle the request"),
                  "route53": ("ServiceUnavailable", 503, "Service unavailable"),
                  "sts": ("ServiceUnavailable", 503, "Service unavailable")},
+    # Route 53 only: another request changed the object at the same time (authorizations), and
+    # a request sent while an earlier one on the same zone is still being processed.
+    "concurrent_modification": {"route53": (
+        "ConcurrentModification", 400,
+        "Another user submitted a request to create, update, or delete the object at the same "
+        "time that you did. Retry the request.")},
+    "prior_request_not_complete": {"route53": (
+        "PriorRequestNotComplete", 400,
+        "The request was rejected because Route 53 was still processing a prior request.")},
 }
+ROUTE53_ONLY_FAULTS = ("concurrent_modification", "prior_request_not_complete")
 
 
 class AwsError(Exception):
@@ -296,11 +306,13 @@ class Layer:
 
     def add_fault(self, spec):
         kind = spec.get("kind")
-        if kind not in ("throttle", "error5xx", "error503", "latency"):
-            raise ValueError("kind must be throttle, error5xx, error503 or latency")
+        if kind not in ("latency", *FAULT_ERRORS):
+            raise ValueError("kind must be latency or one of " + ", ".join(FAULT_ERRORS))
         service = spec.get("service", "*")
         if service not in ("*", "ec2", "route53", "sts"):
             raise ValueError("service must be ec2, route53, sts or *")
+        if kind in ROUTE53_ONLY_FAULTS and service != "route53":
+            raise ValueError(kind + " is a Route 53 error: service must be route53")
         count = spec.get("count")
         if count is not None and (not isinstance(count, int) or count < 0):
             raise ValueError("count must be a non-negative integer or null")

@@ -351,6 +351,21 @@ def test_error5xx_and_latency(emu):
     assert f["remaining"] is None and f["hits"] == 1
 
 
+def test_route53_concurrency_faults(emu):
+    r53 = emu.client(HUB, "route53")
+    emu.fault(service="route53", operation="ListHostedZones", kind="concurrent_modification", count=1)
+    emu.fault(service="route53", operation="ListHostedZones", kind="prior_request_not_complete", count=1)
+    for expected in (("ConcurrentModification", 400), ("PriorRequestNotComplete", 400)):
+        with pytest.raises(ClientError) as e:
+            r53.list_hosted_zones()
+        assert code(e) == expected
+    r53.list_hosted_zones()
+    # Route 53 codes only make sense for Route 53.
+    status, body = http(emu.url + "/_emulator/faults", "POST",
+                        {"service": "ec2", "kind": "concurrent_modification", "count": 1})
+    assert status == 400 and "Route 53" in body["error"]
+
+
 def test_fault_filters_account_and_mutating(emu):
     hub, spoke = emu.client(HUB, "ec2"), emu.client(SPOKE, "ec2")
     fid = emu.fault(service="ec2", kind="throttle", mutating_only=True, account=SPOKE, count=None)

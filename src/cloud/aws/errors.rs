@@ -40,6 +40,9 @@ pub(crate) fn classify(code: &str, status: Option<u16>) -> CloudErrorKind {
         "requesttimeout",
         "requesttimeoutexception",
         "requestexpired",
+        // Route 53: another request changed the same object (a zone's authorizations) at the
+        // same moment; AWS says to retry.
+        "concurrentmodification",
     ];
     if THROTTLING.contains(&c) {
         return CloudErrorKind::Throttled;
@@ -228,6 +231,13 @@ mod tests {
         ] {
             assert_eq!(classify(code, Some(400)), Throttled, "{code}");
         }
+    }
+
+    /// Route 53's `ConcurrentModification` (HTTP 400) is retried, not a permanent failure.
+    #[test]
+    fn route53_concurrent_modification_is_transient() {
+        assert_eq!(classify("ConcurrentModification", Some(400)), Transient);
+        assert!(CloudError::new(Transient, "op", "ConcurrentModification", "m").is_retryable());
     }
 
     #[test]

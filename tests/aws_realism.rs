@@ -1,0 +1,116 @@
+//! Behaviours of real AWS that the first emulators hid (issue 8), each reproduced in the
+//! simulated cloud and failing on the code before its fix.
+
+mod support;
+
+use endpoint_hub::app::HubUpdate;
+use endpoint_hub::cloud::{CallCx, ZoneVpc};
+use endpoint_hub::model::{JobKind, JobStatus};
+use endpoint_hub::store;
+use support::*;
+
+/// A service added to the hub while one spoke's VPC already has its own private zone of that
+/// name (its own endpoint with private DNS on): that spoke fails on its own with the reason and
+/// an event on the job; the hub stays ready and every other spoke gets the new zone.
+#[tokio::test]
+async fn one_spokes_dns_conflict_does_not_fail_the_hub() {
+    let w = World::new(sim_config(false)).await;
+    let hub = w.hub(&["sqs"]).await;
+    let spokes = [
+        w.enroll(1, true).await,
+        w.enroll(2, true).await,
+        w.enroll(3, true).await,
+    ];
+    w.run_until_idle().await;
+    for s in &spokes {
+        w.assert_attached(&hub, s.id).await;
+    }
+    // Spoke 2's account made its own kms zone for its VPC.
+    let own = &spokes[1];
+    let scx = CallCx {
+        account: own.account_id.clone(),
+        region: own.region.clone(),
+        role: role(own.account_id.as_str()),
+        external_id: None,
+        job_id: None,
+    };
+    w.cloud
+        .dns
+        .zone_create(
+            &scx,
+            "kms.eu-west-1.amazonaws.com",
+            &ZoneVpc {
+                vpc_id: own.vpc_id.clone(),
+                region: own.region.clone(),
+            },
+            "spoke-owned-kms",
+        )
+        .await
+        .unwrap();
+    w.app
+        .hub_update(
+            &actor(),
+            hub.id,
+            HubUpdate {
+                services: vec!["sqs".parse().unwrap(), "kms".parse().unwrap()],
+            },
+        )
+        .await
+        .unwrap();
+    w.run_until_idle().await;
+    let hub = w.app.hub_get(hub.id).await.unwrap();
+    assert_eq!(hub.status.as_str(), "ready", "{:?}", hub.last_error);
+    let update = w
+        .app
+        .job_list(
+            store::jobs::JobFilter {
+                kind: Some(JobKind::UpdateHubServices),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap()
+        .items
+        .pop()
+        .unwrap();
+    assert_eq!(update.status, JobStatus::Succeeded);
+    w.assert_attached(&hub, spokes[0].id).await;
+    w.assert_attached(&hub, spokes[2].id).await;
+    let failed = w.spoke(own.id).await;
+    assert_eq!(failed.status.as_str(), "failed");
+    let error = failed.last_error.unwrap();
+    assert!(
+        error.contains("kms") && error.contains(own.vpc_id.as_str()),
+        "{error}"
+    );
+    let events = w.app.job_get(update.id).await.unwrap().events.unwrap();
+    assert!(
+        events.iter().any(|e| e.kind == "spoke_failed"
+            && e.message
+                .as_deref()
+                .unwrap_or("")
+                .contains(&own.id.to_string())),
+        "{events:?}"
+    );
+    // A later service change leaves the failed spoke alone and still succeeds.
+    w.app
+        .hub_update(
+            &actor(),
+            hub.id,
+            HubUpdate {
+                services: vec![
+                    "sqs".parse().unwrap(),
+                    "kms".parse().unwrap(),
+                    "ssm".parse().unwrap(),
+                ],
+            },
+        )
+        .await
+        .unwrap();
+    w.run_until_idle().await;
+    let hub = w.app.hub_get(hub.id).await.unwrap();
+    assert_eq!(hub.status.as_str(), "ready", "{:?}", hub.last_error);
+    w.assert_attached(&hub, spokes[2].id).await;
+}
