@@ -114,3 +114,54 @@ async fn one_spokes_dns_conflict_does_not_fail_the_hub() {
     assert_eq!(hub.status.as_str(), "ready", "{:?}", hub.last_error);
     w.assert_attached(&hub, spokes[2].id).await;
 }
+
+/// Private zones resolve only in VPCs with `enableDnsSupport` and `enableDnsHostnames` on
+/// (CreateVpc leaves the second off). A hub or spoke VPC without them fails with the fix
+/// spelled out; once fixed, a retry ends right.
+#[tokio::test]
+async fn vpc_dns_attributes_are_checked_on_hub_and_spoke() {
+    let w = World::new(sim_config(false)).await;
+    let hub = w.hub_registered(&["sqs"]).await;
+    w.sim.vpc_dns_set(&hub.vpc_id, false, true);
+    w.run_until_idle().await;
+    let failed = w.app.hub_get(hub.id).await.unwrap();
+    assert_eq!(failed.status.as_str(), "failed");
+    let error = failed.last_error.unwrap();
+    assert!(
+        error.contains("enableDnsSupport")
+            && !error.contains("enableDnsHostnames")
+            && error.contains(&format!("modify-vpc-attribute --vpc-id {}", hub.vpc_id)),
+        "{error}"
+    );
+    w.sim.vpc_dns_set(&hub.vpc_id, true, true);
+    w.app
+        .job_retry(&actor(), failed.current_job_id.unwrap())
+        .await
+        .unwrap();
+    w.run_until_idle().await;
+    assert_eq!(
+        w.app.hub_get(hub.id).await.unwrap().status.as_str(),
+        "ready"
+    );
+
+    let spoke = w.enroll(1, true).await;
+    w.sim.vpc_dns_set(&spoke.vpc_id, true, false);
+    w.run_until_idle().await;
+    let failed = w.spoke(spoke.id).await;
+    assert_eq!(failed.status.as_str(), "failed");
+    let error = failed.last_error.unwrap();
+    assert!(
+        error.contains("verify_spoke")
+            && error.contains("enableDnsHostnames")
+            && error.contains("--enable-dns-hostnames"),
+        "{error}"
+    );
+    assert_eq!(w.sim.calls("CreateVpcPeeringConnection"), 0, "nothing made");
+    w.sim.vpc_dns_set(&spoke.vpc_id, true, true);
+    w.app
+        .job_retry(&actor(), failed.current_job_id.unwrap())
+        .await
+        .unwrap();
+    w.run_until_idle().await;
+    w.assert_attached(&hub, spoke.id).await;
+}

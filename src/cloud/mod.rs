@@ -142,6 +142,10 @@ pub struct VpcInfo {
     pub state: String,
     /// The VPC's associated IPv4 CIDR blocks (state `associated`).
     pub cidrs: Vec<Ipv4Cidr>,
+    /// `enableDnsSupport` and `enableDnsHostnames` (DescribeVpcAttribute): private hosted
+    /// zones resolve in a VPC only with both on. A VPC made by CreateVpc has the second off.
+    pub dns_support: bool,
+    pub dns_hostnames: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

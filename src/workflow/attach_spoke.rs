@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::context::{StepCx, StepResult, WaitFor, fail, need, spoke_zone_vpc, wait};
 use super::definition::{Step, Workflow};
 use super::ops::{
-    Association, join, prefix_list_change, present_zones, routes_ensure, zone_associate,
+    Association, dns_prerequisites, join, prefix_list_change, present_zones, routes_ensure,
+    zone_associate,
 };
 use crate::cloud::{PeeringInfo, PeeringRequest, PeeringStatus};
 use crate::domain::{HostedZoneId, Ipv4Cidr, PeeringId, RouteTableId};
@@ -116,6 +117,7 @@ async fn verify_spoke(cx: &mut Cx) -> StepResult {
             format!("VPC {} is {}", vpc.id, vpc.state),
         );
     }
+    dns_prerequisites(&vpc, "spoke")?;
     let cidrs = if spoke.cidrs.is_empty() {
         if vpc.cidrs.is_empty() {
             return fail(format!("VPC {} has no IPv4 CIDR block", vpc.id));

@@ -6,7 +6,8 @@
 use std::collections::BTreeSet;
 
 use crate::cloud::{
-    AliasRecord, CallCx, Cloud, CloudError, CloudErrorKind, EndpointRequest, RouteTarget, ZoneVpc,
+    AliasRecord, CallCx, Cloud, CloudError, CloudErrorKind, EndpointRequest, RouteTarget, VpcInfo,
+    ZoneVpc,
 };
 use crate::domain::{HostedZoneId, Ipv4Cidr, PeeringId, RouteTableId};
 use crate::model::{Hub, HubService, HubStatus};
@@ -33,6 +34,7 @@ pub async fn verify_hub<S>(cx: &mut StepCx<S>) -> StepResult {
             format!("VPC {} is {}", vpc.id, vpc.state),
         );
     }
+    dns_prerequisites(&vpc, "hub")?;
     for c in &cx.hub.cidrs {
         if !vpc.cidrs.contains(c) {
             return fail(format!(
@@ -554,6 +556,43 @@ pub fn dependency_wait(e: CloudError) -> StepError {
     } else {
         e.into()
     }
+}
+
+/// Private hosted zones resolve in a VPC only with `enableDnsSupport` and `enableDnsHostnames`
+/// on: without them the hub's endpoints would be wired but never used. Fails naming the fix.
+pub fn dns_prerequisites(vpc: &VpcInfo, whose: &str) -> StepResult {
+    let off: Vec<&str> = [
+        (vpc.dns_support, "enableDnsSupport"),
+        (vpc.dns_hostnames, "enableDnsHostnames"),
+    ]
+    .into_iter()
+    .filter(|(on, _)| !on)
+    .map(|(_, name)| name)
+    .collect();
+    if off.is_empty() {
+        return Ok(());
+    }
+    let fix: Vec<String> = off
+        .iter()
+        .map(|name| {
+            let flag = if *name == "enableDnsSupport" {
+                "--enable-dns-support"
+            } else {
+                "--enable-dns-hostnames"
+            };
+            format!(
+                "aws ec2 modify-vpc-attribute --vpc-id {} {flag} '{{\"Value\":true}}'",
+                vpc.id
+            )
+        })
+        .collect();
+    fail(format!(
+        "the {whose} VPC {} has {} off: private hosted zones do not resolve there; turn it on \
+         (as the VPC's owner: {}), then retry this job",
+        vpc.id,
+        off.join(" and "),
+        fix.join("; ")
+    ))
 }
 
 pub fn join(cidrs: &[Ipv4Cidr]) -> String {

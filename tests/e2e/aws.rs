@@ -129,6 +129,20 @@ pub async fn seed_vpc(acct: &Account, cidr: &str, name: &str, tables_per_subnet:
         .and_then(|v| v.vpc_id())
         .unwrap()
         .to_owned();
+    // As account vending makes them: private zones resolve only with both on (CreateVpc
+    // leaves DNS hostnames off).
+    for hostnames in [false, true] {
+        let on = aws_sdk_ec2::types::AttributeBooleanValue::builder()
+            .value(true)
+            .build();
+        let req = acct.ec2.modify_vpc_attribute().vpc_id(&vpc_id);
+        let req = if hostnames {
+            req.enable_dns_hostnames(on)
+        } else {
+            req.enable_dns_support(on)
+        };
+        req.send().await.expect("ModifyVpcAttribute");
+    }
     let mut subnet_ids = Vec::new();
     for (i, az) in ["a", "b", "c"].iter().enumerate() {
         let id = acct

@@ -51,6 +51,10 @@ def ensure_vpc(ec2, region, name, cidr, tables_per_subnet):
         vpc_id = found[0]["VpcId"]
     else:
         vpc_id = ec2.create_vpc(CidrBlock=cidr, TagSpecifications=tagged("vpc", name))["Vpc"]["VpcId"]
+        # Private zones resolve only with DNS support and hostnames on (CreateVpc leaves the
+        # second off); endpoint-hub checks both.
+        ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": True})
+        ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
     net = ipaddress.ip_network(cidr)
     subnet_cidrs = list(net.subnets(new_prefix=24))[1:4]
     zones = [f"{region}{z}" for z in "abc"]

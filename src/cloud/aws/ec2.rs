@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use aws_sdk_ec2::operation::RequestId;
 use aws_sdk_ec2::types::{
     AddPrefixListEntry, Filter, IpPermission, ManagedPrefixList, PrefixListId as SdkPrefixListId,
-    RemovePrefixListEntry, ResourceType, SecurityGroup, Tag, TagSpecification, VpcEndpoint,
-    VpcEndpointType, VpcPeeringConnection,
+    RemovePrefixListEntry, ResourceType, SecurityGroup, Tag, TagSpecification, VpcAttributeName,
+    VpcEndpoint, VpcEndpointType, VpcPeeringConnection,
 };
 use sha2::{Digest, Sha256};
 
@@ -296,11 +296,36 @@ impl Network for AwsCloud {
         {
             cidrs.push(c);
         }
+        let mut dns = [false, false];
+        for (i, attribute) in [
+            VpcAttributeName::EnableDnsSupport,
+            VpcAttributeName::EnableDnsHostnames,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let out = self
+                .ec2(cx)
+                .describe_vpc_attribute()
+                .vpc_id(vpc.as_str())
+                .attribute(attribute)
+                .send()
+                .await
+                .map_err(|e| sdk_error("DescribeVpcAttribute", e))?;
+            let value = if i == 0 {
+                out.enable_dns_support()
+            } else {
+                out.enable_dns_hostnames()
+            };
+            dns[i] = value.and_then(|v| v.value()).unwrap_or(false);
+        }
         Ok(Some(VpcInfo {
             id: vpc.clone(),
             owner: parse(v.owner_id()).unwrap_or_else(|| cx.account.clone()),
             state: v.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
             cidrs,
+            dns_support: dns[0],
+            dns_hostnames: dns[1],
         }))
     }
 

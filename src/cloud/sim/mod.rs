@@ -329,6 +329,8 @@ struct Vpc {
     cidrs: Vec<Ipv4Cidr>,
     /// Main table first.
     tables: Vec<RouteTableId>,
+    dns_support: bool,
+    dns_hostnames: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -802,9 +804,21 @@ impl SimCloud {
                 region: region.clone(),
                 cidrs: cidrs.to_vec(),
                 tables: tables.clone(),
+                // As account vending and the console's VPC wizard make them (CreateVpc alone
+                // leaves DNS hostnames off: see `vpc_dns_set`).
+                dns_support: true,
+                dns_hostnames: true,
             },
         );
         (vpc_id, subnets, tables)
+    }
+
+    /// Sets a VPC's `enableDnsSupport` and `enableDnsHostnames` (ModifyVpcAttribute).
+    pub fn vpc_dns_set(&self, vpc: &VpcId, support: bool, hostnames: bool) {
+        if let Some(v) = self.lock().vpcs.get_mut(vpc) {
+            v.dns_support = support;
+            v.dns_hostnames = hostnames;
+        }
     }
 
     /// Makes AssumeRole of `role` (and so every call made with it) fail with `AccessDenied`.

@@ -37,6 +37,8 @@ impl Vpc {
             owner: self.account.clone(),
             state: "available".to_owned(),
             cidrs: self.cidrs.clone(),
+            dns_support: self.dns_support,
+            dns_hostnames: self.dns_hostnames,
         }
     }
 }
@@ -370,10 +372,18 @@ impl State {
 #[async_trait]
 impl Network for SimCloud {
     async fn vpc_get(&self, cx: &CallCx, vpc: &VpcId) -> CloudResult<Option<VpcInfo>> {
-        self.read(cx, "DescribeVpcs", |s| {
-            Ok(s.vpc_in(&cx.account, &cx.region, vpc).map(Vpc::info))
-        })
-        .await
+        let found = self
+            .read(cx, "DescribeVpcs", |s| {
+                Ok(s.vpc_in(&cx.account, &cx.region, vpc).map(Vpc::info))
+            })
+            .await?;
+        if found.is_some() {
+            // AWS answers one attribute per DescribeVpcAttribute call.
+            for _ in 0..2 {
+                self.read(cx, "DescribeVpcAttribute", |_| Ok(())).await?;
+            }
+        }
+        Ok(found)
     }
 
     async fn subnets_get(&self, cx: &CallCx, ids: &[SubnetId]) -> CloudResult<Vec<SubnetInfo>> {
