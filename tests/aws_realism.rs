@@ -165,3 +165,72 @@ async fn vpc_dns_attributes_are_checked_on_hub_and_spoke() {
     w.run_until_idle().await;
     w.assert_attached(&hub, spoke.id).await;
 }
+
+/// Detaching a spoke whose account can no longer be reached (role deleted, account closed):
+/// everything the hub account can do is done (zones disassociated as their owner, prefix-list
+/// entry, hub routes, the peering deleted as requester); the spoke's own routes are left with
+/// a warning; the spoke ends `detached` with that noted and its CIDRs released.
+#[tokio::test]
+async fn detach_without_access_to_the_spoke_account() {
+    let w = World::new(sim_config(false)).await;
+    let hub = w.hub(&["sqs", "kms"]).await;
+    let spoke = w.enroll(1, true).await;
+    w.run_until_idle().await;
+    w.assert_attached(&hub, spoke.id).await;
+    w.sim.role_deny(&role(spoke.account_id.as_str()));
+    w.app.spoke_detach(&actor(), spoke.id).await.unwrap();
+    w.run_until_idle().await;
+    let detached = w.spoke(spoke.id).await;
+    assert_eq!(
+        detached.status.as_str(),
+        "detached",
+        "{:?}",
+        detached.last_error
+    );
+    let note = detached.last_error.clone().unwrap();
+    assert!(note.contains("could not be reached"), "{note}");
+    let job = w
+        .app
+        .job_get(detached.current_job_id.unwrap())
+        .await
+        .unwrap();
+    assert!(
+        job.events
+            .unwrap()
+            .iter()
+            .any(|e| e.kind == "step_warning" && e.step.as_deref() == Some("spoke_routes_delete"))
+    );
+    // The hub side is clean: no zone association, prefix-list entry, hub route or live peering.
+    let hub = w.app.hub_get(hub.id).await.unwrap();
+    for svc in &hub.services {
+        let vpcs = w.sim.zone_vpcs(svc.zone_id.as_ref().unwrap());
+        assert!(vpcs.iter().all(|v| v.vpc_id != spoke.vpc_id));
+    }
+    let entries = w
+        .sim
+        .prefix_list_entries(hub.prefix_list_id.as_ref().unwrap());
+    assert!(entries.is_empty(), "{entries:?}");
+    let tag = format!("spoke:{}", spoke.id);
+    let peering = w
+        .sim
+        .peerings()
+        .into_iter()
+        .find(|p| p.owner_tag.as_deref() == Some(tag.as_str()))
+        .unwrap();
+    assert!(peering.status.is_dead(), "{:?}", peering.status);
+    for t in &hub.route_table_ids {
+        assert!(
+            w.sim
+                .routes(t)
+                .iter()
+                .all(|r| r.destination.to_string() != "10.1.0.0/16")
+        );
+    }
+    // The CIDRs are free again: another VPC with them can enrol.
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM cidr_claims WHERE owner_id = $1")
+        .bind(spoke.id)
+        .fetch_one(&w.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+}

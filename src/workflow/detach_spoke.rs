@@ -4,20 +4,29 @@
 use super::context::{StepCx, StepResult, spoke_zone_vpc};
 use super::definition::{Step, Workflow};
 use super::ops::{prefix_list_change, routes_delete_via};
-use super::provision_hub::NoState;
 use crate::cloud::{CloudErrorKind, PeeringStatus};
 use crate::domain::PeeringId;
 use crate::model::{JobKind, SpokeStatus};
 use crate::store::effects::Effect;
+use serde::{Deserialize, Serialize};
 
 pub struct DetachSpoke;
 
-type Cx = StepCx<NoState>;
+/// What a detach notes for its last step.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DetachState {
+    /// Why the spoke account could not be reached (role gone, account closed): its side was
+    /// left as it is, noted on the detached spoke.
+    #[serde(default)]
+    pub spoke_unreachable: Option<String>,
+}
+
+type Cx = StepCx<DetachState>;
 
 impl Workflow for DetachSpoke {
     const KIND: JobKind = JobKind::DetachSpoke;
-    type State = NoState;
-    const STEPS: &'static [Step<NoState>] = crate::steps![NoState:
+    type State = DetachState;
+    const STEPS: &'static [Step<DetachState>] = crate::steps![DetachState:
         disassociate_zones,
         remove_cidrs,
         spoke_routes_delete,
@@ -101,6 +110,10 @@ async fn spoke_peerings(cx: &Cx) -> Result<Vec<PeeringId>, super::context::StepE
     Ok(ids)
 }
 
+/// The spoke's routes to the hub. When the spoke account cannot be reached (its role can't be
+/// assumed: account closed, role deleted), they are left with a warning on the job: once the
+/// peering is deleted they go nowhere (`blackhole`), and everything else is done from the hub
+/// account.
 async fn spoke_routes_delete(cx: &mut Cx) -> StepResult {
     let scx = cx.spoke_cx();
     let peerings = spoke_peerings(cx).await?;
@@ -113,8 +126,29 @@ async fn spoke_routes_delete(cx: &mut Cx) -> StepResult {
         .route_tables_list(&scx, &cx.spoke().vpc_id)
         .await
     {
-        Ok(t) => t,
+        Ok(tables) => tables,
         Err(e) if e.is(CloudErrorKind::NotFound) => return Ok(()),
+        Err(e) if e.is(CloudErrorKind::AccessDenied) => {
+            let note = format!(
+                "the spoke account {} could not be reached ({e}): its routes to the hub \
+                 through {} were left (they go nowhere once the peering is deleted); delete \
+                 them when the account is reachable",
+                cx.spoke().account_id,
+                peerings
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            cx.effect(Effect::JobEvent {
+                job: cx.job.id,
+                step: "spoke_routes_delete",
+                kind: "step_warning",
+                message: note.clone(),
+            });
+            cx.state.spoke_unreachable = Some(note);
+            return Ok(());
+        }
         Err(e) => return Err(e.into()),
     };
     routes_delete_via(&cx.cloud, &scx, &tables, &peerings).await
@@ -145,10 +179,15 @@ async fn delete_peering(cx: &mut Cx) -> StepResult {
 async fn finish_detach(cx: &mut Cx) -> StepResult {
     cx.effect(Effect::SpokeClaimsRelease);
     cx.effect(Effect::SpokePeering(None));
+    let note = cx
+        .state
+        .spoke_unreachable
+        .as_ref()
+        .map(|n| format!("detached from the hub side only: {n}"));
     cx.effect(Effect::SpokeStatus {
         status: SpokeStatus::Detached,
         from: None,
-        error: None,
+        error: note,
     });
     Ok(())
 }
