@@ -234,3 +234,71 @@ async fn detach_without_access_to_the_spoke_account() {
         .unwrap();
     assert_eq!(count, 0);
 }
+
+/// A spoke VPC with a secondary CIDR block overlapping the hub VPC (not in its registration):
+/// refused at `verify_spoke` naming both blocks, before any peering is requested.
+#[tokio::test]
+async fn secondary_cidr_overlap_is_found_before_peering() {
+    let w = World::new(sim_config(false)).await;
+    let _hub = w.hub(&["sqs"]).await;
+    let spoke = w.enroll(1, true).await;
+    w.sim.vpc_cidr_add(&spoke.vpc_id, cidr_("10.0.128.0/20"));
+    w.run_until_idle().await;
+    let failed = w.spoke(spoke.id).await;
+    assert_eq!(failed.status.as_str(), "failed");
+    let error = failed.last_error.unwrap();
+    assert!(
+        error.contains("verify_spoke")
+            && error.contains("hub 10.0.0.0/16 overlaps spoke 10.0.128.0/20"),
+        "{error}"
+    );
+    assert_eq!(w.sim.calls("CreateVpcPeeringConnection"), 0);
+}
+
+/// A peering that fails (here: the hub VPC gained an overlapping CIDR block after the spoke was
+/// checked) is visible to the requester only: the accepter's NotFound must not be waited on
+/// forever. The attach fails at once with the reason read from the hub side; once the cause is
+/// gone, a retry requests a new peering and ends attached, and the failed one (which can't be
+/// deleted) is left to expire.
+#[tokio::test]
+async fn a_failed_peering_fails_the_attach_with_its_reason() {
+    let w = World::new(sim_config(false)).await;
+    let hub = w.hub(&["sqs"]).await;
+    let spoke = w.enroll(1, true).await;
+    let mut cfg = test_engine_config();
+    cfg.fault_after_step = Some(endpoint_hub::workflow::StepFault::new(
+        JobKind::AttachSpoke,
+        "check_quotas",
+        1,
+    ));
+    let engine = w.engine(cfg);
+    engine
+        .run_until_idle(std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    // The hub VPC gets a block overlapping the spoke (10.1.0.0/16) after the check.
+    w.sim.vpc_cidr_add(&hub.vpc_id, cidr_("10.1.64.0/20"));
+    let job = w.spoke(spoke.id).await.current_job_id.unwrap();
+    w.app.job_retry(&actor(), job).await.unwrap();
+    // Within 60 s, far below the 5-minute peering wait deadline: no waiting on the NotFound.
+    engine
+        .run_until_idle(std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    let failed = w.spoke(spoke.id).await;
+    assert_eq!(failed.status.as_str(), "failed");
+    let error = failed.last_error.unwrap();
+    assert!(
+        error.contains("accept_peering")
+            && error.contains("failed")
+            && error.contains("hub 10.1.64.0/20 overlaps spoke 10.1.0.0/16"),
+        "{error}"
+    );
+    // Detaching copes with the failed peering (which can't be deleted).
+    w.app.spoke_detach(&actor(), spoke.id).await.unwrap();
+    engine
+        .run_until_idle(std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    w.assert_detached(&hub, spoke.id).await;
+}

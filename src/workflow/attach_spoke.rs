@@ -118,6 +118,19 @@ async fn verify_spoke(cx: &mut Cx) -> StepResult {
         );
     }
     dns_prerequisites(&vpc, "spoke")?;
+    // Every CIDR block of both VPCs counts, secondary ones too (registered or not): any
+    // overlap makes the peering `failed`, visible to the hub account only.
+    let hcx = cx.hub_cx();
+    let Some(hub_vpc) = cx.cloud.network.vpc_get(&hcx, &cx.hub.vpc_id).await? else {
+        return fail(format!("the hub VPC {} is gone", cx.hub.vpc_id));
+    };
+    if let Some(pairs) = overlaps(&hub_vpc.cidrs, &vpc.cidrs) {
+        return fail(format!(
+            "the spoke VPC {} overlaps the hub VPC {} ({pairs}): VPC peering needs disjoint \
+             CIDR blocks, secondary ones included",
+            vpc.id, hub_vpc.id
+        ));
+    }
     let cidrs = if spoke.cidrs.is_empty() {
         if vpc.cidrs.is_empty() {
             return fail(format!("VPC {} has no IPv4 CIDR block", vpc.id));
@@ -221,6 +234,20 @@ async fn request_peering(cx: &mut Cx) -> StepResult {
     peering_ensure(cx).await.map(|_| ())
 }
 
+/// The overlapping pairs of two VPCs' CIDR blocks, as `hub a overlaps spoke b, ...`.
+fn overlaps(hub: &[Ipv4Cidr], spoke: &[Ipv4Cidr]) -> Option<String> {
+    let pairs: Vec<String> = hub
+        .iter()
+        .flat_map(|h| {
+            spoke
+                .iter()
+                .filter(|s| h.overlaps(s))
+                .map(move |s| format!("hub {h} overlaps spoke {s}"))
+        })
+        .collect();
+    (!pairs.is_empty()).then(|| pairs.join(", "))
+}
+
 fn status_word(s: PeeringStatus) -> &'static str {
     match s {
         PeeringStatus::Failed => "failed",
@@ -242,9 +269,22 @@ async fn peering_current(
     ccx: &crate::cloud::CallCx,
 ) -> Result<PeeringInfo, super::context::StepError> {
     let id = peering_id(cx)?;
-    let Some(p) = cx.cloud.network.peering_get(ccx, &id).await? else {
-        // Not yet visible to the accepter account (eventual consistency).
-        return wait(WaitFor::Peering, format!("peering {id} is not visible yet"));
+    let p = match cx.cloud.network.peering_get(ccx, &id).await? {
+        Some(p) => p,
+        None => {
+            // The accepter never sees a `failed` peering (only the requester does, for about
+            // two hours), and may not see a new one yet (eventual consistency): ask the hub.
+            let hcx = cx.hub_cx();
+            match cx.cloud.network.peering_get(&hcx, &id).await? {
+                Some(p) if p.status.is_dead() => p,
+                _ => {
+                    return wait(
+                        WaitFor::Peering,
+                        format!("peering {id} is not visible to account {} yet", ccx.account),
+                    );
+                }
+            }
+        }
     };
     if !p.status.is_dead() {
         return Ok(p);
@@ -253,8 +293,21 @@ async fn peering_current(
         return peering_ensure(cx).await;
     }
     cx.state.reported_dead_peering = Some(id.clone());
+    let mut hint = String::new();
+    if p.status == PeeringStatus::Failed {
+        let hcx = cx.hub_cx();
+        let scx = cx.spoke_cx();
+        let hub_vpc = cx.cloud.network.vpc_get(&hcx, &cx.hub.vpc_id).await?;
+        let spoke_vpc = cx.cloud.network.vpc_get(&scx, &cx.spoke().vpc_id).await?;
+        if let (Some(h), Some(s)) = (hub_vpc, spoke_vpc)
+            && let Some(pairs) = overlaps(&h.cidrs, &s.cidrs)
+        {
+            hint = format!(" (overlapping CIDR blocks: {pairs})");
+        }
+    }
     fail(format!(
-        "peering {id} {}: {}",
+        "peering {id} {}: {}{hint}; a failed peering can't be deleted and expires by itself; \
+         retry this job once the cause is fixed",
         status_word(p.status),
         p.message.as_deref().unwrap_or("no reason given")
     ))

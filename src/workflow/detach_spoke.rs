@@ -167,7 +167,8 @@ async fn delete_peering(cx: &mut Cx) -> StepResult {
     let hcx = cx.hub_cx();
     for id in spoke_peerings(cx).await? {
         match cx.cloud.network.peering_get(&hcx, &id).await? {
-            Some(p) if !p.status.is_dead() || p.status == PeeringStatus::Failed => {
+            // A failed or rejected peering can't be deleted: it expires by itself.
+            Some(p) if !p.status.is_dead() => {
                 cx.cloud.network.peering_delete(&hcx, &id).await?;
             }
             _ => {}

@@ -813,6 +813,24 @@ impl SimCloud {
         (vpc_id, subnets, tables)
     }
 
+    /// Associates another IPv4 CIDR block with a VPC (AssociateVpcCidrBlock), with its
+    /// `local` route in every table of the VPC.
+    pub fn vpc_cidr_add(&self, vpc: &VpcId, cidr: Ipv4Cidr) {
+        let mut s = self.lock();
+        let Some(v) = s.vpcs.get_mut(vpc) else {
+            return;
+        };
+        v.cidrs.push(cidr);
+        let tables = v.tables.clone();
+        for t in tables {
+            if let Some(table) = s.tables.get_mut(&t) {
+                table
+                    .routes
+                    .push((cidr, RouteTarget::Other("local".to_owned())));
+            }
+        }
+    }
+
     /// Sets a VPC's `enableDnsSupport` and `enableDnsHostnames` (ModifyVpcAttribute).
     pub fn vpc_dns_set(&self, vpc: &VpcId, support: bool, hostnames: bool) {
         if let Some(v) = self.lock().vpcs.get_mut(vpc) {

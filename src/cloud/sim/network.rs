@@ -9,6 +9,8 @@
 //!   `ActiveVpcPeeringConnectionPerVpcLimitExceeded`). Overlapping CIDRs (or a peer VPC that does
 //!   not exist in that account and region) make the peering `failed` at once, message
 //!   `overlapping CIDR` (or `peer VPC not found`).
+//! - A `failed` peering is visible to the requester only; a failed or rejected one can't be
+//!   deleted (`Invalid`, `InvalidStateTransition`): it expires by itself.
 //! - Accept: only by the accepter account in the accepter region (`AccessDenied`,
 //!   `OperationNotPermitted`); only from `pending-acceptance` (else `Invalid`,
 //!   `InvalidStateTransition`); then `provisioning` for
@@ -60,8 +62,9 @@ impl Peering {
         }
     }
 
+    /// A `failed` peering is visible to the requester only (for about two hours on AWS).
     fn visible_to(&self, cx: &CallCx) -> bool {
-        self.is_requester(cx) || self.is_accepter(cx)
+        self.is_requester(cx) || (self.is_accepter(cx) && self.status != PeeringStatus::Failed)
     }
     fn is_requester(&self, cx: &CallCx) -> bool {
         self.requester_owner == cx.account && self.requester_region == cx.region
@@ -470,6 +473,17 @@ impl Network for SimCloud {
             "DeleteVpcPeeringConnection",
             Some(id.to_string()),
             |s| {
+                if let Some(p) = s.peerings.get(id).filter(|p| p.visible_to(cx))
+                    && matches!(p.status, PeeringStatus::Failed | PeeringStatus::Rejected)
+                {
+                    // AWS: a failed or rejected peering can't be deleted; it expires.
+                    return fail(
+                        CloudErrorKind::Invalid,
+                        "DeleteVpcPeeringConnection",
+                        "InvalidStateTransition",
+                        format!("Invalid state transition for {id}, attempted to transition from {} to deleted", if p.status == PeeringStatus::Failed { "failed" } else { "rejected" }),
+                    );
+                }
                 if let Some(p) = s.peerings.get_mut(id).filter(|p| p.visible_to(cx))
                     && p.is_live()
                 {
