@@ -106,6 +106,10 @@ pub struct HttpArgs {
     /// afresh.
     #[arg(long, env = "EH_IDEMPOTENCY_TTL_SECS", default_value_t = 86400)]
     pub idempotency_ttl_secs: u64,
+    /// Inbound rules per security group in the hub account (AWS: 60 unless raised): a hub's
+    /// `prefix_list_max_entries` must not exceed it.
+    #[arg(long, env = "EH_SG_INBOUND_RULES_QUOTA", default_value_t = 60)]
+    pub sg_inbound_rules_quota: i64,
 }
 
 #[derive(Debug, Clone, Args)]

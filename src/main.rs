@@ -57,7 +57,10 @@ async fn main() -> anyhow::Result<()> {
             };
             let app = App {
                 pool: pool.clone(),
-                limits: Limits::default(),
+                limits: Limits {
+                    sg_inbound_rules: http.sg_inbound_rules_quota,
+                    ..Limits::default()
+                },
                 default_role_name: http.default_role_name.clone(),
                 idempotency_ttl: Duration::from_secs(http.idempotency_ttl_secs.max(1)),
             };

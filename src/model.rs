@@ -153,6 +153,9 @@ pub struct Limits {
     pub peerings_per_vpc: i64,
     /// VPCs associated with one private hosted zone (AWS: 300); the hub's VPC is one of them.
     pub vpcs_per_zone: i64,
+    /// Inbound rules per security group (AWS: 60 unless raised). A rule referencing a prefix
+    /// list counts as the list's maximum size, so the hub's `prefix_list_max_entries` must fit.
+    pub sg_inbound_rules: i64,
 }
 
 impl Default for Limits {
@@ -160,6 +163,7 @@ impl Default for Limits {
         Limits {
             peerings_per_vpc: 125,
             vpcs_per_zone: 300,
+            sg_inbound_rules: 60,
         }
     }
 }

@@ -369,7 +369,7 @@ async fn quotas_are_refused_early() {
         sim_config(false),
         Limits {
             peerings_per_vpc: 2,
-            vpcs_per_zone: 300,
+            ..test_limits()
         },
     )
     .await;
@@ -390,8 +390,8 @@ async fn quotas_are_refused_early() {
     let w = World::with_limits(
         sim_config(false),
         Limits {
-            peerings_per_vpc: 125,
             vpcs_per_zone: 2,
+            ..test_limits()
         },
     )
     .await;

@@ -304,6 +304,18 @@ impl App {
                 "must be between 1 and 1000",
             ));
         }
+        if i64::from(max_entries) > self.limits.sg_inbound_rules {
+            return Err(AppError::invalid(
+                "prefix_list_max_entries",
+                &format!(
+                    "{max_entries} does not fit: the endpoints' security group counts the rule \
+                     referencing the prefix list as {max_entries} inbound rules, and it may \
+                     hold {} (AWS: 60 unless raised in Service Quotas; after raising it, set \
+                     EH_SG_INBOUND_RULES_QUOTA)",
+                    self.limits.sg_inbound_rules
+                ),
+            ));
+        }
         let hub = store::hubs::NewHub {
             id: Uuid::now_v7(),
             name: req.name,

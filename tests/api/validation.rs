@@ -192,6 +192,11 @@ async fn invalid_hub_fields_are_422_naming_the_field() {
             "prefix_list_max_entries",
         ),
         (
+            // The security group counts the prefix-list rule as 61 of its 60 inbound rules.
+            with(&|b| b["prefix_list_max_entries"] = json!(61)),
+            "prefix_list_max_entries",
+        ),
+        (
             with(&|b| {
                 b.as_object_mut().unwrap().remove("role_name");
             }),

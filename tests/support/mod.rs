@@ -25,6 +25,15 @@ pub const HUB_ACCOUNT: &str = "111111111111";
 pub const REGION: &str = "eu-west-1";
 
 /// The application layer on `pool`, as the service builds it.
+/// AWS's limits, with the security-group rule quota raised (as the simulated cloud's is) so
+/// that test hubs may have 200-entry prefix lists.
+pub fn test_limits() -> Limits {
+    Limits {
+        sg_inbound_rules: 1000,
+        ..Limits::default()
+    }
+}
+
 pub fn app(pool: &PgPool, limits: Limits) -> App {
     App {
         pool: pool.clone(),
@@ -75,7 +84,7 @@ pub fn sim_config(rate_limits: bool) -> SimConfig {
 
 impl World {
     pub async fn new(sim: SimConfig) -> World {
-        Self::with_limits(sim, Limits::default()).await
+        Self::with_limits(sim, test_limits()).await
     }
 
     pub async fn with_limits(sim: SimConfig, limits: Limits) -> World {
