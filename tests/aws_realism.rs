@@ -302,3 +302,43 @@ async fn a_failed_peering_fails_the_attach_with_its_reason() {
         .unwrap();
     w.assert_detached(&hub, spoke.id).await;
 }
+
+/// A spoke VPC with a gateway route table (an edge association with its internet gateway):
+/// that table accepts no peering route, so routes go to the main and subnet tables only; a
+/// gateway table named in `route_table_ids` is refused with the reason.
+#[tokio::test]
+async fn gateway_route_tables_are_left_out() {
+    let w = World::new(sim_config(false)).await;
+    let hub = w.hub(&["sqs"]).await;
+    let req = w.spoke_request(1, true);
+    let gateway_table = w
+        .sim
+        .gateway_table_add(&req.vpc_id, "igw-0123456789abcdef0");
+    let r = w.app.spoke_enroll(&actor(), req, None).await.unwrap();
+    let id: uuid::Uuid = r.body["id"].as_str().unwrap().parse().unwrap();
+    w.run_until_idle().await;
+    w.assert_attached(&hub, id).await;
+    assert!(
+        w.sim
+            .routes(&gateway_table)
+            .iter()
+            .all(|r| r.target == endpoint_hub::cloud::RouteTarget::Other("local".into())),
+        "no peering route in the gateway table"
+    );
+
+    let mut req = w.spoke_request(2, true);
+    let gateway_table = w
+        .sim
+        .gateway_table_add(&req.vpc_id, "vgw-0123456789abcdef0");
+    req.route_table_ids = Some(vec![gateway_table.clone()]);
+    let r = w.app.spoke_enroll(&actor(), req, None).await.unwrap();
+    let id: uuid::Uuid = r.body["id"].as_str().unwrap().parse().unwrap();
+    w.run_until_idle().await;
+    let failed = w.spoke(id).await;
+    assert_eq!(failed.status.as_str(), "failed");
+    let error = failed.last_error.unwrap();
+    assert!(
+        error.contains(gateway_table.as_str()) && error.contains("vgw-0123456789abcdef0"),
+        "{error}"
+    );
+}

@@ -148,6 +148,26 @@ pub struct VpcInfo {
     pub dns_hostnames: bool,
 }
 
+/// A route table and what it is associated with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTableInfo {
+    pub id: RouteTableId,
+    /// The VPC's main route table (used by subnets without a table of their own).
+    pub main: bool,
+    /// Subnets explicitly associated with it.
+    pub subnets: usize,
+    /// An edge association with an internet or virtual private gateway (a gateway route
+    /// table): it accepts no route to a peering.
+    pub gateway: Option<String>,
+}
+
+impl RouteTableInfo {
+    /// Whether traffic from the VPC's subnets uses it (and so should route to the hub).
+    pub fn routes_subnets(&self) -> bool {
+        self.gateway.is_none() && (self.main || self.subnets > 0)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubnetInfo {
     pub id: SubnetId,
@@ -328,8 +348,9 @@ pub trait Credentials: Send + Sync {
 pub trait Network: Send + Sync {
     async fn vpc_get(&self, cx: &CallCx, vpc: &VpcId) -> CloudResult<Option<VpcInfo>>;
     async fn subnets_get(&self, cx: &CallCx, ids: &[SubnetId]) -> CloudResult<Vec<SubnetInfo>>;
-    /// Every route table of a VPC.
-    async fn route_tables_list(&self, cx: &CallCx, vpc: &VpcId) -> CloudResult<Vec<RouteTableId>>;
+    /// Every route table of a VPC, with its associations.
+    async fn route_tables_list(&self, cx: &CallCx, vpc: &VpcId)
+    -> CloudResult<Vec<RouteTableInfo>>;
     /// Peerings tagged [`OWNER_TAG`]=`owner_tag` visible to the account, any state.
     async fn peering_find(&self, cx: &CallCx, owner_tag: &str) -> CloudResult<Vec<PeeringInfo>>;
     async fn peering_get(&self, cx: &CallCx, id: &PeeringId) -> CloudResult<Option<PeeringInfo>>;

@@ -8,7 +8,7 @@ use super::context::{StepCx, StepResult, WaitFor, fail, need, spoke_zone_vpc, wa
 use super::definition::{Step, Workflow};
 use super::ops::{
     Association, dns_prerequisites, join, prefix_list_change, present_zones, routes_ensure,
-    zone_associate,
+    tables_usable, zone_associate,
 };
 use crate::cloud::{PeeringInfo, PeeringRequest, PeeringStatus};
 use crate::domain::{HostedZoneId, Ipv4Cidr, PeeringId, RouteTableId};
@@ -157,14 +157,16 @@ async fn verify_spoke(cx: &mut Cx) -> StepResult {
         .await?;
     let chosen = match &spoke.route_table_ids {
         Some(given) => {
-            for t in given {
-                if !tables.contains(t) {
-                    return fail(format!("route table {t} is not in VPC {}", spoke.vpc_id));
-                }
-            }
+            tables_usable(&tables, given, &spoke.vpc_id)?;
             given.clone()
         }
-        None => tables,
+        // The tables the VPC's subnets use: the main one and those with subnet associations,
+        // never a gateway route table (it accepts no peering route).
+        None => tables
+            .into_iter()
+            .filter(|t| t.routes_subnets())
+            .map(|t| t.id)
+            .collect(),
     };
     cx.state.spoke_cidrs = Some(cidrs);
     cx.state.spoke_route_tables = Some(chosen);

@@ -151,7 +151,8 @@ async fn spoke_routes_delete(cx: &mut Cx) -> StepResult {
         }
         Err(e) => return Err(e.into()),
     };
-    routes_delete_via(&cx.cloud, &scx, &tables, &peerings).await
+    let ids: Vec<_> = tables.into_iter().map(|t| t.id).collect();
+    routes_delete_via(&cx.cloud, &scx, &ids, &peerings).await
 }
 
 async fn hub_routes_delete(cx: &mut Cx) -> StepResult {

@@ -6,8 +6,8 @@
 use std::collections::BTreeSet;
 
 use crate::cloud::{
-    AliasRecord, CallCx, Cloud, CloudError, CloudErrorKind, EndpointRequest, RouteTarget, VpcInfo,
-    ZoneVpc,
+    AliasRecord, CallCx, Cloud, CloudError, CloudErrorKind, EndpointRequest, RouteTableInfo,
+    RouteTarget, VpcInfo, ZoneVpc,
 };
 use crate::domain::{HostedZoneId, Ipv4Cidr, PeeringId, RouteTableId};
 use crate::model::{Hub, HubService, HubStatus};
@@ -71,12 +71,30 @@ pub async fn verify_hub<S>(cx: &mut StepCx<S>) -> StepResult {
         .network
         .route_tables_list(&hcx, &cx.hub.vpc_id)
         .await?;
-    for t in &cx.hub.route_table_ids {
-        if !tables.contains(t) {
-            return fail(format!(
-                "route table {t} is not in the hub VPC {}",
-                cx.hub.vpc_id
-            ));
+    tables_usable(&tables, &cx.hub.route_table_ids, &cx.hub.vpc_id)?;
+    Ok(())
+}
+
+/// Checks route tables given at registration: each is in the VPC and is not a gateway route
+/// table (an edge association with an internet or virtual private gateway accepts no peering
+/// route, so the attach would fail there).
+pub fn tables_usable(
+    tables: &[RouteTableInfo],
+    given: &[RouteTableId],
+    vpc: &crate::domain::VpcId,
+) -> StepResult {
+    for t in given {
+        match tables.iter().find(|i| &i.id == t) {
+            None => return fail(format!("route table {t} is not in VPC {vpc}")),
+            Some(RouteTableInfo {
+                gateway: Some(gw), ..
+            }) => {
+                return fail(format!(
+                    "route table {t} of VPC {vpc} has an edge association with {gw}: a gateway \
+                     route table accepts no route to a peering; leave it out of route_table_ids"
+                ));
+            }
+            Some(_) => {}
         }
     }
     Ok(())

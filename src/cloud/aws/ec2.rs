@@ -23,7 +23,8 @@ use super::errors::{malformed, sdk_error};
 use crate::cloud::{
     CallCx, CloudError, CloudErrorKind, CloudResult, DnsEntry, EndpointInfo, EndpointRequest,
     EndpointServiceInfo, Endpoints, Firewall, Network, OWNER_TAG, PeeringInfo, PeeringRequest,
-    PeeringStatus, PrefixListInfo, RouteInfo, RouteTarget, SecurityGroupInfo, SubnetInfo, VpcInfo,
+    PeeringStatus, PrefixListInfo, RouteInfo, RouteTableInfo, RouteTarget, SecurityGroupInfo,
+    SubnetInfo, VpcInfo,
 };
 use crate::domain::{
     EndpointId, Ipv4Cidr, PeeringId, PrefixListId, Region, RouteTableId, SecurityGroupId, SubnetId,
@@ -355,7 +356,11 @@ impl Network for AwsCloud {
     }
 
     #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]
-    async fn route_tables_list(&self, cx: &CallCx, vpc: &VpcId) -> CloudResult<Vec<RouteTableId>> {
+    async fn route_tables_list(
+        &self,
+        cx: &CallCx,
+        vpc: &VpcId,
+    ) -> CloudResult<Vec<RouteTableInfo>> {
         let items = self
             .ec2(cx)
             .describe_route_tables()
@@ -368,7 +373,21 @@ impl Network for AwsCloud {
             .map_err(|e| sdk_error("DescribeRouteTables", e))?;
         Ok(items
             .iter()
-            .filter_map(|t| parse(t.route_table_id()))
+            .filter_map(|t| {
+                let id = parse(t.route_table_id())?;
+                let associations = t.associations();
+                Some(RouteTableInfo {
+                    id,
+                    main: associations.iter().any(|a| a.main() == Some(true)),
+                    subnets: associations
+                        .iter()
+                        .filter(|a| a.subnet_id().is_some())
+                        .count(),
+                    gateway: associations
+                        .iter()
+                        .find_map(|a| a.gateway_id().map(str::to_owned)),
+                })
+            })
             .collect())
     }
 

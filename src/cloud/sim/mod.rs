@@ -348,6 +348,8 @@ struct Table {
     account: AccountId,
     region: Region,
     routes: Vec<(Ipv4Cidr, RouteTarget)>,
+    /// An edge association with an internet or virtual private gateway.
+    gateway: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -777,6 +779,7 @@ impl SimCloud {
                         .iter()
                         .map(|c| (*c, RouteTarget::Other("local".to_owned())))
                         .collect(),
+                    gateway: None,
                 },
             );
             tables.push(id);
@@ -829,6 +832,34 @@ impl SimCloud {
                     .push((cidr, RouteTarget::Other("local".to_owned())));
             }
         }
+    }
+
+    /// Adds a gateway route table to a VPC: associated with `gateway` (an internet or virtual
+    /// private gateway) by an edge association, no subnet. Returns its id.
+    pub fn gateway_table_add(&self, vpc: &VpcId, gateway: &str) -> RouteTableId {
+        let mut s = self.lock();
+        let id: RouteTableId = s.ec2_id("rtb").parse().expect("generated rtb id");
+        let v = s.vpcs.get(vpc).expect("vpc_add made it").clone();
+        s.tables.insert(
+            id.clone(),
+            Table {
+                vpc: v.id.clone(),
+                account: v.account.clone(),
+                region: v.region.clone(),
+                routes: v
+                    .cidrs
+                    .iter()
+                    .map(|c| (*c, RouteTarget::Other("local".to_owned())))
+                    .collect(),
+                gateway: Some(gateway.to_owned()),
+            },
+        );
+        s.vpcs
+            .get_mut(vpc)
+            .expect("checked")
+            .tables
+            .push(id.clone());
+        id
     }
 
     /// Sets a VPC's `enableDnsSupport` and `enableDnsHostnames` (ModifyVpcAttribute).
@@ -935,12 +966,12 @@ impl SimCloud {
     }
 
     /// The routes of a table (empty if there is no such table).
-    /// Every route table of a VPC.
+    /// The route tables of a VPC that its subnets use (gateway route tables left out).
     pub fn route_tables_of(&self, vpc: &VpcId) -> Vec<RouteTableId> {
         let s = self.lock();
         s.tables
             .iter()
-            .filter(|(_, t)| &t.vpc == vpc)
+            .filter(|(_, t)| &t.vpc == vpc && t.gateway.is_none())
             .map(|(id, _)| id.clone())
             .collect()
     }

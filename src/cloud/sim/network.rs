@@ -28,7 +28,7 @@ use async_trait::async_trait;
 use super::{Peering, SimCloud, State, Table, Vpc, fail};
 use crate::cloud::{
     CallCx, CloudErrorKind, CloudResult, Network, PeeringInfo, PeeringRequest, PeeringStatus,
-    RouteInfo, RouteTarget, SubnetInfo, VpcInfo,
+    RouteInfo, RouteTableInfo, RouteTarget, SubnetInfo, VpcInfo,
 };
 use crate::domain::{AccountId, Ipv4Cidr, PeeringId, RouteTableId, SubnetId, VpcId};
 
@@ -343,6 +343,19 @@ impl State {
                 ),
             );
         }
+        if let Some(gateway) = &table.gateway {
+            // AWS: a gateway route table routes only to local targets, network interfaces or
+            // appliances (message approximated).
+            return fail(
+                CloudErrorKind::Invalid,
+                OP,
+                "InvalidParameterValue",
+                format!(
+                    "route table {table_id} has an edge association with {gateway}: a gateway \
+                     route table accepts no route to a VPC peering connection"
+                ),
+            );
+        }
         if table.routes.iter().any(|(d, _)| d == destination) {
             return fail(
                 CloudErrorKind::AlreadyExists,
@@ -416,11 +429,30 @@ impl Network for SimCloud {
         .await
     }
 
-    async fn route_tables_list(&self, cx: &CallCx, vpc: &VpcId) -> CloudResult<Vec<RouteTableId>> {
+    /// The VPC's first table is its main one; each other is associated with a subnet (as
+    /// `vpc_add` makes them), unless it has an edge association with a gateway.
+    async fn route_tables_list(
+        &self,
+        cx: &CallCx,
+        vpc: &VpcId,
+    ) -> CloudResult<Vec<RouteTableInfo>> {
         self.read(cx, "DescribeRouteTables", |s| {
-            Ok(s.vpc_in(&cx.account, &cx.region, vpc)
-                .map(|v| v.tables.clone())
-                .unwrap_or_default())
+            let Some(v) = s.vpc_in(&cx.account, &cx.region, vpc) else {
+                return Ok(vec![]);
+            };
+            Ok(v.tables
+                .iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    let gateway = s.tables.get(id).and_then(|t| t.gateway.clone());
+                    RouteTableInfo {
+                        id: id.clone(),
+                        main: i == 0,
+                        subnets: usize::from(i > 0 && gateway.is_none()),
+                        gateway,
+                    }
+                })
+                .collect())
         })
         .await
     }
