@@ -342,3 +342,47 @@ async fn gateway_route_tables_are_left_out() {
         "{error}"
     );
 }
+
+/// EC2 is eventually consistent: a security group or prefix list just created answers
+/// NotFound for a while, to reads and as a reference. Provisioning waits for them instead of
+/// failing, and a run that crashed right after creating the group (its find by tag still
+/// blind) adopts it rather than making a second one.
+#[tokio::test]
+async fn just_created_resources_may_not_be_visible_yet() {
+    let w = World::new(endpoint_hub::cloud::sim::SimConfig {
+        rate_limits: false,
+        propagation: std::time::Duration::from_millis(400),
+        ..Default::default()
+    })
+    .await;
+    let hub = w.hub_registered(&["sqs"]).await;
+    let mut cfg = test_engine_config();
+    cfg.fault_after_step = Some(endpoint_hub::workflow::StepFault::new(
+        JobKind::ProvisionHub,
+        "security_group",
+        1,
+    ));
+    let engine = w.engine(cfg);
+    engine
+        .run_until_idle(std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    let job = w.app.hub_get(hub.id).await.unwrap().current_job_id.unwrap();
+    w.app.job_retry(&actor(), job).await.unwrap();
+    engine
+        .run_until_idle(std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    let hub = w.app.hub_get(hub.id).await.unwrap();
+    assert_eq!(hub.status.as_str(), "ready", "{:?}", hub.last_error);
+    let ours = format!("hub:{}", hub.id);
+    let groups = w
+        .sim
+        .security_groups()
+        .into_iter()
+        .filter(|g| g.owner_tag.as_deref() == Some(ours.as_str()))
+        .count();
+    assert_eq!(groups, 1);
+    assert_eq!(w.sim.prefix_lists().len(), 1);
+    assert!(hub.security_group_id.is_some());
+}

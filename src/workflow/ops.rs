@@ -112,10 +112,29 @@ pub async fn security_group<S>(cx: &mut StepCx<S>) -> StepResult {
         Some(sg) => sg,
         None => {
             let name = format!("endpoint-hub-{}", cx.hub.name);
-            cx.cloud
+            match cx
+                .cloud
                 .firewall
                 .security_group_create(&hcx, &cx.hub.vpc_id, &name, &tag)
-                .await?
+                .await
+            {
+                Ok(sg) => sg,
+                // Made by an earlier run whose response or checkpoint was lost, and not yet
+                // visible by its tag (EC2 is eventually consistent): find it again shortly.
+                // A group of that name that is not ours stays invisible to the tag search,
+                // and the wait's deadline then fails the job with this message.
+                Err(e) if e.is(CloudErrorKind::AlreadyExists) => {
+                    return wait(
+                        WaitFor::Resource,
+                        format!(
+                            "a security group named {name} exists in VPC {} but is not found by \
+                             its tag {tag} yet; if it is not endpoint-hub's, rename or delete it",
+                            cx.hub.vpc_id
+                        ),
+                    );
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
     };
     cx.effect(Effect::HubSecurityGroup(sg.id));
@@ -138,10 +157,25 @@ pub async fn prefix_list<S>(cx: &mut StepCx<S>) -> StepResult {
                 .await?
         }
     };
-    cx.cloud
+    match cx
+        .cloud
         .firewall
         .security_group_allow_https(&hcx, &sg, &pl.id)
-        .await?;
+        .await
+    {
+        Ok(()) => {}
+        // Both were just made: EC2 is eventually consistent.
+        Err(e) if e.is(CloudErrorKind::NotFound) => {
+            return wait(
+                WaitFor::Resource,
+                format!(
+                    "security group {sg} or prefix list {} not visible yet: {e}",
+                    pl.id
+                ),
+            );
+        }
+        Err(e) => return Err(e.into()),
+    }
     cx.effect(Effect::HubPrefixList(pl.id));
     Ok(())
 }

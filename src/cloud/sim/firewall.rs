@@ -32,7 +32,9 @@ impl PrefixList {
         }
     }
     fn visible_to(&self, cx: &CallCx) -> bool {
-        self.account == cx.account && self.region == cx.region
+        self.account == cx.account
+            && self.region == cx.region
+            && std::time::Instant::now() >= self.visible_at
     }
 }
 
@@ -46,7 +48,9 @@ impl SecurityGroup {
         }
     }
     fn visible_to(&self, cx: &CallCx) -> bool {
-        self.account == cx.account && self.region == cx.region
+        self.account == cx.account
+            && self.region == cx.region
+            && std::time::Instant::now() >= self.visible_at
     }
 }
 
@@ -180,8 +184,20 @@ impl Firewall for SimCloud {
                     ),
                 );
             }
+            // The AWS implementation sends a client token made of the owner tag and the name:
+            // the same request again returns the same list.
+            if let Some(same) = s.prefix_lists.values().find(|p| {
+                p.account == cx.account
+                    && p.region == cx.region
+                    && p.owner_tag == owner_tag
+                    && p.name == name
+            }) {
+                return Ok(same.info());
+            }
             let id: PrefixListId = s.ec2_id("pl").parse().expect("generated pl id");
             let list = PrefixList {
+                name: name.to_owned(),
+                visible_at: std::time::Instant::now() + self.config.propagation,
                 id: id.clone(),
                 account: cx.account.clone(),
                 region: cx.region.clone(),
@@ -295,6 +311,7 @@ impl Firewall for SimCloud {
                 name: name.to_owned(),
                 owner_tag: owner_tag.to_owned(),
                 https_from: Vec::new(),
+                visible_at: std::time::Instant::now() + self.config.propagation,
             };
             let info = group.info();
             s.security_groups.insert(id, group);

@@ -88,6 +88,10 @@ pub struct SimConfig {
     pub vpcs_per_zone: usize,
     /// Hosted zones per account. Default 500.
     pub zones_per_account: usize,
+    /// EC2's eventual consistency: a security group or prefix list just created answers
+    /// NotFound (to reads by id or tag, and as a reference in another call) for this long.
+    /// Default zero.
+    pub propagation: Duration,
 }
 
 impl Default for SimConfig {
@@ -103,6 +107,7 @@ impl Default for SimConfig {
             endpoint_pending_reads: 0,
             vpcs_per_zone: 300,
             zones_per_account: 500,
+            propagation: Duration::ZERO,
         }
     }
 }
@@ -371,12 +376,15 @@ struct Peering {
 #[derive(Debug, Clone)]
 struct PrefixList {
     id: PrefixListId,
+    name: String,
     account: AccountId,
     region: Region,
     version: i64,
     max_entries: i32,
     entries: Vec<Ipv4Cidr>,
     owner_tag: String,
+    /// Eventual consistency: reads and references answer NotFound before this.
+    visible_at: std::time::Instant,
 }
 
 #[derive(Debug, Clone)]
@@ -388,6 +396,8 @@ struct SecurityGroup {
     name: String,
     owner_tag: String,
     https_from: Vec<PrefixListId>,
+    /// Eventual consistency: reads and references answer NotFound before this.
+    visible_at: std::time::Instant,
 }
 
 #[derive(Debug, Clone)]
