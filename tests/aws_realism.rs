@@ -4,6 +4,7 @@
 mod support;
 
 use endpoint_hub::app::HubUpdate;
+use endpoint_hub::cloud::sim::{Fault, FaultKind};
 use endpoint_hub::cloud::{CallCx, ZoneVpc};
 use endpoint_hub::model::{JobKind, JobStatus};
 use endpoint_hub::store;
@@ -385,4 +386,46 @@ async fn just_created_resources_may_not_be_visible_yet() {
     assert_eq!(groups, 1);
     assert_eq!(w.sim.prefix_lists().len(), 1);
     assert!(hub.security_group_id.is_some());
+}
+
+/// A create whose response is lost after AWS applied it, sent again by the SDK: the second
+/// answer is `InvalidGroup.Duplicate`, `HostedZoneAlreadyExists` (same caller reference) or a
+/// second pending peering. Each is adopted (or the duplicate peering deleted): one of each
+/// thing in the end, and everything attached.
+#[tokio::test]
+async fn lost_create_responses_are_adopted() {
+    let w = World::new(sim_config(false)).await;
+    for op in [
+        "CreateSecurityGroup",
+        "CreateHostedZone",
+        "CreateVpcPeeringConnection",
+    ] {
+        w.sim
+            .fault_inject(Fault::new(op, FaultKind::LostResponse).times(1));
+    }
+    let hub = w.hub(&["sqs", "kms"]).await;
+    let spoke = w.enroll(1, true).await;
+    w.run_until_idle().await;
+    w.assert_attached(&hub, spoke.id).await;
+    assert_eq!(w.sim.calls("CreateSecurityGroup"), 2);
+    assert_eq!(w.sim.zones().len(), 2, "one zone per service");
+    let ours = format!("hub:{}", hub.id);
+    assert_eq!(
+        w.sim
+            .security_groups()
+            .iter()
+            .filter(|g| g.owner_tag.as_deref() == Some(ours.as_str()))
+            .count(),
+        1
+    );
+    // Two peerings were made; the extra one is deleted, one is live (assert_attached).
+    assert_eq!(w.sim.peerings().len(), 2);
+    assert_eq!(
+        w.sim
+            .peerings()
+            .iter()
+            .filter(|p| !p.status.is_dead())
+            .count(),
+        1
+    );
 }

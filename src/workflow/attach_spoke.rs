@@ -212,7 +212,8 @@ async fn peering_ensure(cx: &mut Cx) -> Result<PeeringInfo, super::context::Step
             p.clone()
         }
         None => {
-            cx.cloud
+            let made = cx
+                .cloud
                 .network
                 .peering_create(
                     &hcx,
@@ -221,10 +222,19 @@ async fn peering_ensure(cx: &mut Cx) -> Result<PeeringInfo, super::context::Step
                         peer_vpc: spoke.vpc_id.clone(),
                         peer_owner: spoke.account_id.clone(),
                         peer_region: spoke.region.clone(),
-                        owner_tag: tag,
+                        owner_tag: tag.clone(),
                     },
                 )
-                .await?
+                .await?;
+            // CreateVpcPeeringConnection has no client token: a request whose response was
+            // lost and that the SDK sent again leaves a second pending peering. Keep the one
+            // we were answered with, delete the others.
+            for other in cx.cloud.network.peering_find(&hcx, &tag).await? {
+                if other.id != made.id && other.status == PeeringStatus::PendingAcceptance {
+                    cx.cloud.network.peering_delete(&hcx, &other.id).await?;
+                }
+            }
+            made
         }
     };
     cx.state.peering_id = Some(peering.id.clone());

@@ -262,12 +262,23 @@ pub async fn zones<S>(cx: &mut StepCx<S>) -> StepResult {
         let reference = zone_reference(&cx.hub, &svc);
         let zone = match cx.cloud.dns.zone_find(&hcx, &reference).await? {
             Some(z) => z,
-            None => {
-                cx.cloud
-                    .dns
-                    .zone_create(&hcx, zone_name, &cx.hub_zone_vpc(), &reference)
-                    .await?
-            }
+            None => match cx
+                .cloud
+                .dns
+                .zone_create(&hcx, zone_name, &cx.hub_zone_vpc(), &reference)
+                .await
+            {
+                Ok(z) => z,
+                // Our caller reference: made by a request whose response was lost (the SDK
+                // sent it again). Adopt it.
+                Err(e) if e.code.eq_ignore_ascii_case("HostedZoneAlreadyExists") => {
+                    match cx.cloud.dns.zone_find(&hcx, &reference).await? {
+                        Some(z) => z,
+                        None => return Err(StepError::Retry(e.to_string())),
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            },
         };
         if zone.name.trim_end_matches('.') != zone_name {
             return fail(format!(

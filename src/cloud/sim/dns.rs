@@ -290,10 +290,17 @@ impl Dns for SimCloud {
         vpc: &ZoneVpc,
         caller_reference: &str,
     ) -> CloudResult<ZoneInfo> {
-        self.write(cx, "CreateHostedZone", None, |s| {
-            s.zone_create(cx, name, vpc, caller_reference, &self.config)
-        })
-        .await
+        const OP: &str = "CreateHostedZone";
+        let send = || {
+            self.write(cx, OP, None, |s| {
+                s.zone_create(cx, name, vpc, caller_reference, &self.config)
+            })
+        };
+        let first = send().await;
+        if first.is_ok() && self.resend(OP, cx) {
+            return send().await;
+        }
+        first
     }
 
     async fn zone_delete(&self, cx: &CallCx, id: &HostedZoneId) -> CloudResult<()> {

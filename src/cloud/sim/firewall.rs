@@ -282,42 +282,15 @@ impl Firewall for SimCloud {
         owner_tag: &str,
     ) -> CloudResult<SecurityGroupInfo> {
         const OP: &str = "CreateSecurityGroup";
-        self.write(cx, OP, None, |s| {
-            if s.vpc_in(&cx.account, &cx.region, vpc).is_none() {
-                return fail(
-                    CloudErrorKind::NotFound,
-                    OP,
-                    "InvalidVpcID.NotFound",
-                    format!("The vpc ID '{vpc}' does not exist"),
-                );
-            }
-            if s.security_groups
-                .values()
-                .any(|g| &g.vpc == vpc && g.name == name)
-            {
-                return fail(
-                    CloudErrorKind::AlreadyExists,
-                    OP,
-                    "InvalidGroup.Duplicate",
-                    format!("The security group '{name}' already exists for VPC '{vpc}'"),
-                );
-            }
-            let id: SecurityGroupId = s.ec2_id("sg").parse().expect("generated sg id");
-            let group = SecurityGroup {
-                id: id.clone(),
-                account: cx.account.clone(),
-                region: cx.region.clone(),
-                vpc: vpc.clone(),
-                name: name.to_owned(),
-                owner_tag: owner_tag.to_owned(),
-                https_from: Vec::new(),
-                visible_at: std::time::Instant::now() + self.config.propagation,
-            };
-            let info = group.info();
-            s.security_groups.insert(id, group);
-            Ok(info)
-        })
-        .await
+        let first = self
+            .security_group_create_once(cx, vpc, name, owner_tag)
+            .await;
+        if first.is_ok() && self.resend(OP, cx) {
+            return self
+                .security_group_create_once(cx, vpc, name, owner_tag)
+                .await;
+        }
+        first
     }
 
     async fn security_group_allow_https(
@@ -390,6 +363,54 @@ impl Firewall for SimCloud {
             }
             s.security_groups.remove(sg);
             Ok(())
+        })
+        .await
+    }
+}
+
+impl SimCloud {
+    async fn security_group_create_once(
+        &self,
+        cx: &CallCx,
+        vpc: &VpcId,
+        name: &str,
+        owner_tag: &str,
+    ) -> CloudResult<SecurityGroupInfo> {
+        const OP: &str = "CreateSecurityGroup";
+        self.write(cx, OP, None, |s| {
+            if s.vpc_in(&cx.account, &cx.region, vpc).is_none() {
+                return fail(
+                    CloudErrorKind::NotFound,
+                    OP,
+                    "InvalidVpcID.NotFound",
+                    format!("The vpc ID '{vpc}' does not exist"),
+                );
+            }
+            if s.security_groups
+                .values()
+                .any(|g| &g.vpc == vpc && g.name == name)
+            {
+                return fail(
+                    CloudErrorKind::AlreadyExists,
+                    OP,
+                    "InvalidGroup.Duplicate",
+                    format!("The security group '{name}' already exists for VPC '{vpc}'"),
+                );
+            }
+            let id: SecurityGroupId = s.ec2_id("sg").parse().expect("generated sg id");
+            let group = SecurityGroup {
+                id: id.clone(),
+                account: cx.account.clone(),
+                region: cx.region.clone(),
+                vpc: vpc.clone(),
+                name: name.to_owned(),
+                owner_tag: owner_tag.to_owned(),
+                https_from: Vec::new(),
+                visible_at: std::time::Instant::now() + self.config.propagation,
+            };
+            let info = group.info();
+            s.security_groups.insert(id, group);
+            Ok(info)
         })
         .await
     }

@@ -126,6 +126,11 @@ pub enum FaultKind {
     /// Blocks the calling thread, then lets the call proceed: the caller's whole process
     /// stalls (its heartbeats too), as in a long GC pause or a SIGSTOP.
     Freeze(Duration),
+    /// The request is applied, its response lost, and the SDK sends it again: the caller gets
+    /// the second answer (`HostedZoneAlreadyExists`, `InvalidGroup.Duplicate`, a second pending
+    /// peering). Applies to CreateHostedZone, CreateSecurityGroup and
+    /// CreateVpcPeeringConnection.
+    LostResponse,
 }
 
 /// An injected fault: `kind` applies to calls of `operation` (AWS's name, e.g. `CreateRoute`,
@@ -551,6 +556,22 @@ impl State {
         (total, freeze)
     }
 
+    /// Whether this call's response is lost (consuming the fault's count).
+    fn response_lost(&mut self, op: &str, account: &AccountId) -> bool {
+        let hit = self
+            .faults
+            .iter_mut()
+            .find(|f| f.kind == FaultKind::LostResponse && f.matches(op, account));
+        let Some(fault) = hit else {
+            return false;
+        };
+        if let Some(n) = &mut fault.count {
+            *n -= 1;
+        }
+        self.faults.retain(|f| f.count != Some(0));
+        true
+    }
+
     /// The first injected error for this call, if any (consuming its count).
     fn injected_error(&mut self, op: &str, account: &AccountId) -> CloudResult<()> {
         let hit = self.faults.iter_mut().find(|f| {
@@ -878,6 +899,11 @@ impl SimCloud {
             v.dns_support = support;
             v.dns_hostnames = hostnames;
         }
+    }
+
+    /// After a successful create: whether a `LostResponse` fault makes the SDK send it again.
+    pub(super) fn resend(&self, op: &str, cx: &CallCx) -> bool {
+        self.lock().response_lost(op, &cx.account)
     }
 
     /// Makes AssumeRole of `role` (and so every call made with it) fail with `AccessDenied`.

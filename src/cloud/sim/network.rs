@@ -3,8 +3,10 @@
 //! - A peering is visible to the requester account in the requester region and to the accepter
 //!   account in the accepter region. Its [`OWNER_TAG`](crate::cloud::OWNER_TAG) tag is the
 //!   requester's (tags are per account), so `peering_find` finds it only from the requester side.
-//! - Create: the requester VPC must be the caller's (`InvalidVpcID.NotFound`); a live peering
-//!   between the same two VPCs is `AlreadyExists` (`VpcPeeringConnectionAlreadyExists`); the
+//! - Create: the requester VPC must be the caller's (`InvalidVpcID.NotFound`); an active (or
+//!   provisioning) peering between the same two VPCs is `AlreadyExists`
+//!   (`VpcPeeringConnectionAlreadyExists`), a pending one is not (a resent request makes a
+//!   second pending peering); the
 //!   requester VPC's live peerings are limited (`LimitExceeded`,
 //!   `ActiveVpcPeeringConnectionPerVpcLimitExceeded`). Overlapping CIDRs (or a peer VPC that does
 //!   not exist in that account and region) make the peering `failed` at once, message
@@ -200,10 +202,13 @@ impl State {
                 ),
             );
         }
+        // Only an established peering blocks another (requests may be pending twice).
         if let Some(existing) = self.peerings.values().find(|p| {
-            p.is_live()
-                && ((p.requester_vpc == req.vpc && p.accepter_vpc == req.peer_vpc)
-                    || (p.requester_vpc == req.peer_vpc && p.accepter_vpc == req.vpc))
+            matches!(
+                p.status,
+                PeeringStatus::Active | PeeringStatus::Provisioning
+            ) && ((p.requester_vpc == req.vpc && p.accepter_vpc == req.peer_vpc)
+                || (p.requester_vpc == req.peer_vpc && p.accepter_vpc == req.vpc))
         }) {
             return fail(
                 CloudErrorKind::AlreadyExists,
@@ -483,10 +488,13 @@ impl Network for SimCloud {
     }
 
     async fn peering_create(&self, cx: &CallCx, req: &PeeringRequest) -> CloudResult<PeeringInfo> {
-        self.write(cx, "CreateVpcPeeringConnection", None, |s| {
-            s.peering_create(cx, req, &self.config)
-        })
-        .await
+        const OP: &str = "CreateVpcPeeringConnection";
+        let send = || self.write(cx, OP, None, |s| s.peering_create(cx, req, &self.config));
+        let first = send().await;
+        if first.is_ok() && self.resend(OP, cx) {
+            return send().await;
+        }
+        first
     }
 
     async fn peering_accept(&self, cx: &CallCx, id: &PeeringId) -> CloudResult<()> {
