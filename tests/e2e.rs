@@ -208,8 +208,8 @@ async fn attached_count(w: &World, ids: &[String]) -> usize {
 
 /// Every mutating EC2 and Route 53 call is throttled for a while: 10 of each while the hub
 /// provisions, then 60 of each while 8 spokes attach, with Route 53's `ConcurrentModification`
-/// and `PriorRequestNotComplete` on the zone-association calls. Everything still ends complete
-/// and correct.
+/// and `PriorRequestNotComplete` on the zone-association calls and creates whose responses are
+/// lost (the SDK sends them again). Everything still ends complete and correct, once.
 ///
 /// Why not 60 while the hub provisions: its steps run one after another, so 60 consecutive
 /// throttles all land on one call, which is exactly the retry budget (12 step attempts x 5 SDK
@@ -226,12 +226,29 @@ async fn throttling_storm_ends_in_the_same_state() {
     let spokes = seed_spokes(&w.aws, &spoke_specs(400_000_000_000, 60, SPOKES)).await;
     let started = Instant::now();
     throttle(&w.emu, 10).await;
+    // Creates applied by AWS whose answers are lost: the SDK sends them again.
+    for (service, operation) in [
+        ("ec2", "CreateSecurityGroup"),
+        ("route53", "CreateHostedZone"),
+    ] {
+        w.emu
+            .fault_add(json!({
+                "service": service, "operation": operation, "kind": "lost_response", "count": 1,
+            }))
+            .await;
+    }
     let hub_id = w.hub_register("main").await;
     w.hub_wait_ready(&hub_id, Duration::from_secs(240)).await;
     let hub_secs = started.elapsed().as_secs_f64();
 
     w.emu.calls_clear().await;
     throttle(&w.emu, 60).await;
+    w.emu
+        .fault_add(json!({
+            "service": "ec2", "operation": "CreateVpcPeeringConnection",
+            "kind": "lost_response", "count": 2,
+        }))
+        .await;
     // Route 53's own "try again" answers, on the zone-association calls.
     for (operation, kind) in [
         (

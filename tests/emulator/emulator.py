@@ -256,9 +256,13 @@ class Layer:
         try:
             self.apply_faults(call)
             handler = OVERRIDES.get((call.service, call.operation))
-            if handler:
-                return handler(self, call)
-            return self.pass_to_moto(call)
+            answer = handler(self, call) if handler else self.pass_to_moto(call)
+            if getattr(call, "lose_response", False) and answer[0] < 400:
+                # Applied, but the answer never reaches the client: it sees a server error
+                # (as after a timeout) and the SDK sends the request again.
+                code, status, msg = FAULT_ERRORS["error5xx"][call.service]
+                raise AwsError(code, status, msg, sender=False)
+            return answer
         except AwsError as err:
             body, rid = error_body(call.service, err)
             hdr = "x-amzn-RequestId" if call.service != "ec2" else "x-amz-request-id"
@@ -289,13 +293,15 @@ class Layer:
                     continue
                 if f["account"] not in (None, call.account) or (f["mutating_only"] and not call.mutating):
                     continue
-                if f["kind"] != "latency" and error is not None:
+                if f["kind"] not in ("latency", "lost_response") and error is not None:
                     continue  # one error per request; later error rules keep their count
                 if f["remaining"] is not None:
                     f["remaining"] -= 1
                 f["hits"] += 1
                 if f["kind"] == "latency":
                     delay += f["latency_ms"] / 1000.0
+                elif f["kind"] == "lost_response":
+                    call.lose_response = True
                 else:
                     code, status, msg = FAULT_ERRORS[f["kind"]][call.service]
                     error = AwsError(code, status, msg, sender=status < 500)
@@ -306,8 +312,8 @@ class Layer:
 
     def add_fault(self, spec):
         kind = spec.get("kind")
-        if kind not in ("latency", *FAULT_ERRORS):
-            raise ValueError("kind must be latency or one of " + ", ".join(FAULT_ERRORS))
+        if kind not in ("latency", "lost_response", *FAULT_ERRORS):
+            raise ValueError("kind must be latency, lost_response or one of " + ", ".join(FAULT_ERRORS))
         service = spec.get("service", "*")
         if service not in ("*", "ec2", "route53", "sts"):
             raise ValueError("service must be ec2, route53, sts or *")

@@ -366,6 +366,21 @@ def test_route53_concurrency_faults(emu):
     assert status == 400 and "Route 53" in body["error"]
 
 
+def test_lost_response_applies_the_request(emu):
+    ec2 = emu.client(HUB, "ec2")
+    vpc_id = vpc(ec2, "10.7.0.0/16")
+    emu.fault(service="ec2", operation="CreateSecurityGroup", kind="lost_response", count=1)
+    with pytest.raises(ClientError) as e:
+        ec2.create_security_group(GroupName="lost", Description="d", VpcId=vpc_id)
+    assert code(e) == ("InternalError", 500)
+    # It was made all the same: the request sent again is a duplicate.
+    groups = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["lost"]}])
+    assert len(groups["SecurityGroups"]) == 1
+    with pytest.raises(ClientError) as e:
+        ec2.create_security_group(GroupName="lost", Description="d", VpcId=vpc_id)
+    assert code(e)[0] == "InvalidGroup.Duplicate"
+
+
 def test_fault_filters_account_and_mutating(emu):
     hub, spoke = emu.client(HUB, "ec2"), emu.client(SPOKE, "ec2")
     fid = emu.fault(service="ec2", kind="throttle", mutating_only=True, account=SPOKE, count=None)

@@ -215,7 +215,11 @@ impl World {
             .into_iter()
             .filter(|p| p.owner_tag.as_deref() == Some(tag.as_str()) && !p.status.is_dead())
             .collect();
-        assert_eq!(mine.len(), 1, "exactly one live peering for {tag}: {mine:?}");
+        assert_eq!(
+            mine.len(),
+            1,
+            "exactly one live peering for {tag}: {mine:?}"
+        );
         let pcx = &mine[0];
         assert_eq!(pcx.status, PeeringStatus::Active);
         assert_eq!(Some(&pcx.id), spoke.peering_id.as_ref());
