@@ -203,8 +203,21 @@ enum Service {
     Route53,
 }
 
-/// Route 53: 5 requests per second per account, every call together.
-const ROUTE53_LIMITS: (f64, f64) = (5.0, 5.0);
+/// Route 53's published throttling (Developer Guide, "Throttling for Amazon Route 53 API
+/// requests"): per account, a bucket for every call together (burst 50, 10 per second) and one
+/// per operation; a request takes a token from both. (The separate change-throughput bucket for
+/// record changes is not modelled.)
+const ROUTE53_ACCOUNT_LIMITS: (f64, f64) = (50.0, 10.0);
+
+fn route53_operation_limits(op: &str) -> (f64, f64) {
+    match op {
+        "AssociateVPCWithHostedZone" => (20.0, 5.0),
+        "DisassociateVPCFromHostedZone" => (10.0, 5.0),
+        "CreateHostedZone" => (40.0, 2.0),
+        "DeleteHostedZone" => (40.0, 5.0),
+        _ => (50.0, 10.0),
+    }
+}
 
 const ROUTE53_OPERATIONS: &[&str] = &[
     "CreateHostedZone",
@@ -268,6 +281,7 @@ fn server_error(op: &str) -> CloudError {
 enum BucketKey {
     Ec2(AccountId, Region, Ec2Bucket),
     Route53(AccountId),
+    Route53Operation(AccountId, &'static str),
 }
 
 /// A token bucket on tokio's clock (so tests with paused time work).
@@ -290,10 +304,14 @@ impl TokenBucket {
     }
 
     /// Takes one token if there is one.
-    fn take(&mut self, now: Instant) -> bool {
+    fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
         self.last = now;
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        self.refill(now);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true
@@ -600,14 +618,14 @@ impl State {
         Ok(())
     }
 
-    fn rate_limit(&mut self, op: &str, cx: &CallCx) -> CloudResult<()> {
+    fn rate_limit(&mut self, op: &'static str, cx: &CallCx) -> CloudResult<()> {
         let (key, limits) = match service_of(op) {
             Service::Sts => return Ok(()),
             Service::Ec2(bucket) => (
                 BucketKey::Ec2(cx.account.clone(), cx.region.clone(), bucket),
                 bucket.limits(),
             ),
-            Service::Route53 => (BucketKey::Route53(cx.account.clone()), ROUTE53_LIMITS),
+            Service::Route53 => return self.route53_rate_limit(op, cx),
         };
         let now = Instant::now();
         let bucket = self
@@ -619,6 +637,37 @@ impl State {
         } else {
             Err(throttle_error(op))
         }
+    }
+
+    /// A token from the account's bucket and from the operation's, or `Throttling`.
+    fn route53_rate_limit(&mut self, op: &'static str, cx: &CallCx) -> CloudResult<()> {
+        let now = Instant::now();
+        let keys = [
+            (
+                BucketKey::Route53(cx.account.clone()),
+                ROUTE53_ACCOUNT_LIMITS,
+            ),
+            (
+                BucketKey::Route53Operation(cx.account.clone(), op),
+                route53_operation_limits(op),
+            ),
+        ];
+        for (key, limits) in &keys {
+            let bucket = self
+                .buckets
+                .entry(key.clone())
+                .or_insert_with(|| TokenBucket::new(*limits, now));
+            bucket.refill(now);
+            if bucket.tokens < 1.0 {
+                return Err(throttle_error(op));
+            }
+        }
+        for (key, _) in &keys {
+            if let Some(b) = self.buckets.get_mut(key) {
+                b.tokens -= 1.0;
+            }
+        }
+        Ok(())
     }
 }
 

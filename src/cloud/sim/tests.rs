@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::*;
 use crate::cloud::{
-    Cloud, Dns, EndpointRequest, Endpoints, Firewall, Network, PeeringRequest, RouteTarget,
+    Cloud, Dns, EndpointRequest, Endpoints, Firewall, Network, PeeringRequest, RouteTarget, ZoneVpc,
 };
 use crate::domain::RoleName;
 
@@ -248,9 +248,13 @@ async fn overlapping_cidr_peering_fails() {
         .unwrap();
     assert_eq!(p.status, PeeringStatus::Failed);
     assert_eq!(p.message.as_deref(), Some("overlapping CIDR"));
-    let seen = sim.peering_get(&cx(&spoke), &p.id).await.unwrap().unwrap();
+    // AWS shows a failed peering to the requester only (for about two hours).
+    assert!(sim.peering_get(&cx(&spoke), &p.id).await.unwrap().is_none());
+    let seen = sim.peering_get(&cx(&hub), &p.id).await.unwrap().unwrap();
     assert_eq!(seen.status, PeeringStatus::Failed);
-    assert_eq!(seen.owner_tag, None, "tags belong to the requester");
+    // ... and it can't be deleted: it expires.
+    let e = sim.peering_delete(&cx(&hub), &p.id).await.unwrap_err();
+    assert_eq!(e.code, "InvalidStateTransition");
     let found = sim.peering_find(&cx(&hub), "spoke:a").await.unwrap();
     assert_eq!(found.len(), 1);
     assert!(
@@ -259,8 +263,9 @@ async fn overlapping_cidr_peering_fails() {
             .unwrap()
             .is_empty()
     );
+    // The accepter can't see it, so can't accept it either.
     let e = sim.peering_accept(&cx(&spoke), &p.id).await.unwrap_err();
-    assert_eq!(e.code, "InvalidStateTransition");
+    assert_eq!(e.code, "InvalidVpcPeeringConnectionID.NotFound");
 }
 
 #[tokio::test]
@@ -856,12 +861,12 @@ fn token_bucket_refills_on_the_clock() {
     assert!(!b.take(t0));
     assert!(!b.take(t0 + Duration::from_secs(3)));
     assert!(b.take(t0 + Duration::from_secs(4)));
-    let mut r = TokenBucket::new(ROUTE53_LIMITS, t0);
-    for _ in 0..5 {
+    let mut r = TokenBucket::new(route53_operation_limits("CreateHostedZone"), t0);
+    for _ in 0..40 {
         assert!(r.take(t0));
     }
     assert!(!r.take(t0));
-    assert!(r.take(t0 + Duration::from_millis(200)));
+    assert!(r.take(t0 + Duration::from_millis(500)));
 }
 
 #[tokio::test]
@@ -902,16 +907,37 @@ async fn rate_limits_throttle_a_burst() {
     let (vpc_b, _, _) = sim.vpc_add(&b, &region(), &[cidr("10.0.0.0/16")], 0);
     assert!(sim.vpc_get(&cx(&b), &vpc_b).await.is_ok());
 
-    // Route 53: 5 per second per account, every call together (bucket of 5).
+    // Route 53: per account, a bucket of 50 (10/s) for every call together and one per
+    // operation; AssociateVPCWithHostedZone's is 20 (5/s).
     let mut codes = Vec::new();
-    for i in 0..20 {
+    for i in 0..70 {
         match sim.zone_find(&hub, &format!("ref-{i}")).await {
             Ok(_) => codes.push("ok".to_owned()),
             Err(e) => codes.push(e.code),
         }
     }
-    assert_eq!(codes[..5], ["ok"; 5]);
-    assert!(codes[5..].iter().any(|c| c == "Throttling"), "{codes:?}");
+    assert_eq!(codes[..50], ["ok"; 50]);
+    assert!(codes[50..].iter().any(|c| c == "Throttling"), "{codes:?}");
+    let c = account('3');
+    let other = cx(&c);
+    let (vpc_c, _, _) = sim.vpc_add(&c, &region(), &[cidr("10.9.0.0/16")], 0);
+    let zone = ZoneVpc {
+        vpc_id: vpc_c,
+        region: region(),
+    };
+    let mut codes = Vec::new();
+    for _ in 0..25 {
+        // Not associated with anything: answers fail, but each takes its tokens first.
+        match sim
+            .vpc_associate(&other, &"Z0000000000000000000".parse().unwrap(), &zone)
+            .await
+        {
+            Err(e) if e.code == "Throttling" => codes.push("throttled"),
+            _ => codes.push("answered"),
+        }
+    }
+    assert_eq!(codes[..20], ["answered"; 20]);
+    assert!(codes[20..].contains(&"throttled"), "{codes:?}");
 }
 
 #[tokio::test]
