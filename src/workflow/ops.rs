@@ -6,7 +6,8 @@
 use std::collections::BTreeSet;
 
 use crate::cloud::{
-    AliasRecord, CallCx, Cloud, CloudError, CloudErrorKind, EndpointRequest, RouteTarget, ZoneVpc,
+    AliasRecord, CallCx, Cloud, CloudError, CloudErrorKind, EndpointRequest, EndpointServiceType,
+    RouteTarget, ZoneVpc,
 };
 use crate::domain::{HostedZoneId, Ipv4Cidr, PeeringId, RouteTableId};
 use crate::model::{Hub, HubService, HubStatus};
@@ -133,9 +134,17 @@ pub async fn endpoints<S>(cx: &mut StepCx<S>) -> StepResult {
     };
     for svc in cx.present_services() {
         let full = svc.name.endpoint_service(&cx.hub.region);
-        let Some(info) = cx.cloud.endpoints.endpoint_service_get(&hcx, &full).await? else {
+        let Some(info) = cx
+            .cloud
+            .endpoints
+            .endpoint_services_get(&hcx, &full)
+            .await?
+            .into_iter()
+            // S3 and DynamoDB are listed as a Gateway service first (no private DNS name).
+            .find(|e| e.service_type == EndpointServiceType::Interface)
+        else {
             return fail(format!(
-                "service {full} is not offered in {}",
+                "service {full} is not offered as an interface endpoint in {}",
                 cx.hub.region
             ));
         };
@@ -150,8 +159,10 @@ pub async fn endpoints<S>(cx: &mut StepCx<S>) -> StepResult {
         let endpoint = match cx
             .cloud
             .endpoints
-            .endpoint_find(&hcx, &cx.hub.vpc_id, &tag)
+            .endpoints_find(&hcx, &cx.hub.vpc_id, &tag)
             .await?
+            .into_iter()
+            .next()
         {
             Some(e) => e,
             None => {
@@ -165,6 +176,7 @@ pub async fn endpoints<S>(cx: &mut StepCx<S>) -> StepResult {
                             subnets: cx.hub.subnet_ids.clone(),
                             security_group: sg.clone(),
                             owner_tag: tag,
+                            supersedes: Vec::new(),
                         },
                     )
                     .await?
@@ -308,12 +320,13 @@ pub async fn remove_services<S>(cx: &mut StepCx<S>) -> StepResult {
         }
         let endpoint = match &svc.endpoint_id {
             Some(id) => cx.cloud.endpoints.endpoint_get(&hcx, id).await?,
-            None => {
-                cx.cloud
-                    .endpoints
-                    .endpoint_find(&hcx, &cx.hub.vpc_id, &cx.service_tag(&svc))
-                    .await?
-            }
+            None => cx
+                .cloud
+                .endpoints
+                .endpoints_find(&hcx, &cx.hub.vpc_id, &cx.service_tag(&svc))
+                .await?
+                .into_iter()
+                .next(),
         };
         if let Some(e) = endpoint
             && !matches!(e.state.as_str(), "deleted" | "deleting")
