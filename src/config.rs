@@ -136,7 +136,8 @@ pub struct WorkerArgs {
     /// before the job fails saying so.
     #[arg(long, env = "EH_WAIT_PEERING_SECS", default_value_t = 300)]
     pub wait_peering_secs: u64,
-    /// How long provisioning waits for an interface endpoint to become available, in seconds.
+    /// How long a job waits for an interface endpoint to become available, or to finish
+    /// deleting, in seconds.
     #[arg(long, env = "EH_WAIT_ENDPOINT_SECS", default_value_t = 600)]
     pub wait_endpoint_secs: u64,
     /// How long a step waits for anything else (a VPC being created), in seconds.

@@ -83,12 +83,7 @@ async fn assert_provisioned_once(w: &World, hub: &Hub) {
 }
 
 async fn assert_hub_gone(w: &World, hub: &Hub) {
-    let (status, error): (String, Option<String>) =
-        sqlx::query_as("SELECT status, last_error FROM hubs WHERE id = $1")
-            .bind(hub.id)
-            .fetch_one(&w.pool)
-            .await
-            .unwrap();
+    let (status, error) = w.hub_status_row(hub.id).await;
     assert_eq!(status, "deleted", "{error:?}");
     assert!(w.sim.zones().is_empty());
     assert!(w.sim.prefix_lists().is_empty());

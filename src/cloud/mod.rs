@@ -272,12 +272,41 @@ pub struct SecurityGroupInfo {
     pub owner_tag: Option<String>,
 }
 
+/// The type of endpoint a `DescribeVpcEndpointServices` entry is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointServiceType {
+    Interface,
+    /// S3 and DynamoDB are also offered as gateway endpoints (route table entries, no DNS name).
+    Gateway,
+    GatewayLoadBalancer,
+    /// A type this code does not know.
+    Other,
+}
+
+impl EndpointServiceType {
+    /// Parses EC2's `ServiceType` (`Interface`, `Gateway`, `GatewayLoadBalancer`).
+    pub fn from_code(code: &str) -> EndpointServiceType {
+        match code {
+            "Interface" => Self::Interface,
+            "Gateway" => Self::Gateway,
+            "GatewayLoadBalancer" => Self::GatewayLoadBalancer,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// One entry of `DescribeVpcEndpointServices`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointServiceInfo {
     /// `com.amazonaws.<region>.<short>`
     pub service_name: String,
-    /// The private DNS names the service would use (`sqs.eu-west-1.amazonaws.com`).
+    pub service_type: EndpointServiceType,
+    /// The private DNS names the service would use (`sqs.eu-west-1.amazonaws.com`); none for a
+    /// gateway entry.
     pub private_dns_names: Vec<String>,
+    /// The availability zones (names, `eu-west-1a`) where an endpoint of the service may have
+    /// a subnet; a subnet elsewhere is refused (`InvalidParameter`).
+    pub availability_zones: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -293,6 +322,8 @@ pub struct EndpointInfo {
     pub service_name: String,
     /// `pendingAcceptance`, `pending`, `available`, `deleting`, `deleted`, `rejected`, `failed`.
     pub state: String,
+    /// EC2's `LastError` (why the endpoint failed), as `code: message`.
+    pub last_error: Option<String>,
     /// The first entry is the regional DNS name.
     pub dns_entries: Vec<DnsEntry>,
     pub owner_tag: Option<String>,
@@ -305,6 +336,9 @@ pub struct EndpointRequest {
     pub subnets: Vec<SubnetId>,
     pub security_group: SecurityGroupId,
     pub owner_tag: String,
+    /// Failed endpoints of the same owner this one replaces. Part of the create's idempotency
+    /// token: a token already used returns the endpoint it made, the failed one.
+    pub supersedes: Vec<EndpointId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -436,18 +470,22 @@ pub trait Firewall: Send + Sync {
 /// Interface endpoints.
 #[async_trait]
 pub trait Endpoints: Send + Sync {
-    /// `None` when the region does not offer the service.
-    async fn endpoint_service_get(
+    /// Every entry `DescribeVpcEndpointServices` lists under `service_name`, in its order
+    /// (S3 and DynamoDB have two: Gateway first, then Interface); empty when the region does
+    /// not offer the service.
+    async fn endpoint_services_get(
         &self,
         cx: &CallCx,
         service_name: &str,
-    ) -> CloudResult<Option<EndpointServiceInfo>>;
-    async fn endpoint_find(
+    ) -> CloudResult<Vec<EndpointServiceInfo>>;
+    /// Endpoints of `vpc` tagged [`OWNER_TAG`]=`owner_tag`, in any state but `deleted`
+    /// (failed ones included).
+    async fn endpoints_find(
         &self,
         cx: &CallCx,
         vpc: &VpcId,
         owner_tag: &str,
-    ) -> CloudResult<Option<EndpointInfo>>;
+    ) -> CloudResult<Vec<EndpointInfo>>;
     async fn endpoint_get(&self, cx: &CallCx, id: &EndpointId)
     -> CloudResult<Option<EndpointInfo>>;
     /// Interface endpoint with private DNS off.
@@ -456,6 +494,8 @@ pub trait Endpoints: Send + Sync {
         cx: &CallCx,
         req: &EndpointRequest,
     ) -> CloudResult<EndpointInfo>;
+    /// Starts deleting the endpoint: it is `deleting` until its network interfaces are gone,
+    /// then `deleted` (and later not listed). Missing or deleted is `Ok`.
     async fn endpoint_delete(&self, cx: &CallCx, id: &EndpointId) -> CloudResult<()>;
 }
 

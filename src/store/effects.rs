@@ -65,6 +65,9 @@ pub enum Effect {
         kind: &'static str,
         message: String,
     },
+    /// Something a platform engineer should know that is not a failure (a failed endpoint
+    /// replaced): recorded as a `step_note` event of the job.
+    JobNote(String),
 }
 
 /// Why effects could not be applied.
@@ -77,15 +80,16 @@ pub enum ApplyError {
     Db(#[from] sqlx::Error),
 }
 
-/// Applies `effects` to the job's hub and spoke in the caller's transaction.
+/// Applies `effects` of job `job_id` to its hub and spoke in the caller's transaction.
 pub async fn effects_apply(
     conn: &mut PgConnection,
+    job_id: Uuid,
     hub_id: Uuid,
     spoke_id: Option<Uuid>,
     effects: &[Effect],
 ) -> Result<(), ApplyError> {
     for effect in effects {
-        effect_apply(conn, hub_id, spoke_id, effect).await?;
+        effect_apply(conn, job_id, hub_id, spoke_id, effect).await?;
     }
     Ok(())
 }
@@ -96,6 +100,7 @@ fn spoke_of(spoke_id: Option<Uuid>, effect: &Effect) -> Result<Uuid, ApplyError>
 
 async fn effect_apply(
     conn: &mut PgConnection,
+    job_id: Uuid,
     hub_id: Uuid,
     spoke_id: Option<Uuid>,
     effect: &Effect,
@@ -223,6 +228,9 @@ async fn effect_apply(
             message,
         } => {
             super::jobs::job_event_insert(conn, *job, Some(step), kind, Some(message)).await?;
+        }
+        Effect::JobNote(message) => {
+            super::jobs::job_event_insert(conn, job_id, None, "step_note", Some(message)).await?;
         }
     }
     Ok(())

@@ -18,7 +18,8 @@ use crate::store::effects::{ApplyError, Effect};
 pub enum WaitFor {
     /// A peering to become visible to the accepter, or active.
     Peering,
-    /// An interface endpoint to become available (or its DNS names to appear).
+    /// An interface endpoint to become available (or its DNS names to appear), or to finish
+    /// deleting.
     Endpoint,
     /// Anything else (a VPC still being created, the hub still provisioning).
     Resource,
@@ -189,8 +190,14 @@ impl<S: serde::Serialize> StepCx<S> {
         if !store::jobs::job_state_set(&mut tx, self.job.id, self.job.runner, &state).await? {
             return Err(StepError::LeaseLost);
         }
-        store::effects::effects_apply(&mut tx, self.job.hub_id, self.job.spoke_id, &self.effects)
-            .await?;
+        store::effects::effects_apply(
+            &mut tx,
+            self.job.id,
+            self.job.hub_id,
+            self.job.spoke_id,
+            &self.effects,
+        )
+        .await?;
         tx.commit().await?;
         self.effects.clear();
         Ok(())

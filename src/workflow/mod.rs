@@ -94,7 +94,7 @@ pub async fn enqueue(
 /// Brings the job's subject back out of `failed` when a failed job is retried.
 pub async fn on_retry(conn: &mut PgConnection, job: &Job) -> Result<(), sqlx::Error> {
     let effects = (registered(job.kind).on_retry)();
-    match store::effects::effects_apply(conn, job.hub_id, job.spoke_id, &effects).await {
+    match store::effects::effects_apply(conn, job.id, job.hub_id, job.spoke_id, &effects).await {
         Ok(()) => Ok(()),
         Err(store::effects::ApplyError::Db(e)) => Err(e),
         Err(store::effects::ApplyError::Refused(msg)) => Err(sqlx::Error::Protocol(msg)),

@@ -3,13 +3,14 @@
 //! "already there with the same target" as done and "there with another target" as a
 //! permanent conflict. Changes to rows are returned as effects (`cx.effect`), never written.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::cloud::{
-    AliasRecord, CallCx, Cloud, CloudError, CloudErrorKind, EndpointRequest, RouteTableInfo,
-    RouteTarget, VpcInfo, ZoneVpc,
+    AliasRecord, CallCx, Cloud, CloudError, CloudErrorKind, EndpointInfo, EndpointRequest,
+    EndpointServiceInfo, EndpointServiceType, RouteTableInfo, RouteTarget, SubnetInfo, VpcInfo,
+    ZoneVpc,
 };
-use crate::domain::{HostedZoneId, Ipv4Cidr, PeeringId, RouteTableId};
+use crate::domain::{HostedZoneId, Ipv4Cidr, PeeringId, RouteTableId, SubnetId};
 use crate::model::{Hub, HubService, HubStatus};
 use crate::store::effects::Effect;
 
@@ -65,6 +66,29 @@ pub async fn verify_hub<S>(cx: &mut StepCx<S>) -> StepResult {
             }
             Some(_) => {}
         }
+    }
+    // An interface endpoint takes one subnet per availability zone (AWS refuses two with
+    // `DuplicateSubnetsInSameZone`), and the endpoints use the hub's subnets. Checked here, not
+    // when the hub is registered: the API would have to call AWS (`DescribeSubnets` in the hub
+    // account) to learn the subnets' zones.
+    let mut by_zone: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for s in subnets.iter().filter(|s| cx.hub.subnet_ids.contains(&s.id)) {
+        let ids = by_zone.entry(s.availability_zone.as_str()).or_default();
+        if !ids.contains(&s.id.as_str()) {
+            ids.push(s.id.as_str());
+        }
+    }
+    let doubled: Vec<String> = by_zone
+        .iter()
+        .filter(|(_, ids)| ids.len() > 1)
+        .map(|(zone, ids)| format!("{} are all in {zone}", ids.join(", ")))
+        .collect();
+    if !doubled.is_empty() {
+        return fail(format!(
+            "the hub needs one subnet per availability zone (an interface endpoint takes one \
+             subnet per zone): {}",
+            doubled.join("; ")
+        ));
     }
     let tables = cx
         .cloud
@@ -180,16 +204,93 @@ pub async fn prefix_list<S>(cx: &mut StepCx<S>) -> StepResult {
     Ok(())
 }
 
+/// Failed endpoints of one service after which provisioning stops making new ones.
+const ENDPOINT_FAILURES_MAX: usize = 2;
+
+/// An endpoint in this state will never become available (`failed`, `rejected`).
+fn endpoint_dead(state: &str) -> bool {
+    state.eq_ignore_ascii_case("failed") || state.eq_ignore_ascii_case("rejected")
+}
+
+/// An endpoint in this state is gone or going (`deleting`, `deleted`).
+fn endpoint_gone(state: &str) -> bool {
+    state.eq_ignore_ascii_case("deleting") || state.eq_ignore_ascii_case("deleted")
+}
+
+fn endpoints_described(endpoints: &[EndpointInfo]) -> String {
+    endpoints
+        .iter()
+        .map(|e| match &e.last_error {
+            Some(why) => format!("{} ({why})", e.id),
+            None => format!("{} ({})", e.id, e.state),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The hub subnets an endpoint of `service` goes in: one per zone the service is offered in
+/// (a subnet elsewhere is refused with `InvalidParameter`), in the hub's order.
+fn endpoint_subnets(
+    hub: &Hub,
+    service: &EndpointServiceInfo,
+    subnets: &[SubnetInfo],
+) -> Result<Vec<SubnetId>, StepError> {
+    let mut zones: Vec<&str> = Vec::new();
+    let mut chosen = Vec::new();
+    for id in &hub.subnet_ids {
+        let Some(subnet) = subnets.iter().find(|s| &s.id == id) else {
+            return fail(format!("subnet {id} of the hub has disappeared"));
+        };
+        let zone = subnet.availability_zone.as_str();
+        if !zones.contains(&zone) {
+            zones.push(zone);
+            if service.availability_zones.iter().any(|z| z == zone) {
+                chosen.push(id.clone());
+            }
+        }
+    }
+    if chosen.is_empty() {
+        zones.sort_unstable();
+        return fail(format!(
+            "service {} is offered in {} only, and the hub's subnets are in {}: add a hub \
+             subnet in one of the service's zones",
+            service.service_name,
+            service.availability_zones.join(", "),
+            zones.join(", ")
+        ));
+    }
+    Ok(chosen)
+}
+
+/// Finds or creates each present service's endpoint, in the hub subnets of the zones the
+/// service is offered in, and waits until every one is `available`. A `failed` or `rejected`
+/// endpoint is never adopted: a new one is made (the failed one is left, as AWS keeps it
+/// listed, and reported in the job's events; deleting the hub or the service deletes it);
+/// after [`ENDPOINT_FAILURES_MAX`] failures the job fails naming them.
 pub async fn endpoints<S>(cx: &mut StepCx<S>) -> StepResult {
     let hcx = cx.hub_cx();
     let Some(sg) = cx.hub.security_group_id.clone() else {
         return fail("the hub has no security group yet (step security_group records it)");
     };
+    let subnets = cx
+        .cloud
+        .network
+        .subnets_get(&hcx, &cx.hub.subnet_ids)
+        .await?;
+    let mut pending = Vec::new();
     for svc in cx.present_services() {
         let full = svc.name.endpoint_service(&cx.hub.region);
-        let Some(info) = cx.cloud.endpoints.endpoint_service_get(&hcx, &full).await? else {
+        let Some(info) = cx
+            .cloud
+            .endpoints
+            .endpoint_services_get(&hcx, &full)
+            .await?
+            .into_iter()
+            // S3 and DynamoDB are listed as a Gateway service first (no private DNS name).
+            .find(|e| e.service_type == EndpointServiceType::Interface)
+        else {
             return fail(format!(
-                "service {full} is not offered in {}",
+                "service {full} is not offered as an interface endpoint in {}",
                 cx.hub.region
             ));
         };
@@ -200,28 +301,50 @@ pub async fn endpoints<S>(cx: &mut StepCx<S>) -> StepResult {
             .trim_start_matches("*.")
             .trim_end_matches('.')
             .to_owned();
+        let in_subnets = endpoint_subnets(&cx.hub, &info, &subnets)?;
         let tag = cx.service_tag(&svc);
-        let endpoint = match cx
+        let found = cx
             .cloud
             .endpoints
-            .endpoint_find(&hcx, &cx.hub.vpc_id, &tag)
-            .await?
-        {
+            .endpoints_find(&hcx, &cx.hub.vpc_id, &tag)
+            .await?;
+        let (dead, live): (Vec<EndpointInfo>, Vec<EndpointInfo>) = found
+            .into_iter()
+            .filter(|e| !endpoint_gone(&e.state))
+            .partition(|e| endpoint_dead(&e.state));
+        let endpoint = match live.into_iter().next() {
             Some(e) => e,
+            None if dead.len() >= ENDPOINT_FAILURES_MAX => {
+                return fail(format!(
+                    "{} endpoints for {full} failed: {}; delete them, then retry the job",
+                    dead.len(),
+                    endpoints_described(&dead)
+                ));
+            }
             None => {
-                cx.cloud
+                let created = cx
+                    .cloud
                     .endpoints
                     .endpoint_create(
                         &hcx,
                         &EndpointRequest {
                             vpc: cx.hub.vpc_id.clone(),
                             service_name: full.clone(),
-                            subnets: cx.hub.subnet_ids.clone(),
+                            subnets: in_subnets,
                             security_group: sg.clone(),
                             owner_tag: tag,
+                            supersedes: dead.iter().map(|e| e.id.clone()).collect(),
                         },
                     )
-                    .await?
+                    .await?;
+                if !dead.is_empty() {
+                    cx.effect(Effect::JobNote(format!(
+                        "endpoint {} for {full} replaces the failed {} (left in place)",
+                        created.id,
+                        endpoints_described(&dead)
+                    )));
+                }
+                created
             }
         };
         if endpoint.service_name != full {
@@ -230,12 +353,24 @@ pub async fn endpoints<S>(cx: &mut StepCx<S>) -> StepResult {
                 endpoint.id, svc.name, endpoint.service_name
             ));
         }
+        if !endpoint.state.eq_ignore_ascii_case("available") {
+            pending.push(format!(
+                "{} ({}) is {}",
+                endpoint.id, svc.name, endpoint.state
+            ));
+        }
         cx.effect(Effect::HubServiceResources {
             service: svc.name.clone(),
             endpoint_id: Some(endpoint.id),
             zone_id: svc.zone_id.clone(),
             zone_name: Some(zone_name),
         });
+    }
+    if !pending.is_empty() {
+        return wait(
+            WaitFor::Endpoint,
+            format!("endpoints not available yet: {}", pending.join(", ")),
+        );
     }
     Ok(())
 }
@@ -292,6 +427,23 @@ pub async fn zones<S>(cx: &mut StepCx<S>) -> StepResult {
                 svc.name
             ));
         };
+        if !endpoint.state.eq_ignore_ascii_case("available") {
+            if endpoint_dead(&endpoint.state) || endpoint_gone(&endpoint.state) {
+                return fail(format!(
+                    "endpoint {endpoint_id} of {} is {}: {}",
+                    svc.name,
+                    endpoint.state,
+                    endpoint.last_error.as_deref().unwrap_or("no reason given")
+                ));
+            }
+            return wait(
+                WaitFor::Endpoint,
+                format!(
+                    "endpoint {endpoint_id} of {} is {}",
+                    svc.name, endpoint.state
+                ),
+            );
+        }
         let Some(regional) = endpoint.dns_entries.first() else {
             return wait(
                 WaitFor::Endpoint,
@@ -344,6 +496,7 @@ pub async fn remove_services<S>(cx: &mut StepCx<S>) -> StepResult {
         .cloned()
         .collect();
     let _lock = cx.hub_lock().await?;
+    let mut deleting = Vec::new();
     for svc in removing {
         let zone = match &svc.zone_id {
             Some(id) => cx.cloud.dns.zone_get(&hcx, id).await?,
@@ -371,21 +524,45 @@ pub async fn remove_services<S>(cx: &mut StepCx<S>) -> StepResult {
             }
             cx.cloud.dns.zone_delete(&hcx, &zone.id).await?;
         }
-        let endpoint = match &svc.endpoint_id {
-            Some(id) => cx.cloud.endpoints.endpoint_get(&hcx, id).await?,
-            None => {
-                cx.cloud
-                    .endpoints
-                    .endpoint_find(&hcx, &cx.hub.vpc_id, &cx.service_tag(&svc))
-                    .await?
-            }
-        };
-        if let Some(e) = endpoint
-            && !matches!(e.state.as_str(), "deleted" | "deleting")
+        // The recorded endpoint and any other tagged for the service (failed ones included).
+        let mut endpoints = cx
+            .cloud
+            .endpoints
+            .endpoints_find(&hcx, &cx.hub.vpc_id, &cx.service_tag(&svc))
+            .await?;
+        if let Some(id) = &svc.endpoint_id
+            && !endpoints.iter().any(|e| &e.id == id)
+            && let Some(e) = cx.cloud.endpoints.endpoint_get(&hcx, id).await?
         {
-            cx.cloud.endpoints.endpoint_delete(&hcx, &e.id).await?;
+            endpoints.push(e);
+        }
+        let mut going = Vec::new();
+        for e in endpoints {
+            if e.state.eq_ignore_ascii_case("deleted") {
+                continue;
+            }
+            if !e.state.eq_ignore_ascii_case("deleting") {
+                cx.cloud.endpoints.endpoint_delete(&hcx, &e.id).await?;
+            }
+            // Deleted once its network interfaces are gone; until then the security group
+            // is still in use.
+            if let Some(now) = cx.cloud.endpoints.endpoint_get(&hcx, &e.id).await?
+                && !now.state.eq_ignore_ascii_case("deleted")
+            {
+                going.push(format!("{} ({}) is {}", now.id, svc.name, now.state));
+            }
+        }
+        if !going.is_empty() {
+            deleting.extend(going);
+            continue;
         }
         cx.effect(Effect::HubServiceRemoved(svc.name.clone()));
+    }
+    if !deleting.is_empty() {
+        return wait(
+            WaitFor::Endpoint,
+            format!("endpoints still deleting: {}", deleting.join(", ")),
+        );
     }
     Ok(())
 }

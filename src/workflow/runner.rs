@@ -523,7 +523,7 @@ impl Engine {
         {
             return Err(StepError::LeaseLost);
         }
-        store::effects::effects_apply(&mut tx, job.hub_id, job.spoke_id, effects).await?;
+        store::effects::effects_apply(&mut tx, job.id, job.hub_id, job.spoke_id, effects).await?;
         store::jobs::job_event_insert(&mut tx, job.id, Some(name), "step_succeeded", None).await?;
         tx.commit().await?;
         Ok(())
@@ -601,7 +601,7 @@ async fn apply_or_skip(
         return Ok(());
     }
     let mut sp = sqlx::Connection::begin(&mut **tx).await?;
-    match store::effects::effects_apply(&mut sp, job.hub_id, job.spoke_id, effects).await {
+    match store::effects::effects_apply(&mut sp, job.id, job.hub_id, job.spoke_id, effects).await {
         Ok(()) => sp.commit().await,
         Err(ApplyError::Refused(why)) => {
             tracing::warn!(job = %job.id, why, "effects refused; left out");

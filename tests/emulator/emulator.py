@@ -575,6 +575,43 @@ def create_vpc_peering_connection(layer, call):
     return status, headers, out
 
 
+EC2_NS = "http://ec2.amazonaws.com/doc/2016-11-15"
+
+
+def describe_vpc_endpoint_services(layer, call):
+    """As AWS lists them: a service offered as both a Gateway and an Interface endpoint (S3,
+    DynamoDB) has its Gateway entry first, and a Gateway entry has no private DNS name. moto
+    5.2.5 lists S3's Interface entry first and gives its Gateway entry S3's private DNS name."""
+    status, headers, out = layer.pass_to_moto(call)
+    if status != 200:
+        return status, headers, out
+    ET.register_namespace("", EC2_NS)
+    root = ET.fromstring(out)
+    q = lambda tag: f"{{{EC2_NS}}}{tag}"  # noqa: E731
+    details = root.find(q("serviceDetailSet"))
+    if details is None:
+        return status, headers, out
+    items = list(details)
+    first_seen = {}
+    for i, item in enumerate(items):
+        first_seen.setdefault(item.findtext(q("serviceName")), i)
+
+    def is_gateway(item):
+        return any(t.text == "Gateway" for t in item.iter(q("serviceType")) if t.text)
+
+    for item in items:
+        if is_gateway(item):
+            for tag in ("privateDnsName", "privateDnsNameSet", "privateDnsNameVerificationState"):
+                for child in item.findall(q(tag)):
+                    item.remove(child)
+    items.sort(key=lambda it: (first_seen[it.findtext(q("serviceName"))], not is_gateway(it)))
+    for item in list(details):
+        details.remove(item)
+    details.extend(items)
+    out = b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root)
+    return status, headers, out
+
+
 def _cidrs_overlap(a, b):
     def nets(vpc):
         blocks = [x.get("cidr_block") for x in vpc.cidr_block_association_set] or [vpc.cidr_block]
@@ -591,6 +628,7 @@ OVERRIDES = {
     ("route53", "ListHostedZonesByVPC"): list_hosted_zones_by_vpc,
     ("ec2", "ModifyManagedPrefixList"): modify_managed_prefix_list,
     ("ec2", "CreateVpcPeeringConnection"): create_vpc_peering_connection,
+    ("ec2", "DescribeVpcEndpointServices"): describe_vpc_endpoint_services,
 }
 
 

@@ -313,6 +313,23 @@ def test_peering_overlapping_cidrs_fails(emu):
         s.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx_id)
 
 
+def test_endpoint_services_list_s3_gateway_first_without_dns(emu):
+    ec2 = emu.client(HUB, "ec2")
+    s3 = f"com.amazonaws.{REGION}.s3"
+    got = ec2.describe_vpc_endpoint_services(ServiceNames=[s3, f"com.amazonaws.{REGION}.sqs"])
+    entries = [(d["ServiceName"], d["ServiceType"][0]["ServiceType"], d.get("PrivateDnsName"),
+                d.get("PrivateDnsNames")) for d in got["ServiceDetails"]]
+    assert entries[:2] == [(s3, "Gateway", None, None),
+                           (s3, "Interface", f"s3.{REGION}.amazonaws.com",
+                            [{"PrivateDnsName": f"s3.{REGION}.amazonaws.com"}])]
+    assert [e[:2] for e in entries[2:]] == [(f"com.amazonaws.{REGION}.sqs", "Interface")]
+    assert got["ServiceDetails"][0]["AvailabilityZones"]
+    # The service-type filter still works (moto applies it).
+    only = ec2.describe_vpc_endpoint_services(
+        ServiceNames=[s3], Filters=[{"Name": "service-type", "Values": ["Interface"]}])
+    assert [d["ServiceType"][0]["ServiceType"] for d in only["ServiceDetails"]] == ["Interface"]
+
+
 # ------------------------------------------------------------------ faults and call log
 def test_throttle_faults_per_service(emu):
     ec2, r53, sts = emu.client(HUB, "ec2"), emu.client(HUB, "route53"), emu.client(HUB, "sts")

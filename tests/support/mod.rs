@@ -141,14 +141,31 @@ impl World {
     }
 
     pub async fn hub_registered(&self, services: &[&str]) -> Hub {
-        let (vpc, subnets, tables) = self.vpc(HUB_ACCOUNT, "10.0.0.0/16");
+        self.hub_registered_on(services, 3, &[0, 1, 2]).await.0
+    }
+
+    /// Registers hub "main" on a new hub-account VPC (10.0.0.0/16) with `subnet_count` subnets
+    /// (zones a, b, c, a, ...), of which it uses those at `use_subnets`; returns the hub and
+    /// every subnet of the VPC.
+    pub async fn hub_registered_on(
+        &self,
+        services: &[&str],
+        subnet_count: usize,
+        use_subnets: &[usize],
+    ) -> (Hub, Vec<endpoint_hub::domain::SubnetId>) {
+        let (vpc, subnets, tables) = self.sim.vpc_add(
+            &acct(HUB_ACCOUNT),
+            &region(),
+            &[cidr_("10.0.0.0/16")],
+            subnet_count,
+        );
         let req = HubCreate {
             name: "main".parse().unwrap(),
             account_id: acct(HUB_ACCOUNT),
             region: region(),
             vpc_id: vpc,
             cidrs: vec![cidr_("10.0.0.0/16")],
-            subnet_ids: subnets,
+            subnet_ids: use_subnets.iter().map(|i| subnets[*i].clone()).collect(),
             route_table_ids: tables,
             services: services.iter().map(|s| s.parse().unwrap()).collect(),
             role_arn: Some(role(HUB_ACCOUNT)),
@@ -156,11 +173,13 @@ impl World {
             external_id: None,
             prefix_list_max_entries: Some(200),
         };
-        self.app
+        let hub = self
+            .app
             .hub_create(&actor(), req)
             .await
             .expect("hub create")
-            .resource
+            .resource;
+        (hub, subnets)
     }
 
     /// A VPC for spoke number `n` (account 2000000000nn, 10.n.0.0/16) and its enrolment request.
@@ -192,6 +211,15 @@ impl World {
             .expect("enroll");
         let id: Uuid = r.body["id"].as_str().unwrap().parse().unwrap();
         self.app.spoke_get(id).await.unwrap()
+    }
+
+    /// A hub's status and last error from its row (a deleted hub is not served by the API).
+    pub async fn hub_status_row(&self, id: Uuid) -> (String, Option<String>) {
+        sqlx::query_as("SELECT status, last_error FROM hubs WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
     }
 
     pub async fn spoke(&self, id: Uuid) -> Spoke {

@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use aws_sdk_ec2::operation::RequestId;
 use aws_sdk_ec2::types::{
     AddPrefixListEntry, Filter, IpPermission, ManagedPrefixList, PrefixListId as SdkPrefixListId,
-    RemovePrefixListEntry, ResourceType, SecurityGroup, Tag, TagSpecification, VpcAttributeName,
-    VpcEndpoint, VpcEndpointType, VpcPeeringConnection,
+    RemovePrefixListEntry, ResourceType, SecurityGroup, ServiceDetail, Tag, TagSpecification,
+    VpcAttributeName, VpcEndpoint, VpcEndpointType, VpcPeeringConnection,
 };
 use sha2::{Digest, Sha256};
 
@@ -22,9 +22,9 @@ use super::AwsCloud;
 use super::errors::{malformed, sdk_error};
 use crate::cloud::{
     CallCx, CloudError, CloudErrorKind, CloudResult, DnsEntry, EndpointInfo, EndpointRequest,
-    EndpointServiceInfo, Endpoints, Firewall, Network, OWNER_TAG, PeeringInfo, PeeringRequest,
-    PeeringStatus, PrefixListInfo, RouteInfo, RouteTableInfo, RouteTarget, SecurityGroupInfo,
-    SubnetInfo, VpcInfo,
+    EndpointServiceInfo, EndpointServiceType, Endpoints, Firewall, Network, OWNER_TAG, PeeringInfo,
+    PeeringRequest, PeeringStatus, PrefixListInfo, RouteInfo, RouteTableInfo, RouteTarget,
+    SecurityGroupInfo, SubnetInfo, VpcInfo,
 };
 use crate::domain::{
     EndpointId, Ipv4Cidr, PeeringId, PrefixListId, Region, RouteTableId, SecurityGroupId, SubnetId,
@@ -169,6 +169,13 @@ fn endpoint_info(e: &VpcEndpoint) -> Option<EndpointInfo> {
         vpc_id: parse(e.vpc_id())?,
         service_name: e.service_name().unwrap_or_default().to_owned(),
         state: e.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+        last_error: e.last_error().map(|l| {
+            format!(
+                "{}: {}",
+                l.code().unwrap_or("Unknown"),
+                l.message().unwrap_or_default()
+            )
+        }),
         dns_entries: e
             .dns_entries()
             .iter()
@@ -181,6 +188,34 @@ fn endpoint_info(e: &VpcEndpoint) -> Option<EndpointInfo> {
             .collect(),
         owner_tag: owner_tag_of(e.tags()),
     })
+}
+
+/// One `DescribeVpcEndpointServices` entry: its type, private DNS names (deduplicated, without
+/// the trailing dot) and availability zones.
+fn endpoint_service_info(service_name: &str, d: &ServiceDetail) -> EndpointServiceInfo {
+    let mut names: Vec<String> = Vec::new();
+    let listed = d
+        .private_dns_names()
+        .iter()
+        .filter_map(|p| p.private_dns_name());
+    for n in listed.chain(d.private_dns_name()) {
+        let n = n.trim_end_matches('.').to_owned();
+        if !n.is_empty() && !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    let service_type = d
+        .service_type()
+        .iter()
+        .find_map(|t| t.service_type())
+        .map(|t| EndpointServiceType::from_code(t.as_str()))
+        .unwrap_or(EndpointServiceType::Other);
+    EndpointServiceInfo {
+        service_name: service_name.to_owned(),
+        service_type,
+        private_dns_names: names,
+        availability_zones: d.availability_zones().to_vec(),
+    }
 }
 
 /// The target of a route, as EC2 names it.
@@ -904,11 +939,11 @@ impl Firewall for AwsCloud {
 #[async_trait]
 impl Endpoints for AwsCloud {
     #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]
-    async fn endpoint_service_get(
+    async fn endpoint_services_get(
         &self,
         cx: &CallCx,
         service_name: &str,
-    ) -> CloudResult<Option<EndpointServiceInfo>> {
+    ) -> CloudResult<Vec<EndpointServiceInfo>> {
         let res = self
             .ec2(cx)
             .describe_vpc_endpoint_services()
@@ -917,40 +952,24 @@ impl Endpoints for AwsCloud {
             .await
             .map_err(|e| sdk_error("DescribeVpcEndpointServices", e));
         if code_is(&res, "InvalidServiceName") {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let out = res?;
-        let Some(d) = out
+        Ok(out
             .service_details()
             .iter()
-            .find(|d| d.service_name() == Some(service_name))
-        else {
-            return Ok(None);
-        };
-        let mut names: Vec<String> = Vec::new();
-        let listed = d
-            .private_dns_names()
-            .iter()
-            .filter_map(|p| p.private_dns_name());
-        for n in listed.chain(d.private_dns_name()) {
-            let n = n.trim_end_matches('.').to_owned();
-            if !n.is_empty() && !names.contains(&n) {
-                names.push(n);
-            }
-        }
-        Ok(Some(EndpointServiceInfo {
-            service_name: service_name.to_owned(),
-            private_dns_names: names,
-        }))
+            .filter(|d| d.service_name() == Some(service_name))
+            .map(|d| endpoint_service_info(service_name, d))
+            .collect())
     }
 
     #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]
-    async fn endpoint_find(
+    async fn endpoints_find(
         &self,
         cx: &CallCx,
         vpc: &VpcId,
         owner_tag: &str,
-    ) -> CloudResult<Option<EndpointInfo>> {
+    ) -> CloudResult<Vec<EndpointInfo>> {
         let endpoints = self
             .ec2(cx)
             .describe_vpc_endpoints()
@@ -963,9 +982,14 @@ impl Endpoints for AwsCloud {
             .await
             .map_err(|e| sdk_error("DescribeVpcEndpoints", e))?;
         // Deleted endpoints stay visible for a while: they are not found any more.
-        Ok(endpoints.iter().filter_map(endpoint_info).find(|e| {
-            e.owner_tag.as_deref() == Some(owner_tag) && !e.state.eq_ignore_ascii_case("deleted")
-        }))
+        Ok(endpoints
+            .iter()
+            .filter_map(endpoint_info)
+            .filter(|e| {
+                e.owner_tag.as_deref() == Some(owner_tag)
+                    && !e.state.eq_ignore_ascii_case("deleted")
+            })
+            .collect())
     }
 
     #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]
@@ -999,7 +1023,9 @@ impl Endpoints for AwsCloud {
         req: &EndpointRequest,
     ) -> CloudResult<EndpointInfo> {
         const OP: &str = "CreateVpcEndpoint";
-        let token = client_token(&req.owner_tag, &[OP, req.vpc.as_str(), &req.service_name]);
+        let mut parts = vec![OP, req.vpc.as_str(), &req.service_name];
+        parts.extend(req.supersedes.iter().map(|id| id.as_str()));
+        let token = client_token(&req.owner_tag, &parts);
         let res = self
             .ec2(cx)
             .create_vpc_endpoint()

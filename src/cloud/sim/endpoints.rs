@@ -2,27 +2,38 @@
 //!
 //! - Every region offers `com.amazonaws.<region>.<short>` for the shorts in [`CATALOGUE`], with
 //!   the private DNS name `<short>.<region>.amazonaws.com`, except `ecr.api`
-//!   (`api.ecr.<region>.amazonaws.com`) and `ecr.dkr` (`dkr.ecr.<region>.amazonaws.com`; AWS
-//!   lists `*.dkr.ecr...`). Other services, or another region's names, are unknown (`None`).
-//! - `endpoint_create` needs the caller's VPC (`InvalidVpcID.NotFound`), a known service of the
-//!   caller's region (`Invalid`, `InvalidServiceName`), subnets of that VPC (`NotFound`,
-//!   `InvalidSubnetID.NotFound`; `Invalid`, `InvalidParameter` for another VPC's), at most one per
-//!   zone (`DuplicateSubnetsInSameZone`) and a security group of that VPC
-//!   (`InvalidGroup.NotFound`). At most [`SimConfig::endpoints_per_vpc`](super::SimConfig)
-//!   endpoints that are not deleted per VPC (`LimitExceeded`, `VpcEndpointLimitExceeded`).
+//!   (`api.ecr.<region>.amazonaws.com`), `ecr.dkr` (`dkr.ecr.<region>.amazonaws.com`; AWS
+//!   lists `*.dkr.ecr...`) and `s3` (`*.s3.<region>.amazonaws.com`, as AWS lists it). Other
+//!   services, or another region's names, are unknown (no entry).
+//! - As on AWS, `DescribeVpcEndpointServices` lists `s3` and `dynamodb` twice under one name:
+//!   first a `Gateway` entry (no private DNS name), then the `Interface` one.
+//! - Services are offered in the zones `<region>a`, `b` and `c`, except those in
+//!   [`PARTIAL_ZONES`] (`email-smtp`: `a` and `b` only).
+//! - `endpoint_create` needs the caller's VPC (`InvalidVpcID.NotFound`), a service of the
+//!   caller's region with an interface entry (`Invalid`, `InvalidServiceName`), subnets of that
+//!   VPC (`NotFound`, `InvalidSubnetID.NotFound`; `Invalid`, `InvalidParameter` for another
+//!   VPC's), each in a zone the service is offered in (`Invalid`, `InvalidParameter`, AWS's
+//!   message "The VPC endpoint service ... does not support the availability zone of the
+//!   subnet: ..."), at most one per zone (`Invalid`, `DuplicateSubnetsInSameZone`, AWS's
+//!   message) and a security group of that VPC (`InvalidGroup.NotFound`). At most
+//!   [`SimConfig::endpoints_per_vpc`](super::SimConfig) endpoints that are not deleted per VPC
+//!   (`LimitExceeded`, `VpcEndpointLimitExceeded`).
 //! - A new endpoint is `available` (after [`SimConfig::endpoint_pending_reads`](super::SimConfig)
-//!   reads showing `pending`). Its DNS entries: first the regional name
+//!   reads showing `pending`), or `failed` with a `LastError` when
+//!   [`SimCloud::endpoints_fail`] asked for it. Its DNS entries: first the regional name
 //!   `vpce-<17 hex>-<8 hex>.<service dns label>.<region>.vpce.amazonaws.com` (for example
 //!   `...api.ecr.eu-west-1.vpce...`), then one per subnet zone; the hosted zone id is fixed per
 //!   region.
-//! - Delete: missing or deleted is `Ok`; the endpoint stays visible as `deleted`.
+//! - Delete: missing, deleting or deleted is `Ok`; the endpoint shows `deleting` for
+//!   [`SimConfig::endpoint_deleting_reads`](super::SimConfig) reads (its security group is still
+//!   in use meanwhile: `DependencyViolation`), then stays visible as `deleted`.
 
 use async_trait::async_trait;
 
-use super::{Endpoint, SimCloud, fail};
+use super::{Endpoint, SimCloud, State, fail};
 use crate::cloud::{
     CallCx, CloudErrorKind, CloudResult, DnsEntry, EndpointInfo, EndpointRequest,
-    EndpointServiceInfo, Endpoints,
+    EndpointServiceInfo, EndpointServiceType, Endpoints,
 };
 use crate::domain::{EndpointId, Region, VpcId};
 
@@ -40,19 +51,48 @@ pub const CATALOGUE: &[&str] = &[
     "execute-api",
     "secretsmanager",
     "monitoring",
+    "s3",
+    "dynamodb",
+    "email-smtp",
 ];
 
-/// The service's private DNS name in `region`, if the catalogue has `service_name`.
-fn private_dns_name(region: &Region, service_name: &str) -> Option<String> {
-    let short = service_name.strip_prefix(&format!("com.amazonaws.{region}."))?;
+/// Services also offered as gateway endpoints (listed before their interface entry).
+const GATEWAY_TOO: &[&str] = &["s3", "dynamodb"];
+
+/// Services offered in some of the region's zones only (zone letters).
+pub const PARTIAL_ZONES: &[(&str, &[char])] = &[("email-smtp", &['a', 'b'])];
+
+/// The entries `DescribeVpcEndpointServices` lists for `service_name` in `region`.
+fn service_entries(region: &Region, service_name: &str) -> Vec<EndpointServiceInfo> {
+    let Some(short) = service_name.strip_prefix(&format!("com.amazonaws.{region}.")) else {
+        return Vec::new();
+    };
     if !CATALOGUE.contains(&short) {
-        return None;
+        return Vec::new();
     }
-    Some(match short {
+    let letters: &[char] = PARTIAL_ZONES
+        .iter()
+        .find(|(s, _)| *s == short)
+        .map_or(&['a', 'b', 'c'], |(_, z)| z);
+    let zones: Vec<String> = letters.iter().map(|z| format!("{region}{z}")).collect();
+    let entry = |service_type, private_dns_names| EndpointServiceInfo {
+        service_name: service_name.to_owned(),
+        service_type,
+        private_dns_names,
+        availability_zones: zones.clone(),
+    };
+    let dns = match short {
         "ecr.api" => format!("api.ecr.{region}.amazonaws.com"),
         "ecr.dkr" => format!("dkr.ecr.{region}.amazonaws.com"),
+        "s3" => format!("*.s3.{region}.amazonaws.com"),
         short => format!("{short}.{region}.amazonaws.com"),
-    })
+    };
+    let mut entries = Vec::new();
+    if GATEWAY_TOO.contains(&short) {
+        entries.push(entry(EndpointServiceType::Gateway, Vec::new()));
+    }
+    entries.push(entry(EndpointServiceType::Interface, vec![dns]));
+    entries
 }
 
 /// The hosted zone id of a region's `vpce.amazonaws.com` names (fixed per region).
@@ -71,6 +111,9 @@ impl Endpoint {
             vpc_id: self.vpc.clone(),
             service_name: self.service_name.clone(),
             state: self.state.clone(),
+            last_error: (self.state == "failed")
+                .then(|| self.last_error.clone())
+                .flatten(),
             dns_entries: self.dns_entries.clone(),
             owner_tag: Some(self.owner_tag.clone()),
         }
@@ -78,46 +121,67 @@ impl Endpoint {
     fn visible_to(&self, cx: &CallCx) -> bool {
         self.account == cx.account && self.region == cx.region
     }
-    /// A describe: advances `pending` towards `available`.
+    /// A describe: advances `pending` towards `available` (or `failed`), `deleting` towards
+    /// `deleted`.
     fn touch(&mut self) {
-        if self.state == "pending" {
-            if self.pending_left > 0 {
-                self.pending_left -= 1;
-            } else {
-                self.state = "available".to_owned();
+        match self.state.as_str() {
+            "pending" if self.pending_left > 0 => self.pending_left -= 1,
+            "pending" => {
+                self.state = if self.last_error.is_some() {
+                    "failed"
+                } else {
+                    "available"
+                }
+                .to_owned()
             }
+            "deleting" if self.deleting_left > 0 => self.deleting_left -= 1,
+            "deleting" => self.state = "deleted".to_owned(),
+            _ => {}
         }
+    }
+}
+
+impl State {
+    /// Whether the next endpoint created for `service_name` is to fail (consumes one).
+    fn endpoint_failure_take(&mut self, service_name: &str) -> bool {
+        let Some(i) = self
+            .endpoint_failures
+            .iter()
+            .position(|(s, n)| service_name.ends_with(&format!(".{s}")) && *n > 0)
+        else {
+            return false;
+        };
+        self.endpoint_failures[i].1 -= 1;
+        if self.endpoint_failures[i].1 == 0 {
+            self.endpoint_failures.remove(i);
+        }
+        true
     }
 }
 
 #[async_trait]
 impl Endpoints for SimCloud {
-    async fn endpoint_service_get(
+    async fn endpoint_services_get(
         &self,
         cx: &CallCx,
         service_name: &str,
-    ) -> CloudResult<Option<EndpointServiceInfo>> {
+    ) -> CloudResult<Vec<EndpointServiceInfo>> {
         self.read(cx, "DescribeVpcEndpointServices", |_| {
-            Ok(
-                private_dns_name(&cx.region, service_name).map(|dns| EndpointServiceInfo {
-                    service_name: service_name.to_owned(),
-                    private_dns_names: vec![dns],
-                }),
-            )
+            Ok(service_entries(&cx.region, service_name))
         })
         .await
     }
 
-    async fn endpoint_find(
+    async fn endpoints_find(
         &self,
         cx: &CallCx,
         vpc: &VpcId,
         owner_tag: &str,
-    ) -> CloudResult<Option<EndpointInfo>> {
+    ) -> CloudResult<Vec<EndpointInfo>> {
         self.read(cx, "DescribeVpcEndpoints", |s| {
             Ok(s.endpoints
                 .values_mut()
-                .find(|e| {
+                .filter(|e| {
                     e.visible_to(cx)
                         && &e.vpc == vpc
                         && e.owner_tag == owner_tag
@@ -126,7 +190,8 @@ impl Endpoints for SimCloud {
                 .map(|e| {
                     e.touch();
                     e.info()
-                }))
+                })
+                .collect())
         })
         .await
     }
@@ -163,7 +228,10 @@ impl Endpoints for SimCloud {
                     format!("The vpc ID '{}' does not exist", req.vpc),
                 );
             }
-            let Some(dns_name) = private_dns_name(&cx.region, &req.service_name) else {
+            let Some(service) = service_entries(&cx.region, &req.service_name)
+                .into_iter()
+                .find(|e| e.service_type == EndpointServiceType::Interface)
+            else {
                 return fail(
                     CloudErrorKind::Invalid,
                     OP,
@@ -196,14 +264,30 @@ impl Endpoints for SimCloud {
                         format!("The subnet {id} is not in VPC {}", req.vpc),
                     );
                 }
+                if !service
+                    .availability_zones
+                    .contains(&subnet.availability_zone)
+                {
+                    return fail(
+                        CloudErrorKind::Invalid,
+                        OP,
+                        "InvalidParameter",
+                        format!(
+                            "The VPC endpoint service {} does not support the availability \
+                             zone of the subnet: {id}.",
+                            req.service_name
+                        ),
+                    );
+                }
                 if zones.contains(&subnet.availability_zone) {
                     return fail(
                         CloudErrorKind::Invalid,
                         OP,
                         "DuplicateSubnetsInSameZone",
                         format!(
-                            "Found another subnet in availability zone {} (only one per zone)",
-                            subnet.availability_zone
+                            "Found another VPC endpoint subnet in the availability zone of \
+                             {id}. VPC endpoint subnets should be in different availability \
+                             zones supported by the VPC endpoint service."
                         ),
                     );
                 }
@@ -242,9 +326,15 @@ impl Endpoints for SimCloud {
             }
             let id: EndpointId = s.ec2_id("vpce").parse().expect("generated vpce id");
             let suffix = s.hex8();
+            let dns_name = service
+                .private_dns_names
+                .first()
+                .cloned()
+                .unwrap_or_default();
+            let dns_name = dns_name.trim_start_matches("*.");
             let label = dns_name
                 .strip_suffix(".amazonaws.com")
-                .unwrap_or(&dns_name)
+                .unwrap_or(dns_name)
                 .to_owned();
             let hosted_zone_id = vpce_zone_id(&cx.region);
             let mut dns_entries = vec![DnsEntry {
@@ -256,17 +346,28 @@ impl Endpoints for SimCloud {
                 hosted_zone_id: hosted_zone_id.clone(),
             }));
             let pending = self.config.endpoint_pending_reads;
+            let last_error = s.endpoint_failure_take(&req.service_name).then(|| {
+                "InternalError: the endpoint could not be created (simulated failure)".to_owned()
+            });
+            let state = match (pending, &last_error) {
+                (1.., _) => "pending",
+                (0, Some(_)) => "failed",
+                (0, None) => "available",
+            };
             let endpoint = Endpoint {
                 id: id.clone(),
                 account: cx.account.clone(),
                 region: cx.region.clone(),
                 vpc: req.vpc.clone(),
                 service_name: req.service_name.clone(),
-                state: if pending > 0 { "pending" } else { "available" }.to_owned(),
+                state: state.to_owned(),
+                last_error,
                 dns_entries,
+                subnets: req.subnets.clone(),
                 security_group: req.security_group.clone(),
                 owner_tag: req.owner_tag.clone(),
                 pending_left: pending,
+                deleting_left: 0,
             };
             let info = endpoint.info();
             s.endpoints.insert(id, endpoint);
@@ -277,9 +378,15 @@ impl Endpoints for SimCloud {
 
     async fn endpoint_delete(&self, cx: &CallCx, id: &EndpointId) -> CloudResult<()> {
         self.write(cx, "DeleteVpcEndpoints", Some(id.to_string()), |s| {
-            if let Some(e) = s.endpoints.get_mut(id).filter(|e| e.visible_to(cx)) {
-                e.state = "deleted".to_owned();
+            if let Some(e) = s
+                .endpoints
+                .get_mut(id)
+                .filter(|e| e.visible_to(cx) && !matches!(e.state.as_str(), "deleting" | "deleted"))
+            {
+                let reads = self.config.endpoint_deleting_reads;
+                e.state = if reads > 0 { "deleting" } else { "deleted" }.to_owned();
                 e.pending_left = 0;
+                e.deleting_left = reads;
             }
             Ok(())
         })

@@ -82,8 +82,12 @@ pub struct SimConfig {
     pub sg_inbound_rules: usize,
     /// Interface endpoints per VPC. Default 50.
     pub endpoints_per_vpc: usize,
-    /// A new endpoint shows `pending` for this many reads before `available`. Default 0.
+    /// A new endpoint shows `pending` for this many reads before `available` (or `failed`,
+    /// see [`SimCloud::endpoints_fail`]). Default 0.
     pub endpoint_pending_reads: u32,
+    /// A deleted endpoint shows `deleting` for this many reads before `deleted`; its security
+    /// group stays in use meanwhile. Default 0.
+    pub endpoint_deleting_reads: u32,
     /// VPCs associated with one private hosted zone. Default 300.
     pub vpcs_per_zone: usize,
     /// Hosted zones per account. Default 500.
@@ -105,6 +109,7 @@ impl Default for SimConfig {
             sg_inbound_rules: 1000,
             endpoints_per_vpc: 50,
             endpoint_pending_reads: 0,
+            endpoint_deleting_reads: 0,
             vpcs_per_zone: 300,
             zones_per_account: 500,
             propagation: Duration::ZERO,
@@ -431,10 +436,14 @@ struct Endpoint {
     vpc: VpcId,
     service_name: String,
     state: String,
+    /// Set when the endpoint is to end (or has ended) `failed`.
+    last_error: Option<String>,
     dns_entries: Vec<crate::cloud::DnsEntry>,
+    subnets: Vec<SubnetId>,
     security_group: SecurityGroupId,
     owner_tag: String,
     pending_left: u32,
+    deleting_left: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -457,6 +466,8 @@ struct State {
     external_ids: HashMap<RoleArn, ExternalId>,
     faults: Vec<Fault>,
     failures: Vec<(String, usize, CloudError)>,
+    /// (service short name, count): endpoints to create `failed`.
+    endpoint_failures: Vec<(String, usize)>,
     buckets: HashMap<BucketKey, TokenBucket>,
     vpcs: BTreeMap<VpcId, Vpc>,
     subnets: BTreeMap<SubnetId, Subnet>,
@@ -1002,6 +1013,14 @@ impl SimCloud {
         p.provisioning_left = 0;
     }
 
+    /// Makes the next `n` endpoints created for the service `short` (`sqs`) end `failed` (after
+    /// their `pending` reads) with a `LastError`, as AWS reports an endpoint it could not make.
+    pub fn endpoints_fail(&self, short: &str, n: usize) {
+        if n > 0 {
+            self.lock().endpoint_failures.push((short.to_owned(), n));
+        }
+    }
+
     /// Adds a fault (see [`Fault`]); faults apply in the order added.
     pub fn fault_inject(&self, fault: Fault) {
         self.lock().faults.push(fault);
@@ -1099,6 +1118,18 @@ impl SimCloud {
     /// Every endpoint, deleted ones included.
     pub fn endpoints(&self) -> Vec<EndpointInfo> {
         self.lock().endpoints.values().map(Endpoint::info).collect()
+    }
+
+    /// The availability zones of an endpoint's subnets (empty if there is no such endpoint).
+    pub fn endpoint_zones(&self, id: &EndpointId) -> Vec<String> {
+        let s = self.lock();
+        let Some(e) = s.endpoints.get(id) else {
+            return Vec::new();
+        };
+        e.subnets
+            .iter()
+            .filter_map(|n| s.subnets.get(n).map(|n| n.availability_zone.clone()))
+            .collect()
     }
 
     /// Every hosted zone, in creation order.

@@ -5,7 +5,8 @@ use async_trait::async_trait;
 
 use super::*;
 use crate::cloud::{
-    Cloud, Dns, EndpointRequest, Endpoints, Firewall, Network, PeeringRequest, RouteTarget, ZoneVpc,
+    Cloud, Dns, EndpointRequest, EndpointServiceType, Endpoints, Firewall, Network, PeeringRequest,
+    RouteTarget, ZoneVpc,
 };
 use crate::domain::RoleName;
 
@@ -585,6 +586,7 @@ async fn security_group_rules_and_dependencies() {
                 subnets: subnets.clone(),
                 security_group: sg.id.clone(),
                 owner_tag: "hub:x:service:sqs".into(),
+                supersedes: vec![],
             },
         )
         .await
@@ -608,26 +610,58 @@ async fn endpoints_catalogue_and_dns() {
     let a = account('1');
     let hub = cx(&a);
     let svc = sim
-        .endpoint_service_get(&hub, "com.amazonaws.eu-west-1.ecr.api")
+        .endpoint_services_get(&hub, "com.amazonaws.eu-west-1.ecr.api")
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(svc.private_dns_names, ["api.ecr.eu-west-1.amazonaws.com"]);
+    assert_eq!(svc.len(), 1);
+    assert_eq!(svc[0].service_type, EndpointServiceType::Interface);
+    assert_eq!(
+        svc[0].private_dns_names,
+        ["api.ecr.eu-west-1.amazonaws.com"]
+    );
+    assert_eq!(
+        svc[0].availability_zones,
+        ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+    );
     let svc = sim
-        .endpoint_service_get(&hub, "com.amazonaws.eu-west-1.ecr.dkr")
+        .endpoint_services_get(&hub, "com.amazonaws.eu-west-1.ecr.dkr")
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(svc.private_dns_names, ["dkr.ecr.eu-west-1.amazonaws.com"]);
+    assert_eq!(
+        svc[0].private_dns_names,
+        ["dkr.ecr.eu-west-1.amazonaws.com"]
+    );
+    // S3 and DynamoDB: a Gateway entry (no private DNS name) first, then the Interface one.
+    for (short, dns) in [
+        ("s3", "*.s3.eu-west-1.amazonaws.com"),
+        ("dynamodb", "dynamodb.eu-west-1.amazonaws.com"),
+    ] {
+        let svc = sim
+            .endpoint_services_get(&hub, &format!("com.amazonaws.eu-west-1.{short}"))
+            .await
+            .unwrap();
+        let types: Vec<_> = svc.iter().map(|e| e.service_type).collect();
+        assert_eq!(
+            types,
+            [EndpointServiceType::Gateway, EndpointServiceType::Interface]
+        );
+        assert!(svc[0].private_dns_names.is_empty());
+        assert_eq!(svc[1].private_dns_names, [dns]);
+    }
+    let svc = sim
+        .endpoint_services_get(&hub, "com.amazonaws.eu-west-1.email-smtp")
+        .await
+        .unwrap();
+    assert_eq!(svc[0].availability_zones, ["eu-west-1a", "eu-west-1b"]);
     for unknown in [
         "com.amazonaws.eu-west-1.nope",
         "com.amazonaws.us-east-1.sqs",
     ] {
         assert!(
-            sim.endpoint_service_get(&hub, unknown)
+            sim.endpoint_services_get(&hub, unknown)
                 .await
                 .unwrap()
-                .is_none()
+                .is_empty()
         );
     }
 
@@ -642,6 +676,7 @@ async fn endpoints_catalogue_and_dns() {
         subnets: subnets.to_vec(),
         security_group: sg.id.clone(),
         owner_tag: format!("hub:x:service:{service}"),
+        supersedes: vec![],
     };
     // Two subnets in zone a.
     let e = sim
@@ -649,6 +684,23 @@ async fn endpoints_catalogue_and_dns() {
         .await
         .unwrap_err();
     assert_eq!(e.code, "DuplicateSubnetsInSameZone");
+    assert!(e.message.contains(subnets[3].as_str()), "{}", e.message);
+    // email-smtp is not offered in zone c (subnets[2]).
+    let e = sim
+        .endpoint_create(&hub, &req("email-smtp", &subnets[..3]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_str()),
+        (CloudErrorKind::Invalid, "InvalidParameter")
+    );
+    assert!(
+        e.message
+            .contains("does not support the availability zone of the subnet")
+            && e.message.contains(subnets[2].as_str()),
+        "{}",
+        e.message
+    );
     let e = sim
         .endpoint_create(&hub, &req("nope", &subnets[..3]))
         .await
@@ -668,11 +720,12 @@ async fn endpoints_catalogue_and_dns() {
     );
     assert!(ep.dns_entries[0].hosted_zone_id.starts_with('Z'));
     let found = sim
-        .endpoint_find(&hub, &vpc, "hub:x:service:ecr.api")
+        .endpoints_find(&hub, &vpc, "hub:x:service:ecr.api")
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(found.id, ep.id);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].id, ep.id);
+    assert_eq!(sim.endpoint_zones(&ep.id).len(), 3);
     sim.endpoint_create(&hub, &req("sqs", &subnets[..1]))
         .await
         .unwrap();
@@ -683,10 +736,10 @@ async fn endpoints_catalogue_and_dns() {
     assert_eq!(e.kind, CloudErrorKind::LimitExceeded);
     sim.endpoint_delete(&hub, &ep.id).await.unwrap();
     assert!(
-        sim.endpoint_find(&hub, &vpc, "hub:x:service:ecr.api")
+        sim.endpoints_find(&hub, &vpc, "hub:x:service:ecr.api")
             .await
             .unwrap()
-            .is_none()
+            .is_empty()
     );
     assert_eq!(
         sim.endpoint_get(&hub, &ep.id).await.unwrap().unwrap().state,
@@ -891,6 +944,7 @@ async fn rate_limits_throttle_a_burst() {
                     subnets: subnets.clone(),
                     security_group: sg.id.clone(),
                     owner_tag: service.into(),
+                    supersedes: vec![],
                 },
             )
             .await;

@@ -1,0 +1,299 @@
+//! Issue 8, "Real AWS is less forgiving than our emulators": interface endpoints as AWS makes
+//! them, against the simulated cloud. S3 and DynamoDB are listed as a Gateway service before
+//! the Interface one; services offered in some availability zones only; endpoints that are
+//! `pending`, end `failed`, or take a while `deleting`.
+
+mod support;
+
+use std::time::Duration;
+
+use endpoint_hub::app::HubUpdate;
+use endpoint_hub::cloud::sim::SimConfig;
+use endpoint_hub::model::Hub;
+use endpoint_hub::workflow::EngineConfig;
+use support::*;
+
+async fn run(w: &World, cfg: &EngineConfig) {
+    w.engine(cfg.clone())
+        .run_until_idle(Duration::from_secs(120))
+        .await
+        .expect("jobs finish");
+}
+
+/// A world whose simulated cloud has rate limits off and `config` applied.
+async fn world(config: impl FnOnce(&mut SimConfig)) -> World {
+    let mut sim = sim_config(false);
+    config(&mut sim);
+    World::new(sim).await
+}
+
+/// The test engine with a short endpoint wait deadline.
+fn short_endpoint_wait() -> EngineConfig {
+    let mut cfg = test_engine_config();
+    cfg.waits.endpoint = Duration::from_millis(500);
+    cfg
+}
+
+/// Fails unless `error` mentions every one of `needles`.
+fn assert_mentions(error: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(error.contains(needle), "{needle} in {error}");
+    }
+}
+
+/// The hub's failure message; panics unless it failed.
+async fn hub_error(w: &World, hub: &Hub) -> String {
+    let hub = hub_now(w, hub).await;
+    assert_eq!(hub.status.as_str(), "failed", "{hub:?}");
+    hub.last_error.unwrap()
+}
+
+/// The endpoint recorded for a service of the hub.
+fn endpoint_of(hub: &Hub, service: &str) -> endpoint_hub::domain::EndpointId {
+    hub.services
+        .iter()
+        .find(|s| s.name.to_string() == service)
+        .and_then(|s| s.endpoint_id.clone())
+        .unwrap_or_else(|| panic!("no endpoint for {service}: {hub:?}"))
+}
+
+async fn hub_now(w: &World, hub: &Hub) -> Hub {
+    w.app.hub_get(hub.id).await.unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. S3 and DynamoDB: the Interface entry, not the Gateway one listed first
+// ---------------------------------------------------------------------------------------------
+
+/// `DescribeVpcEndpointServices` lists S3 and DynamoDB as Gateway (no private DNS name) then
+/// Interface: the hub gets interface endpoints and zones named by the Interface entry.
+#[tokio::test]
+async fn s3_and_dynamodb_use_the_interface_service() {
+    let w = World::new(sim_config(false)).await;
+    let hub = w.hub_registered(&["s3", "dynamodb", "sqs"]).await;
+    w.run_until_idle().await;
+    let hub = hub_now(&w, &hub).await;
+    assert_eq!(hub.status.as_str(), "ready", "{:?}", hub.last_error);
+    let zone = |name: &str| {
+        hub.services
+            .iter()
+            .find(|s| s.name.to_string() == name)
+            .and_then(|s| s.zone_name.clone())
+    };
+    assert_eq!(zone("s3").as_deref(), Some("s3.eu-west-1.amazonaws.com"));
+    assert_eq!(
+        zone("dynamodb").as_deref(),
+        Some("dynamodb.eu-west-1.amazonaws.com")
+    );
+    assert_eq!(w.sim.endpoints().len(), 3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Availability zones: one subnet per zone the service is offered in
+// ---------------------------------------------------------------------------------------------
+
+/// `email-smtp` is offered in zones a and b only: its endpoint gets the hub's subnets there
+/// (a subnet in zone c would be refused with `InvalidParameter`); `sqs` gets all three.
+#[tokio::test]
+async fn endpoints_use_the_hub_subnets_in_the_zones_the_service_offers() {
+    let w = World::new(sim_config(false)).await;
+    let hub = w.hub_registered(&["email-smtp", "sqs"]).await;
+    w.run_until_idle().await;
+    let hub = hub_now(&w, &hub).await;
+    assert_eq!(hub.status.as_str(), "ready", "{:?}", hub.last_error);
+    assert_eq!(
+        w.sim.endpoint_zones(&endpoint_of(&hub, "email-smtp")),
+        ["eu-west-1a", "eu-west-1b"]
+    );
+    assert_eq!(
+        w.sim.endpoint_zones(&endpoint_of(&hub, "sqs")),
+        ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+    );
+}
+
+/// Two hub subnets in one zone: refused when the hub is verified, naming them and the zone,
+/// before any endpoint is attempted.
+#[tokio::test]
+async fn two_hub_subnets_in_one_zone_are_refused_at_verify_hub() {
+    let w = World::new(sim_config(false)).await;
+    let (hub, subnets) = w.hub_registered_on(&["sqs"], 4, &[0, 1, 2, 3]).await;
+    w.run_until_idle().await;
+    let error = hub_error(&w, &hub).await;
+    assert!(error.starts_with("verify_hub:"), "{error}");
+    assert_mentions(
+        &error,
+        &[
+            subnets[0].as_str(),
+            subnets[3].as_str(),
+            "eu-west-1a",
+            "one subnet per availability zone",
+        ],
+    );
+    assert_eq!(w.sim.calls("CreateVpcEndpoint"), 0);
+}
+
+/// A service offered in none of the hub's zones fails provisioning for good, naming the
+/// service, its zones and the hub's.
+#[tokio::test]
+async fn a_service_offered_in_none_of_the_hub_zones_is_a_clear_error() {
+    let w = World::new(sim_config(false)).await;
+    // Only the subnet in zone c; email-smtp is offered in a and b.
+    let (hub, _) = w.hub_registered_on(&["email-smtp"], 3, &[2]).await;
+    w.run_until_idle().await;
+    let error = hub_error(&w, &hub).await;
+    assert_mentions(
+        &error,
+        &[
+            "com.amazonaws.eu-west-1.email-smtp",
+            "eu-west-1a, eu-west-1b",
+            "eu-west-1c",
+        ],
+    );
+    assert_eq!(w.sim.calls("CreateVpcEndpoint"), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Endpoint states: pending, failed, deleting
+// ---------------------------------------------------------------------------------------------
+
+/// The hub is ready only once every endpoint is `available`.
+#[tokio::test]
+async fn the_hub_is_ready_only_when_every_endpoint_is_available() {
+    let w = world(|c| c.endpoint_pending_reads = 5).await;
+    let hub = w.hub_registered(&["sqs", "kms"]).await;
+    w.run_until_idle().await;
+    let hub = hub_now(&w, &hub).await;
+    assert_eq!(hub.status.as_str(), "ready", "{:?}", hub.last_error);
+    let states: Vec<String> = w.sim.endpoints().into_iter().map(|e| e.state).collect();
+    assert_eq!(states, ["available", "available"]);
+}
+
+/// An endpoint that stays `pending` fails the hub at the endpoint wait deadline.
+#[tokio::test]
+async fn an_endpoint_pending_for_ever_fails_at_the_endpoint_deadline() {
+    let w = world(|c| c.endpoint_pending_reads = u32::MAX).await;
+    let cfg = short_endpoint_wait();
+    let hub = w.hub_registered(&["sqs"]).await;
+    run(&w, &cfg).await;
+    let error = hub_error(&w, &hub).await;
+    assert!(
+        error.contains("gave up after waiting") && error.contains("pending"),
+        "{error}"
+    );
+}
+
+/// A `failed` endpoint is not adopted: a new one is created and becomes the service's; the
+/// failed one is left (AWS keeps it listed) and reported in the job's events.
+#[tokio::test]
+async fn a_failed_endpoint_is_replaced_and_reported() {
+    let w = world(|c| c.endpoint_pending_reads = 2).await;
+    w.sim.endpoints_fail("sqs", 1);
+    let hub = w.hub_registered(&["sqs", "kms"]).await;
+    w.run_until_idle().await;
+    let hub = hub_now(&w, &hub).await;
+    assert_eq!(hub.status.as_str(), "ready", "{:?}", hub.last_error);
+    let endpoints = w.sim.endpoints();
+    let failed: Vec<_> = endpoints.iter().filter(|e| e.state == "failed").collect();
+    assert_eq!(failed.len(), 1, "{endpoints:?}");
+    let sqs = endpoint_of(&hub, "sqs");
+    assert_ne!(sqs, failed[0].id);
+    assert!(
+        endpoints
+            .iter()
+            .any(|e| e.id == sqs && e.state == "available")
+    );
+    let notes: Vec<String> = sqlx::query_scalar(
+        "SELECT message FROM job_events WHERE kind = 'step_note' AND message IS NOT NULL",
+    )
+    .fetch_all(&w.pool)
+    .await
+    .unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains(failed[0].id.as_str()) && n.contains("simulated failure")),
+        "{notes:?}"
+    );
+    // Deleting the hub deletes the failed endpoint too.
+    w.app.hub_delete(&actor(), hub.id).await.unwrap();
+    w.run_until_idle().await;
+    assert!(w.sim.endpoints().iter().all(|e| e.state == "deleted"));
+}
+
+/// Endpoints that keep failing fail the hub, naming them and why, instead of making more.
+#[tokio::test]
+async fn endpoints_that_keep_failing_fail_the_hub() {
+    let w = World::new(sim_config(false)).await;
+    w.sim.endpoints_fail("sqs", 10);
+    let hub = w.hub_registered(&["sqs"]).await;
+    w.run_until_idle().await;
+    let error = hub_error(&w, &hub).await;
+    let failed: Vec<_> = w.sim.endpoints();
+    assert!(failed.len() < 10, "{failed:?}");
+    for e in &failed {
+        assert_eq!(e.state, "failed");
+        assert!(error.contains(e.id.as_str()), "{} in {error}", e.id);
+    }
+    assert!(error.contains("simulated failure"), "{error}");
+}
+
+/// Hub deletion and service removal wait for endpoints `deleting` to be gone, rather than
+/// spending the retry budget on `DependencyViolation` from the security group.
+#[tokio::test]
+async fn deletion_waits_for_endpoints_to_be_deleted() {
+    let w = world(|c| c.endpoint_deleting_reads = 8).await;
+    let mut cfg = test_engine_config();
+    cfg.max_attempts = 2;
+    let hub = w.hub_registered(&["sqs", "kms"]).await;
+    run(&w, &cfg).await;
+    let kms = endpoint_of(&hub_now(&w, &hub).await, "kms");
+    w.app
+        .hub_update(
+            &actor(),
+            hub.id,
+            HubUpdate {
+                services: vec!["sqs".parse().unwrap()],
+            },
+        )
+        .await
+        .unwrap();
+    run(&w, &cfg).await;
+    let after = hub_now(&w, &hub).await;
+    assert_eq!(after.status.as_str(), "ready", "{:?}", after.last_error);
+    let state = |id: &endpoint_hub::domain::EndpointId| {
+        w.sim
+            .endpoints()
+            .into_iter()
+            .find(|e| &e.id == id)
+            .unwrap()
+            .state
+    };
+    assert_eq!(state(&kms), "deleted");
+
+    w.app.hub_delete(&actor(), hub.id).await.unwrap();
+    run(&w, &cfg).await;
+    let (status, error) = w.hub_status_row(hub.id).await;
+    assert_eq!(status, "deleted", "{error:?}");
+    assert!(w.sim.endpoints().iter().all(|e| e.state == "deleted"));
+    assert_eq!(
+        w.sim.calls("DeleteSecurityGroup"),
+        1,
+        "no DependencyViolation"
+    );
+}
+
+/// An endpoint that never finishes deleting fails the deletion at the endpoint deadline.
+#[tokio::test]
+async fn an_endpoint_deleting_for_ever_fails_at_the_endpoint_deadline() {
+    let w = world(|c| c.endpoint_deleting_reads = u32::MAX).await;
+    let cfg = short_endpoint_wait();
+    let hub = w.hub_registered(&["sqs"]).await;
+    run(&w, &cfg).await;
+    w.app.hub_delete(&actor(), hub.id).await.unwrap();
+    run(&w, &cfg).await;
+    let error = hub_error(&w, &hub).await;
+    assert!(
+        error.contains("gave up after waiting") && error.contains("deleting"),
+        "{error}"
+    );
+}
