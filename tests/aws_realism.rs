@@ -3,7 +3,6 @@
 
 mod support;
 
-use endpoint_hub::app::HubUpdate;
 use endpoint_hub::cloud::sim::{Fault, FaultKind};
 use endpoint_hub::cloud::{CallCx, ZoneVpc};
 use endpoint_hub::model::{JobKind, JobStatus};
@@ -48,16 +47,7 @@ async fn one_spokes_dns_conflict_does_not_fail_the_hub() {
         )
         .await
         .unwrap();
-    w.app
-        .hub_update(
-            &actor(),
-            hub.id,
-            HubUpdate {
-                services: vec!["sqs".parse().unwrap(), "kms".parse().unwrap()],
-            },
-        )
-        .await
-        .unwrap();
+    w.services_set(hub.id, &["sqs", "kms"]).await;
     w.run_until_idle().await;
     let hub = w.app.hub_get(hub.id).await.unwrap();
     assert_eq!(hub.status.as_str(), "ready", "{:?}", hub.last_error);
@@ -96,20 +86,7 @@ async fn one_spokes_dns_conflict_does_not_fail_the_hub() {
         "{events:?}"
     );
     // A later service change leaves the failed spoke alone and still succeeds.
-    w.app
-        .hub_update(
-            &actor(),
-            hub.id,
-            HubUpdate {
-                services: vec![
-                    "sqs".parse().unwrap(),
-                    "kms".parse().unwrap(),
-                    "ssm".parse().unwrap(),
-                ],
-            },
-        )
-        .await
-        .unwrap();
+    w.services_set(hub.id, &["sqs", "kms", "ssm"]).await;
     w.run_until_idle().await;
     let hub = w.app.hub_get(hub.id).await.unwrap();
     assert_eq!(hub.status.as_str(), "ready", "{:?}", hub.last_error);
@@ -266,13 +243,7 @@ async fn a_failed_peering_fails_the_attach_with_its_reason() {
     let w = World::new(sim_config(false)).await;
     let hub = w.hub(&["sqs"]).await;
     let spoke = w.enroll(1, true).await;
-    let mut cfg = test_engine_config();
-    cfg.fault_after_step = Some(endpoint_hub::workflow::StepFault::new(
-        JobKind::AttachSpoke,
-        "check_quotas",
-        1,
-    ));
-    let engine = w.engine(cfg);
+    let engine = w.engine_failing_after(JobKind::AttachSpoke, "check_quotas");
     engine
         .run_until_idle(std::time::Duration::from_secs(60))
         .await
@@ -357,13 +328,7 @@ async fn just_created_resources_may_not_be_visible_yet() {
     })
     .await;
     let hub = w.hub_registered(&["sqs"]).await;
-    let mut cfg = test_engine_config();
-    cfg.fault_after_step = Some(endpoint_hub::workflow::StepFault::new(
-        JobKind::ProvisionHub,
-        "security_group",
-        1,
-    ));
-    let engine = w.engine(cfg);
+    let engine = w.engine_failing_after(JobKind::ProvisionHub, "security_group");
     engine
         .run_until_idle(std::time::Duration::from_secs(60))
         .await

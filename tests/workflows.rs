@@ -7,7 +7,6 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use endpoint_hub::app::HubUpdate;
 use endpoint_hub::cloud::sim::{Fault, FaultKind, SimConfig};
 use endpoint_hub::model::{Hub, JobKind, JobStatus};
 use endpoint_hub::store;
@@ -16,12 +15,6 @@ use support::*;
 use uuid::Uuid;
 
 const SERVICES: &[&str] = &["sqs", "ssm", "kms"];
-
-fn services(names: &[&str]) -> HubUpdate {
-    HubUpdate {
-        services: names.iter().map(|s| s.parse().unwrap()).collect(),
-    }
-}
 
 async fn run(w: &World, cfg: &EngineConfig) {
     w.engine(cfg.clone())
@@ -135,10 +128,7 @@ async fn start(w: &World, kind: JobKind, hub: &Hub, spoke: Option<Uuid>) {
             w.app.spoke_detach(&actor(), spoke.unwrap()).await.unwrap();
         }
         JobKind::UpdateHubServices => {
-            w.app
-                .hub_update(&actor(), hub.id, services(&["sqs", "kms", "ecr.api"]))
-                .await
-                .unwrap();
+            w.services_set(hub.id, &["sqs", "kms", "ecr.api"]).await;
         }
         JobKind::DeleteHub => {
             w.app.hub_delete(&actor(), hub.id).await.unwrap();
@@ -245,10 +235,7 @@ async fn lifecycle(w: &World, drive: impl AsyncFn(&World)) {
     drive(w).await;
     w.assert_attached(&hub, a.id).await;
     w.assert_attached(&hub, b.id).await;
-    w.app
-        .hub_update(&actor(), hub.id, services(&["sqs", "ecr.api"]))
-        .await
-        .unwrap();
+    w.services_set(hub.id, &["sqs", "ecr.api"]).await;
     drive(w).await;
     assert_provisioned_once(w, &hub).await;
     w.assert_attached(&hub, a.id).await;
@@ -372,10 +359,7 @@ async fn service_update_waits_for_attaches_held_in_wait_peering() {
             break;
         }
     }
-    w.app
-        .hub_update(&actor(), hub.id, services(&["sqs", "kms"]))
-        .await
-        .unwrap();
+    w.services_set(hub.id, &["sqs", "kms"]).await;
     let update = last_job(&w, JobKind::UpdateHubServices).await;
     // Every time the update job is claimed, no attach of the hub may be started and unfinished.
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -325,13 +325,7 @@ impl Engine {
         runner: Uuid,
         job: &ClaimedJob,
     ) -> anyhow::Result<RunOutcome> {
-        let jref = JobRef {
-            id: job.id,
-            kind: job.kind,
-            hub_id: job.hub_id,
-            spoke_id: job.spoke_id,
-            runner,
-        };
+        let jref = job_ref(job, runner);
         let mut state: W::State = match serde_json::from_value(job.state.clone()) {
             Ok(s) => s,
             Err(e) => {
@@ -556,13 +550,7 @@ impl Engine {
         state: Option<&W::State>,
         effects: &[Effect],
     ) -> anyhow::Result<RunOutcome> {
-        let jref = JobRef {
-            id: job.id,
-            kind: job.kind,
-            hub_id: job.hub_id,
-            spoke_id: job.spoke_id,
-            runner,
-        };
+        let jref = job_ref(job, runner);
         let mut tx = self.pool.begin().await?;
         if let Some(state) = state
             && !self.persist(&mut tx, &jref, state, effects).await?
@@ -588,6 +576,17 @@ impl Engine {
             .min(self.config.backoff_max);
         let jitter = 0.5 + fastrand::f64() / 2.0;
         exp.mul_f64(jitter)
+    }
+}
+
+/// The job as its steps and effects see it.
+fn job_ref(job: &ClaimedJob, runner: Uuid) -> JobRef {
+    JobRef {
+        id: job.id,
+        kind: job.kind,
+        hub_id: job.hub_id,
+        spoke_id: job.spoke_id,
+        runner,
     }
 }
 

@@ -11,13 +11,13 @@ pub use db::TestDb;
 use std::sync::Arc;
 use std::time::Duration;
 
-use endpoint_hub::app::{Actor, App, HubCreate, Limits, SpokeEnroll};
+use endpoint_hub::app::{Actor, App, HubCreate, HubUpdate, Limits, SpokeEnroll};
 use endpoint_hub::cloud::sim::{SimCloud, SimConfig};
 use endpoint_hub::cloud::{Cloud, PeeringStatus, RouteTarget};
 use endpoint_hub::domain::{AccountId, Ipv4Cidr, Region, RoleArn, RouteTableId, VpcId};
-use endpoint_hub::model::{Hub, Principal, Spoke};
+use endpoint_hub::model::{Hub, JobKind, Principal, Spoke};
 use endpoint_hub::store;
-use endpoint_hub::workflow::{Engine, EngineConfig};
+use endpoint_hub::workflow::{Engine, EngineConfig, StepFault};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -108,6 +108,28 @@ impl World {
 
     pub fn engine(&self, config: EngineConfig) -> Arc<Engine> {
         Arc::new(Engine::new(self.pool.clone(), self.cloud.clone(), config))
+    }
+
+    /// An engine that fails `step` of `kind` once, right after it ran and before its
+    /// checkpoint (see `StepFault`).
+    pub fn engine_failing_after(&self, kind: JobKind, step: &'static str) -> Arc<Engine> {
+        let mut cfg = test_engine_config();
+        cfg.fault_after_step = Some(StepFault::new(kind, step, 1));
+        self.engine(cfg)
+    }
+
+    /// Sets the hub's services (PATCH), without running the job.
+    pub async fn services_set(&self, hub: Uuid, names: &[&str]) {
+        self.app
+            .hub_update(
+                &actor(),
+                hub,
+                HubUpdate {
+                    services: names.iter().map(|s| s.parse().unwrap()).collect(),
+                },
+            )
+            .await
+            .expect("hub update");
     }
 
     pub async fn run_until_idle(&self) {
