@@ -129,9 +129,12 @@ pub struct WorkerArgs {
     /// Attempts per AWS call in the SDK's standard retry mode.
     #[arg(long, env = "EH_AWS_MAX_ATTEMPTS", default_value_t = 5)]
     pub aws_max_attempts: u32,
-    /// Route 53 requests per second per account (AWS allows 5).
-    #[arg(long, env = "EH_ROUTE53_RPS", default_value_t = 5)]
-    pub route53_rps: u32,
+    /// Share of AWS's published Route 53 budget per account (token buckets per account and per
+    /// operation) that this deployment uses, every process on the database together: 1.0 all
+    /// of it, 0.8 leaves a fifth to other callers in the accounts, 0 turns pacing off. Above 1
+    /// makes sense only against an emulator that does not throttle.
+    #[arg(long, env = "EH_ROUTE53_PACING", default_value_t = 0.8, value_parser = pacing_share)]
+    pub route53_pacing: f64,
     /// How long an attach waits for its peering to become visible and active, in seconds,
     /// before the job fails saying so.
     #[arg(long, env = "EH_WAIT_PEERING_SECS", default_value_t = 300)]
@@ -158,5 +161,15 @@ impl WorkerArgs {
             },
             ..Default::default()
         }
+    }
+}
+
+/// A pacing share: a finite number, zero or more.
+fn pacing_share(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!(
+            "{s:?} is not a share of the budget (a number, 0 or more, e.g. 0.8)"
+        )),
     }
 }

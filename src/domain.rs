@@ -331,7 +331,82 @@ impl ServiceName {
     pub fn endpoint_service(&self, region: &Region) -> String {
         format!("com.amazonaws.{region}.{}", self.0)
     }
+
+    /// The TCP ports the service's interface endpoint is used on, from [`SERVICE_PORTS`], and
+    /// whether the catalogue knows the service (an unknown one gets 443).
+    pub fn ports(&self) -> (&'static [u16], bool) {
+        if let Some((_, ports)) = SERVICE_PORTS.iter().find(|(name, _)| *name == self.0) {
+            return (ports, true);
+        }
+        (&[443], HTTPS_SERVICES.contains(&self.0.as_str()))
+    }
 }
+
+/// Services whose interface endpoints are used on ports other than (or besides) 443, as AWS
+/// documents them.
+pub const SERVICE_PORTS: &[(&str, &[u16])] = &[
+    // Amazon SES SMTP: STARTTLS on 25, 587 and 2587, TLS Wrapper on 465 and 2465 (SES Developer
+    // Guide, "Connecting to an Amazon SES SMTP endpoint"; the VPC endpoint serves the same).
+    ("email-smtp", &[25, 465, 587, 2465, 2587]),
+    // CodeCommit: Git over HTTPS (443) and over SSH (22) (CodeCommit User Guide, "Setup for
+    // HTTPS users" and "Setup steps for SSH connections"; the git-codecommit endpoint serves Git).
+    ("git-codecommit", &[22, 443]),
+    ("git-codecommit-fips", &[22, 443]),
+];
+
+/// Services known to be used over HTTPS (443) only: AWS APIs. A service in neither list gets
+/// 443 too, with a note in the API that the catalogue does not know it.
+pub const HTTPS_SERVICES: &[&str] = &[
+    "apigateway",
+    "athena",
+    "autoscaling",
+    "backup",
+    "cloudformation",
+    "codebuild",
+    "codecommit",
+    "codeartifact.api",
+    "codeartifact.repositories",
+    "codepipeline",
+    "config",
+    "dynamodb",
+    "ebs",
+    "ec2",
+    "ec2messages",
+    "ecr.api",
+    "ecr.dkr",
+    "ecs",
+    "ecs-agent",
+    "ecs-telemetry",
+    "elasticfilesystem",
+    "elasticloadbalancing",
+    "email",
+    "events",
+    "execute-api",
+    "firehose",
+    "glue",
+    "kinesis-firehose",
+    "kinesis-streams",
+    "kms",
+    "lambda",
+    "logs",
+    "monitoring",
+    "rds",
+    "s3",
+    "sagemaker.api",
+    "sagemaker.runtime",
+    "secretsmanager",
+    "servicecatalog",
+    "sns",
+    "sqs",
+    "ssm",
+    "ssm-contacts",
+    "ssm-incidents",
+    "ssmmessages",
+    "states",
+    "sts",
+    "sync-states",
+    "xray",
+];
 
 impl FromStr for ServiceName {
     type Err = ParseError;
@@ -622,6 +697,11 @@ mod tests {
         assert!("ecr.api".parse::<ServiceName>().is_ok());
         assert!("SQS".parse::<ServiceName>().is_err());
         assert!("sqs..x".parse::<ServiceName>().is_err());
+        let port = |s: &str| s.parse::<ServiceName>().unwrap().ports();
+        assert_eq!(port("sqs"), (&[443][..], true));
+        assert_eq!(port("email-smtp"), (&[25, 465, 587, 2465, 2587][..], true));
+        assert_eq!(port("git-codecommit"), (&[22, 443][..], true));
+        assert_eq!(port("made-up"), (&[443][..], false));
         assert!("prod-hub".parse::<HubName>().is_ok());
         assert!("Prod".parse::<HubName>().is_err());
     }

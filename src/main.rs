@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use endpoint_hub::app::{App, Limits};
 use endpoint_hub::cloud::aws::{AwsCloud, AwsSettings};
+use endpoint_hub::cloud::pacing::{NoPacing, Pacer};
 use endpoint_hub::cloud::{CallRecorder, Cloud};
 use endpoint_hub::config::{Cli, Command, Common, TokenAction, WorkerArgs};
 use endpoint_hub::model::Scope;
@@ -100,13 +101,21 @@ async fn main() -> anyhow::Result<()> {
 
 async fn engine(pool: &sqlx::PgPool, worker: &WorkerArgs) -> Arc<Engine> {
     let recorder: Arc<dyn CallRecorder> = Arc::new(store::audit::DbRecorder(pool.clone()));
+    let pacer: Arc<dyn Pacer> = if worker.route53_pacing > 0.0 {
+        Arc::new(store::pacing::PgPacer::new(
+            pool.clone(),
+            worker.route53_pacing,
+        ))
+    } else {
+        Arc::new(NoPacing)
+    };
     let aws = AwsCloud::new(
         AwsSettings {
             endpoint_url: None,
             max_attempts: worker.aws_max_attempts,
-            route53_rps: worker.route53_rps,
         },
         recorder,
+        pacer,
     )
     .await;
     Arc::new(Engine::new(

@@ -178,9 +178,29 @@ pub struct HubService {
     pub zone_id: Option<HostedZoneId>,
     /// The private hosted zone's name, from the service's private DNS name.
     pub zone_name: Option<String>,
+    /// TCP ports the endpoints' security group admits from the spokes for this service (443
+    /// unless AWS documents others, e.g. SES SMTP).
+    pub ports: Vec<u16>,
+    /// Set when the port catalogue does not know the service: 443 is assumed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ports_note: Option<String>,
     /// Internal: tells a re-added service's resources from those of its earlier removal.
     #[serde(skip)]
     pub generation: Uuid,
+}
+
+impl HubService {
+    /// [`HubService::ports`] and [`HubService::ports_note`] of a service.
+    pub fn ports_of(name: &ServiceName) -> (Vec<u16>, Option<String>) {
+        let (ports, known) = name.ports();
+        let note = (!known).then(|| {
+            format!(
+                "endpoint-hub's port catalogue does not list {name}: the security group admits \
+                 TCP 443 only; if the service is used on other ports, they stay closed"
+            )
+        });
+        (ports.to_vec(), note)
+    }
 }
 
 /// A hub: the VPC holding the shared interface endpoints.

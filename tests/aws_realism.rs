@@ -394,3 +394,112 @@ async fn lost_create_responses_are_adopted() {
         1
     );
 }
+
+/// #14, ports: a service's endpoint is reached on the ports AWS documents for it (SES SMTP on
+/// 25, 465, 587, 2465 and 2587), one security-group rule each from the spokes' prefix list, each
+/// counted as the list's MaxEntries against the group's quota; ports no service uses any more
+/// are revoked; a change that cannot fit is refused with 422 and changes nothing.
+#[tokio::test]
+async fn service_ports_come_from_the_catalogue_and_count_against_the_quota() {
+    let sim = endpoint_hub::cloud::sim::SimConfig {
+        sg_inbound_rules: 2000,
+        ..sim_config(false)
+    };
+    let limits = endpoint_hub::app::Limits {
+        sg_inbound_rules: 1200,
+        ..test_limits()
+    };
+    let w = World::with_limits(sim, limits).await;
+    // 6 ports x 200 entries = 1,200 rules: fits exactly.
+    let hub = w.hub(&["sqs", "email-smtp"]).await;
+    assert_eq!(hub.status.as_str(), "ready", "{:?}", hub.last_error);
+    let smtp = hub
+        .services
+        .iter()
+        .find(|s| s.name.as_str() == "email-smtp")
+        .unwrap();
+    assert_eq!(smtp.ports, [25, 465, 587, 2465, 2587]);
+    assert!(smtp.ports_note.is_none());
+    let sg_of = |w: &World| {
+        w.sim
+            .security_groups()
+            .into_iter()
+            .find(|g| Some(&g.id) == hub.security_group_id.as_ref())
+            .unwrap()
+    };
+    let pl = hub.prefix_list_id.clone().unwrap();
+    let sg = sg_of(&w);
+    for port in [443, 25, 465, 587, 2465, 2587] {
+        assert!(sg.admits(port, &pl), "port {port}: {sg:?}");
+    }
+    assert_eq!(sg.ingress.len(), 6);
+
+    // A seventh port (CodeCommit's SSH) would make 1,400 rules: refused, nothing changes.
+    let err = w
+        .app
+        .hub_update(
+            &actor(),
+            hub.id,
+            endpoint_hub::app::HubUpdate {
+                services: ["sqs", "email-smtp", "git-codecommit"]
+                    .iter()
+                    .map(|s| s.parse().unwrap())
+                    .collect(),
+            },
+        )
+        .await
+        .unwrap_err();
+    let endpoint_hub::app::AppError::Invalid(fields) = &err else {
+        panic!("expected a validation error, got {err:?}");
+    };
+    assert_eq!(fields[0].field, "services", "{fields:?}");
+    assert!(
+        fields[0].message.contains("1400 inbound rules"),
+        "{fields:?}"
+    );
+    let unchanged = w.app.hub_get(hub.id).await.unwrap();
+    assert_eq!(unchanged.services.len(), 2);
+    assert_eq!(unchanged.status.as_str(), "ready");
+
+    // SMTP removed: its ports are revoked, 443 stays.
+    w.services_set(hub.id, &["sqs"]).await;
+    w.run_until_idle().await;
+    let sg = sg_of(&w);
+    assert!(sg.admits(443, &pl));
+    assert_eq!(sg.ingress.len(), 1, "{sg:?}");
+}
+
+/// #14: a service the port catalogue does not know gets 443 and a note in the API response.
+#[tokio::test]
+async fn an_unknown_service_gets_443_and_a_note() {
+    let w = World::new(sim_config(false)).await;
+    w.allow_unfinished_jobs();
+    let hub = w.hub_registered(&["sqs", "aps-workspaces"]).await;
+    let aps = hub
+        .services
+        .iter()
+        .find(|s| s.name.as_str() == "aps-workspaces")
+        .unwrap();
+    assert_eq!(aps.ports, [443]);
+    assert!(
+        aps.ports_note
+            .as_deref()
+            .is_some_and(|n| n.contains("does not list aps-workspaces")),
+        "{aps:?}"
+    );
+    let sqs = hub
+        .services
+        .iter()
+        .find(|s| s.name.as_str() == "sqs")
+        .unwrap();
+    assert!(sqs.ports_note.is_none());
+    // In JSON, the note is there for the unknown service only.
+    let json = serde_json::to_value(&hub).unwrap();
+    for s in json["services"].as_array().unwrap() {
+        assert_eq!(
+            s.get("ports_note").is_some(),
+            s["name"] == "aps-workspaces",
+            "{s}"
+        );
+    }
+}

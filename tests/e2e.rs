@@ -114,7 +114,12 @@ async fn three_accounts_attach_then_detach_one() {
 async fn survives_kill9_while_twenty_spokes_attach() {
     const SPOKES: u32 = 20;
     const MAX_KILLS_ATTACHING: u32 = 5;
-    let mut w = World::start("crash", 1, &[("EH_WORKERS", "6"), ("EH_ROUTE53_RPS", "50")]).await;
+    let mut w = World::start(
+        "crash",
+        1,
+        &[("EH_WORKERS", "6"), ("EH_ROUTE53_PACING", "5")],
+    )
+    .await;
     let spokes = seed_spokes(&w.aws, &spoke_specs(200_000_000_000, 10, SPOKES)).await;
     w.emu.calls_clear().await;
 
@@ -220,7 +225,7 @@ async fn throttling_storm_ends_in_the_same_state() {
     let w = World::start(
         "throttle",
         1,
-        &[("EH_WORKERS", "8"), ("EH_ROUTE53_RPS", "20")],
+        &[("EH_WORKERS", "8"), ("EH_ROUTE53_PACING", "2")],
     )
     .await;
     let spokes = seed_spokes(&w.aws, &spoke_specs(400_000_000_000, 60, SPOKES)).await;
@@ -318,7 +323,7 @@ async fn two_processes_do_the_work_once() {
     let w = World::start(
         "two-processes",
         2,
-        &[("EH_WORKERS", "4"), ("EH_ROUTE53_RPS", "50")],
+        &[("EH_WORKERS", "4"), ("EH_ROUTE53_PACING", "5")],
     )
     .await;
     let spokes = seed_spokes(&w.aws, &spoke_specs(300_000_000_000, 40, SPOKES)).await;

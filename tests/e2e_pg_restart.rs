@@ -85,7 +85,7 @@ async fn pg_restart_while_spokes_attach_recovers() {
     let w = World::start(
         "pg-restart",
         1,
-        &[("EH_WORKERS", "4"), ("EH_ROUTE53_RPS", "20")],
+        &[("EH_WORKERS", "4"), ("EH_ROUTE53_PACING", "2")],
     )
     .await;
     let spokes = seed_spokes(&w.aws, &spoke_specs(500_000_000_000, 80, SPOKES)).await;

@@ -67,9 +67,12 @@ async fn provision_hub_creates_endpoints_zones_and_firewall() {
         .into_iter()
         .find(|g| Some(&g.id) == hub.security_group_id.as_ref())
         .unwrap();
+    let pl = hub.prefix_list_id.clone().unwrap();
+    assert!(sg.admits(443, &pl), "{sg:?}");
     assert_eq!(
-        sg.https_from_prefix_lists,
-        vec![hub.prefix_list_id.clone().unwrap()]
+        sg.ingress.len(),
+        1,
+        "one rule: TCP 443 from the spokes' prefix list"
     );
     // every mutating call is on record with its job
     let calls = store::audit::cloud_call_list(&w.pool, hub.current_job_id)

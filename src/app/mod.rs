@@ -304,18 +304,7 @@ impl App {
                 "must be between 1 and 1000",
             ));
         }
-        if i64::from(max_entries) > self.limits.sg_inbound_rules {
-            return Err(AppError::invalid(
-                "prefix_list_max_entries",
-                &format!(
-                    "{max_entries} does not fit: the endpoints' security group counts the rule \
-                     referencing the prefix list as {max_entries} inbound rules, and it may \
-                     hold {} (AWS: 60 unless raised in Service Quotas; after raising it, set \
-                     EH_SG_INBOUND_RULES_QUOTA)",
-                    self.limits.sg_inbound_rules
-                ),
-            ));
-        }
+        self.ingress_rules_check("prefix_list_max_entries", &req.services, max_entries)?;
         let hub = store::hubs::NewHub {
             id: Uuid::now_v7(),
             name: req.name,
@@ -379,6 +368,38 @@ impl App {
 
     /// Changes a hub's services; the job adds/removes endpoints and zones and fans the change out
     /// to every attached spoke.
+    /// The endpoints' security group holds one inbound rule per port the services use, each
+    /// referencing the prefix list, which AWS counts as its `MaxEntries` rules: refuses a set of
+    /// services and a prefix-list size that together cannot fit the group's quota.
+    fn ingress_rules_check(
+        &self,
+        field: &str,
+        services: &[ServiceName],
+        max_entries: i32,
+    ) -> Result<(), AppError> {
+        let ports: std::collections::BTreeSet<u16> = services
+            .iter()
+            .flat_map(|s| s.ports().0.iter().copied())
+            .collect();
+        let rules = ports.len() as i64 * i64::from(max_entries);
+        if rules <= self.limits.sg_inbound_rules {
+            return Ok(());
+        }
+        let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+        Err(AppError::invalid(
+            field,
+            &format!(
+                "does not fit: the services use TCP port(s) {}, one security-group rule each \
+                 referencing the prefix list, which AWS counts as its {max_entries} entries: \
+                 {rules} inbound rules, and the group may hold {} (AWS: 60 unless raised in \
+                 Service Quotas; after raising it, set EH_SG_INBOUND_RULES_QUOTA); use fewer \
+                 prefix-list entries or fewer services",
+                ports.join(", "),
+                self.limits.sg_inbound_rules
+            ),
+        ))
+    }
+
     pub async fn hub_update(
         &self,
         actor: &Actor,
@@ -391,6 +412,7 @@ impl App {
             .await?
             .filter(|h| h.status != HubStatus::Deleted)
             .ok_or(AppError::NotFound("hub"))?;
+        self.ingress_rules_check("services", &req.services, hub.prefix_list_max_entries)?;
         if hub.status == HubStatus::Deleting {
             return Err(AppError::conflict(format!(
                 "hub {} is being deleted",

@@ -20,7 +20,7 @@ use crate::domain::{
 };
 
 pub mod aws;
-pub mod limit;
+pub mod pacing;
 #[cfg(feature = "sim")]
 pub mod sim;
 
@@ -267,9 +267,36 @@ pub struct PrefixListInfo {
 pub struct SecurityGroupInfo {
     pub id: SecurityGroupId,
     pub vpc_id: VpcId,
-    /// Prefix lists admitted by ingress rules on TCP 443.
-    pub https_from_prefix_lists: Vec<PrefixListId>,
+    /// Ingress rules admitting TCP from a prefix list.
+    pub ingress: Vec<IngressRule>,
     pub owner_tag: Option<String>,
+}
+
+/// An ingress rule admitting TCP ports `from_port..=to_port` from a prefix list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngressRule {
+    pub from_port: u16,
+    pub to_port: u16,
+    pub prefix_list: PrefixListId,
+}
+
+impl IngressRule {
+    pub fn port(port: u16, prefix_list: PrefixListId) -> IngressRule {
+        IngressRule {
+            from_port: port,
+            to_port: port,
+            prefix_list,
+        }
+    }
+}
+
+impl SecurityGroupInfo {
+    /// TCP `port` is admitted from `prefix_list`.
+    pub fn admits(&self, port: u16, prefix_list: &PrefixListId) -> bool {
+        self.ingress
+            .iter()
+            .any(|r| &r.prefix_list == prefix_list && r.from_port <= port && port <= r.to_port)
+    }
 }
 
 /// The type of endpoint a `DescribeVpcEndpointServices` entry is for.
@@ -457,12 +484,21 @@ pub trait Firewall: Send + Sync {
         name: &str,
         owner_tag: &str,
     ) -> CloudResult<SecurityGroupInfo>;
-    /// Adds an ingress rule TCP 443 from the prefix list (already present is `Ok`).
-    async fn security_group_allow_https(
+    /// Adds an ingress rule TCP `port` from the prefix list (already present is `Ok`).
+    async fn security_group_allow(
         &self,
         cx: &CallCx,
         sg: &SecurityGroupId,
         prefix_list: &PrefixListId,
+        port: u16,
+    ) -> CloudResult<()>;
+    /// Removes the ingress rule TCP `port` from the prefix list (absent is `Ok`).
+    async fn security_group_revoke(
+        &self,
+        cx: &CallCx,
+        sg: &SecurityGroupId,
+        prefix_list: &PrefixListId,
+        port: u16,
     ) -> CloudResult<()>;
     async fn security_group_delete(&self, cx: &CallCx, sg: &SecurityGroupId) -> CloudResult<()>;
 }
@@ -591,10 +627,10 @@ impl Cloud {
         }
     }
 
-    /// Paces this cloud's Route 53 calls client-side, `per_second` per account
-    /// (see [`limit::RateLimitedDns`]).
-    pub fn with_route53_limit(mut self, per_second: u32) -> Cloud {
-        self.dns = Arc::new(limit::RateLimitedDns::new(self.dns, per_second));
+    /// Paces this cloud's Route 53 calls with `pacer`, one call being one request (see
+    /// [`pacing::PacedDns`]; the AWS implementation paces its HTTP requests itself).
+    pub fn paced(mut self, pacer: Arc<dyn pacing::Pacer>) -> Cloud {
+        self.dns = Arc::new(pacing::PacedDns::new(self.dns, pacer));
         self
     }
 }

@@ -113,7 +113,10 @@ async fn hubs_with_services(
     .await?;
     let mut by_hub: HashMap<Uuid, Vec<HubService>> = HashMap::new();
     for s in services {
+        let (ports, ports_note) = HubService::ports_of(&s.service);
         by_hub.entry(s.hub_id).or_default().push(HubService {
+            ports,
+            ports_note,
             name: s.service,
             state: s.state,
             endpoint_id: s.endpoint_id,

@@ -11,6 +11,7 @@ pub mod effects;
 pub mod hubs;
 pub mod idempotency;
 pub mod jobs;
+pub mod pacing;
 pub mod spokes;
 pub mod tokens;
 

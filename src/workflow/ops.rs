@@ -10,7 +10,9 @@ use crate::cloud::{
     EndpointServiceInfo, EndpointServiceType, RouteTableInfo, RouteTarget, SubnetInfo, VpcInfo,
     ZoneVpc,
 };
-use crate::domain::{HostedZoneId, Ipv4Cidr, PeeringId, RouteTableId, SubnetId};
+use crate::domain::{
+    HostedZoneId, Ipv4Cidr, PeeringId, PrefixListId, RouteTableId, SecurityGroupId, SubnetId,
+};
 use crate::model::{Hub, HubService, HubStatus};
 use crate::store::effects::Effect;
 
@@ -181,26 +183,72 @@ pub async fn prefix_list<S>(cx: &mut StepCx<S>) -> StepResult {
                 .await?
         }
     };
-    match cx
-        .cloud
-        .firewall
-        .security_group_allow_https(&hcx, &sg, &pl.id)
-        .await
-    {
-        Ok(()) => {}
-        // Both were just made: EC2 is eventually consistent.
-        Err(e) if e.is(CloudErrorKind::NotFound) => {
-            return wait(
-                WaitFor::Resource,
-                format!(
-                    "security group {sg} or prefix list {} not visible yet: {e}",
-                    pl.id
-                ),
-            );
-        }
-        Err(e) => return Err(e.into()),
-    }
+    ingress_ensure(cx, &sg, &pl.id).await?;
     cx.effect(Effect::HubPrefixList(pl.id));
+    Ok(())
+}
+
+/// The endpoints' security group admits, from the spokes' prefix list, the TCP ports of every
+/// present service (443, or the ports AWS documents for it, see `ServiceName::ports`), and no
+/// longer those only services being removed use.
+pub async fn ingress_ports<S>(cx: &mut StepCx<S>) -> StepResult {
+    let (Some(sg), Some(pl)) = (
+        cx.hub.security_group_id.clone(),
+        cx.hub.prefix_list_id.clone(),
+    ) else {
+        return fail("the hub has no security group or prefix list yet (provisioning makes them)");
+    };
+    ingress_ensure(cx, &sg, &pl).await
+}
+
+async fn ingress_ensure<S>(
+    cx: &mut StepCx<S>,
+    sg: &SecurityGroupId,
+    pl: &PrefixListId,
+) -> StepResult {
+    let hcx = cx.hub_cx();
+    let ports_of = |state: &str| -> BTreeSet<u16> {
+        cx.hub
+            .services
+            .iter()
+            .filter(|s| s.state == state)
+            .flat_map(|s| s.ports.iter().copied())
+            .collect()
+    };
+    let wanted = ports_of("present");
+    let unwanted: Vec<u16> = ports_of("removing").difference(&wanted).copied().collect();
+    for port in wanted {
+        match cx
+            .cloud
+            .firewall
+            .security_group_allow(&hcx, sg, pl, port)
+            .await
+        {
+            Ok(()) => {}
+            // Both were just made: EC2 is eventually consistent.
+            Err(e) if e.is(CloudErrorKind::NotFound) => {
+                return wait(
+                    WaitFor::Resource,
+                    format!("security group {sg} or prefix list {pl} not visible yet: {e}"),
+                );
+            }
+            Err(e) if e.is(CloudErrorKind::LimitExceeded) => {
+                return fail(format!(
+                    "security group {sg} cannot admit TCP {port} from prefix list {pl}: {e}; \
+                     each port's rule counts as the list's MaxEntries (raise the quota \
+                     'Inbound or outbound rules per security group', then \
+                     EH_SG_INBOUND_RULES_QUOTA, or use fewer services or prefix-list entries)"
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    for port in unwanted {
+        cx.cloud
+            .firewall
+            .security_group_revoke(&hcx, sg, pl, port)
+            .await?;
+    }
     Ok(())
 }
 

@@ -1,4 +1,4 @@
-//! Changes a hub's services: endpoints and zones for the new ones, their zones associated with
+//! Changes a hub's services: the security group's ports, endpoints and zones for the new ones, their zones associated with
 //! every attached spoke, then the removed ones torn down. Runs alone on its hub (see the claim
 //! rules in `store::jobs`): no attach or detach is half done meanwhile.
 
@@ -10,8 +10,8 @@ use uuid::Uuid;
 use super::context::{StepCx, StepResult, spoke_call_cx, spoke_zone_vpc};
 use super::definition::{Step, Workflow};
 use super::ops::{
-    Association, endpoints, finish_hub, present_zones, remove_services, verify_hub, zone_associate,
-    zones,
+    Association, endpoints, finish_hub, ingress_ports, present_zones, remove_services, verify_hub,
+    zone_associate, zones,
 };
 use super::provision_hub::{hub_failed, hub_status};
 use crate::domain::HostedZoneId;
@@ -36,6 +36,7 @@ impl Workflow for UpdateHubServices {
     type State = UpdateState;
     const STEPS: &'static [Step<UpdateState>] = crate::steps![UpdateState:
         verify_hub,
+        ingress_ports,
         endpoints,
         zones,
         associate_spokes,

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use endpoint_hub::app::{Actor, App, HubCreate, HubUpdate, Limits, SpokeEnroll};
+use endpoint_hub::cloud::pacing::Pacer;
 use endpoint_hub::cloud::sim::{SimCloud, SimConfig};
 use endpoint_hub::cloud::{Cloud, PeeringStatus, RouteTarget};
 use endpoint_hub::domain::{AccountId, Ipv4Cidr, Region, RoleArn, RouteTableId, VpcId};
@@ -75,6 +76,13 @@ pub struct World {
     db: TestDb,
 }
 
+/// Route 53 pacing as a deployment has it: buckets in the test's database, shared by every
+/// engine of the test (as by every process of a deployment), at 90% of the published limits
+/// (the sim's buckets start when a request reaches them, a little after the reservation).
+pub fn pacer(pool: &PgPool) -> Arc<dyn Pacer> {
+    Arc::new(store::pacing::PgPacer::new(pool.clone(), 0.9))
+}
+
 pub fn sim_config(rate_limits: bool) -> SimConfig {
     SimConfig {
         rate_limits,
@@ -91,7 +99,7 @@ impl World {
         let (db, pool) = TestDb::migrated().await;
         let recorder = Arc::new(store::audit::DbRecorder(pool.clone()));
         let sim = Arc::new(SimCloud::new(sim, recorder));
-        let cloud = Cloud::from_all(sim.clone()).with_route53_limit(5);
+        let cloud = Cloud::from_all(sim.clone()).paced(pacer(&pool));
         World {
             app: app(&pool, limits),
             pool,
@@ -99,6 +107,11 @@ impl World {
             cloud,
             db,
         }
+    }
+
+    /// The test database's URL (for a second connection pool, as another process has).
+    pub fn db_url(&self) -> &str {
+        &self.db.url
     }
 
     /// The test leaves jobs queued or running on purpose: teardown does not fail for them.

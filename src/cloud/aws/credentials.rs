@@ -20,8 +20,10 @@ use aws_credential_types::provider::{
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use super::errors::{classify, request_id_of, short};
+use super::paced_http::{PacedHttpClient, default_client};
+use crate::cloud::pacing::Pacer;
 use crate::cloud::{CallCx, CloudError, CloudErrorKind};
-use crate::domain::{ExternalId, Region, RoleArn};
+use crate::domain::{AccountId, ExternalId, Region, RoleArn};
 
 /// The role session name, visible in the target account's CloudTrail.
 const SESSION_NAME: &str = "endpoint-hub";
@@ -167,6 +169,8 @@ impl ProvideCredentials for AssumeRoleCredentials {
 /// What one set of clients is for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct ClientKey {
+    /// The account `role` is in (Route 53 requests are paced per account).
+    pub account: AccountId,
     pub role: RoleArn,
     pub external_id: Option<ExternalId>,
     pub region: Region,
@@ -175,6 +179,7 @@ pub(crate) struct ClientKey {
 impl ClientKey {
     pub fn of(cx: &CallCx) -> ClientKey {
         ClientKey {
+            account: cx.account.clone(),
             role: cx.role.clone(),
             external_id: cx.external_id.clone(),
             region: cx.region.clone(),
@@ -194,7 +199,8 @@ pub(crate) struct Clients {
 impl Clients {
     /// Builds the clients for `key` on top of the service's own configuration `base` (which
     /// carries the credentials chain, retry configuration and endpoint override).
-    pub fn build(base: &SdkConfig, key: &ClientKey) -> Clients {
+    /// The Route 53 client's requests wait for their slot from `pacer`.
+    pub fn build(base: &SdkConfig, key: &ClientKey, pacer: &Arc<dyn Pacer>) -> Clients {
         let region = SdkRegion::new(key.region.as_str().to_owned());
         let own_sts = aws_sdk_sts::Client::from_conf(
             aws_sdk_sts::config::Builder::from(base)
@@ -217,9 +223,17 @@ impl Clients {
                     .build(),
             )
             .build();
+        let paced = PacedHttpClient::new(
+            base.http_client().unwrap_or_else(default_client),
+            pacer.clone(),
+            key.account.clone(),
+        );
+        let route53 = aws_sdk_route53::config::Builder::from(&conf)
+            .http_client(paced)
+            .build();
         Clients {
             ec2: aws_sdk_ec2::Client::new(&conf),
-            route53: aws_sdk_route53::Client::new(&conf),
+            route53: aws_sdk_route53::Client::from_conf(route53),
             sts: aws_sdk_sts::Client::new(&conf),
         }
     }

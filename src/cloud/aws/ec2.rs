@@ -22,9 +22,9 @@ use super::AwsCloud;
 use super::errors::{malformed, sdk_error};
 use crate::cloud::{
     CallCx, CloudError, CloudErrorKind, CloudResult, DnsEntry, EndpointInfo, EndpointRequest,
-    EndpointServiceInfo, EndpointServiceType, Endpoints, Firewall, Network, OWNER_TAG, PeeringInfo,
-    PeeringRequest, PeeringStatus, PrefixListInfo, RouteInfo, RouteTableInfo, RouteTarget,
-    SecurityGroupInfo, SubnetInfo, VpcInfo,
+    EndpointServiceInfo, EndpointServiceType, Endpoints, Firewall, IngressRule, Network, OWNER_TAG,
+    PeeringInfo, PeeringRequest, PeeringStatus, PrefixListInfo, RouteInfo, RouteTableInfo,
+    RouteTarget, SecurityGroupInfo, SubnetInfo, VpcInfo,
 };
 use crate::domain::{
     EndpointId, Ipv4Cidr, PeeringId, PrefixListId, Region, RouteTableId, SecurityGroupId, SubnetId,
@@ -127,27 +127,43 @@ fn prefix_list_info(p: &ManagedPrefixList, entries: Vec<Ipv4Cidr>) -> Option<Pre
 }
 
 /// Prefix lists admitted on TCP 443 (a rule on all TCP ports or all traffic admits 443 too).
-fn https_prefix_lists(permissions: &[IpPermission]) -> Vec<PrefixListId> {
-    let mut out: Vec<PrefixListId> = Vec::new();
+/// The permission for TCP `port` from a prefix list.
+fn tcp_from_prefix_list(prefix_list: &PrefixListId, port: u16) -> IpPermission {
+    IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(i32::from(port))
+        .to_port(i32::from(port))
+        .prefix_list_ids(
+            SdkPrefixListId::builder()
+                .prefix_list_id(prefix_list.as_str())
+                .description("endpoint-hub spokes")
+                .build(),
+        )
+        .build()
+}
+
+fn ingress_rules(permissions: &[IpPermission]) -> Vec<IngressRule> {
+    let mut out: Vec<IngressRule> = Vec::new();
     for p in permissions {
-        let proto = p.ip_protocol().unwrap_or_default();
-        let admits_443 = match proto {
-            "-1" | "all" => true,
-            "tcp" | "6" => {
-                let from = p.from_port().unwrap_or(443);
-                let to = p.to_port().unwrap_or(443);
-                (from == -1 && to == -1) || (from <= 443 && 443 <= to)
-            }
-            _ => false,
+        let (from, to) = match p.ip_protocol().unwrap_or_default() {
+            "-1" | "all" => (0, u16::MAX),
+            "tcp" | "6" => match (p.from_port(), p.to_port()) {
+                (Some(-1) | None, Some(-1) | None) => (0, u16::MAX),
+                (Some(f), Some(t)) => (
+                    u16::try_from(f).unwrap_or(0),
+                    u16::try_from(t).unwrap_or(u16::MAX),
+                ),
+                _ => continue,
+            },
+            _ => continue,
         };
-        if !admits_443 {
-            continue;
-        }
         for pl in p.prefix_list_ids() {
-            if let Some(id) = parse::<PrefixListId>(pl.prefix_list_id())
-                && !out.contains(&id)
-            {
-                out.push(id);
+            if let Some(id) = parse::<PrefixListId>(pl.prefix_list_id()) {
+                out.push(IngressRule {
+                    from_port: from,
+                    to_port: to,
+                    prefix_list: id,
+                });
             }
         }
     }
@@ -158,7 +174,7 @@ fn security_group_info(g: &SecurityGroup) -> Option<SecurityGroupInfo> {
     Some(SecurityGroupInfo {
         id: parse(g.group_id())?,
         vpc_id: parse(g.vpc_id())?,
-        https_from_prefix_lists: https_prefix_lists(g.ip_permissions()),
+        ingress: ingress_rules(g.ip_permissions()),
         owner_tag: owner_tag_of(g.tags()),
     })
 }
@@ -867,46 +883,68 @@ impl Firewall for AwsCloud {
         Ok(SecurityGroupInfo {
             id: parse(out.group_id()).ok_or_else(|| malformed(OP, "a group id"))?,
             vpc_id: vpc.clone(),
-            https_from_prefix_lists: Vec::new(),
+            ingress: Vec::new(),
             owner_tag: Some(owner_tag.to_owned()),
         })
     }
 
     #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]
-    async fn security_group_allow_https(
+    async fn security_group_allow(
         &self,
         cx: &CallCx,
         sg: &SecurityGroupId,
         prefix_list: &PrefixListId,
+        port: u16,
     ) -> CloudResult<()> {
-        let permission = IpPermission::builder()
-            .ip_protocol("tcp")
-            .from_port(443)
-            .to_port(443)
-            .prefix_list_ids(
-                SdkPrefixListId::builder()
-                    .prefix_list_id(prefix_list.as_str())
-                    .description("endpoint-hub spokes")
-                    .build(),
-            )
-            .build();
         let res = self
             .ec2(cx)
             .authorize_security_group_ingress()
             .group_id(sg.as_str())
-            .ip_permissions(permission)
+            .ip_permissions(tcp_from_prefix_list(prefix_list, port))
             .send()
             .await;
         let res = self
             .audited(
                 cx,
                 "AuthorizeSecurityGroupIngress",
-                Some(sg.to_string()),
+                Some(format!("{sg}:{port}")),
                 res,
                 |_| None,
             )
             .await;
         if code_is(&res, "InvalidPermission.Duplicate") {
+            return Ok(());
+        }
+        res.map(|_| ())
+    }
+
+    #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]
+    async fn security_group_revoke(
+        &self,
+        cx: &CallCx,
+        sg: &SecurityGroupId,
+        prefix_list: &PrefixListId,
+        port: u16,
+    ) -> CloudResult<()> {
+        let res = self
+            .ec2(cx)
+            .revoke_security_group_ingress()
+            .group_id(sg.as_str())
+            .ip_permissions(tcp_from_prefix_list(prefix_list, port))
+            .send()
+            .await;
+        let res = self
+            .audited(
+                cx,
+                "RevokeSecurityGroupIngress",
+                Some(format!("{sg}:{port}")),
+                res,
+                |_| None,
+            )
+            .await;
+        // AWS answers a rule that is not there with success and `UnknownIpPermissions`, or
+        // (older behaviour) `InvalidPermission.NotFound`; either way it is gone.
+        if code_is(&res, "InvalidPermission.NotFound") || is_kind(&res, CloudErrorKind::NotFound) {
             return Ok(());
         }
         res.map(|_| ())
@@ -1128,7 +1166,7 @@ mod tests {
     }
 
     #[test]
-    fn https_rules() {
+    fn ingress_rules_by_port() {
         let pl = |id: &str| SdkPrefixListId::builder().prefix_list_id(id).build();
         let perms = vec![
             IpPermission::builder()
@@ -1149,10 +1187,15 @@ mod tests {
                 .prefix_list_ids(pl("pl-11111111"))
                 .build(),
         ];
-        let got: Vec<String> = https_prefix_lists(&perms)
-            .iter()
-            .map(|p| p.to_string())
-            .collect();
-        assert_eq!(got, vec!["pl-11111111", "pl-33333333"]);
+        let sg = SecurityGroupInfo {
+            id: "sg-12345678".parse().unwrap(),
+            vpc_id: "vpc-12345678".parse().unwrap(),
+            ingress: ingress_rules(&perms),
+            owner_tag: None,
+        };
+        let [a, b, c] = ["pl-11111111", "pl-22222222", "pl-33333333"].map(|p| p.parse().unwrap());
+        assert!(sg.admits(443, &a) && sg.admits(22, &b) && sg.admits(443, &c) && sg.admits(25, &a));
+        assert!(!sg.admits(443, &b) && !sg.admits(23, &b));
+        assert_eq!(sg.ingress.len(), 4);
     }
 }

@@ -12,15 +12,21 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::AwsCloud;
-use crate::cloud::{CallCx, CallRecord, CallRecorder, CloudErrorKind, Credentials, Network};
+use crate::cloud::pacing::{NoPacing, Pacer, Route53Bucket};
+use crate::cloud::{
+    CallCx, CallRecord, CallRecorder, CloudErrorKind, Credentials, Dns, Network, ZoneVpc,
+};
+use crate::domain::AccountId;
 
 const ASSUMED: &str = r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials><AccessKeyId>ASIAFAKE</AccessKeyId><SecretAccessKey>secret</SecretAccessKey><SessionToken>token</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials><AssumedRoleUser><Arn>arn:aws:sts::111111111111:assumed-role/eh/endpoint-hub</Arn><AssumedRoleId>AROAFAKE:endpoint-hub</AssumedRoleId></AssumedRoleUser></AssumeRoleResult><ResponseMetadata><RequestId>sts-ok</RequestId></ResponseMetadata></AssumeRoleResponse>"#;
 const DENIED: &str = r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not allowed to assume</Message></Error><RequestId>sts-denied</RequestId></ErrorResponse>"#;
 const THROTTLED: &str = r#"<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>ec2-throttled</RequestID></Response>"#;
+const R53_FAILURE: &str = r#"<?xml version="1.0"?><ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Error><Type>Receiver</Type><Code>InternalFailure</Code><Message>An internal failure occurred.</Message></Error><RequestId>r53-failure</RequestId></ErrorResponse>"#;
 const ROUTE_EXISTS: &str = r#"<Response><Errors><Error><Code>RouteAlreadyExists</Code><Message>The route identified by 10.1.0.0/16 already exists.</Message></Error></Errors><RequestID>ec2-exists</RequestID></Response>"#;
 
 /// Answers by the request's `Action`: AssumeRole (refused for roles named `denied`),
-/// DescribeVpcs (throttled), CreateRoute (already exists).
+/// DescribeVpcs (throttled), CreateRoute (already exists); every Route 53 request (by path)
+/// with a 500.
 async fn fake_aws() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -51,7 +57,13 @@ async fn fake_aws() -> String {
                         continue;
                     }
                     let body = &text[end + 4..];
-                    let (status, answer) = if body.contains("Action=AssumeRole") {
+                    let (status, answer) = if text
+                        .lines()
+                        .next()
+                        .is_some_and(|l| l.contains(" /2013-04-01/"))
+                    {
+                        ("500 Internal Server Error", R53_FAILURE)
+                    } else if body.contains("Action=AssumeRole") {
                         if body.contains("role%2Fdenied") {
                             ("403 Forbidden", DENIED)
                         } else {
@@ -94,6 +106,11 @@ impl CallRecorder for Records {
 }
 
 async fn cloud(records: Arc<Records>) -> AwsCloud {
+    cloud_with(records, 1, Arc::new(NoPacing)).await
+}
+
+/// Over the fake, with `attempts` per call in the SDK's standard retry mode and `pacer`.
+async fn cloud_with(records: Arc<Records>, attempts: u32, pacer: Arc<dyn Pacer>) -> AwsCloud {
     let base = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(SdkRegion::new("eu-west-1"))
@@ -105,9 +122,9 @@ async fn cloud(records: Arc<Records>) -> AwsCloud {
             None,
             "test",
         )))
-        .retry_config(RetryConfig::standard().with_max_attempts(1))
+        .retry_config(RetryConfig::standard().with_max_attempts(attempts))
         .build();
-    AwsCloud::with_config(base, 5, records)
+    AwsCloud::with_config(base, records, pacer)
 }
 
 fn cx(role: &str) -> CallCx {
@@ -176,4 +193,46 @@ async fn mutating_calls_are_audited_with_their_outcome() {
     assert_eq!(r.request_id.as_deref(), Some("ec2-exists"));
     assert_eq!(r.resource_id.as_deref(), Some("rtb-12345678:10.1.0.0/16"));
     assert_eq!(r.job_id, Some(uuid::Uuid::nil()));
+}
+
+/// Records every reservation (and never makes anyone wait).
+#[derive(Debug, Default)]
+struct CountingPacer(Mutex<Vec<(AccountId, Route53Bucket)>>);
+
+#[async_trait]
+impl Pacer for CountingPacer {
+    async fn reserve(&self, account: &AccountId, bucket: Route53Bucket) -> std::time::Duration {
+        self.0.lock().unwrap().push((account.clone(), bucket));
+        std::time::Duration::ZERO
+    }
+}
+
+/// Every HTTP request to Route 53 reserves a slot, the SDK's own retries included, in the
+/// bucket of its operation and the account of the call; EC2 and STS requests do not.
+#[tokio::test]
+async fn route53_requests_and_their_retries_are_paced() {
+    let pacer = Arc::new(CountingPacer::default());
+    let aws = cloud_with(Arc::default(), 2, pacer.clone()).await;
+    let cx = cx("eh");
+    let zone = "Z0123456789ABC".parse().unwrap();
+    let err = aws.zone_get(&cx, &zone).await.unwrap_err();
+    assert_eq!(err.code, "InternalFailure", "{err:?}");
+    let vpc = ZoneVpc {
+        vpc_id: "vpc-12345678".parse().unwrap(),
+        region: "eu-west-1".parse().unwrap(),
+    };
+    let err = aws.vpc_associate(&cx, &zone, &vpc).await.unwrap_err();
+    assert_eq!(err.code, "InternalFailure", "{err:?}");
+    let _ = aws.vpc_get(&cx, &"vpc-12345678".parse().unwrap()).await;
+    let seen = pacer.0.lock().unwrap().clone();
+    let account: AccountId = "111111111111".parse().unwrap();
+    assert_eq!(
+        seen,
+        [
+            (account.clone(), Route53Bucket::Other),
+            (account.clone(), Route53Bucket::Other),
+            (account.clone(), Route53Bucket::AssociateVpc),
+            (account, Route53Bucket::AssociateVpc),
+        ]
+    );
 }

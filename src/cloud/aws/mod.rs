@@ -6,8 +6,8 @@
 //!   standard with `max_attempts`, an optional endpoint for emulators);
 //! - a cache of clients per (role, external id, region), each acting with credentials from STS
 //!   `AssumeRole`, cached and refreshed by the SDK ([`credentials`]);
-//! - a Route 53 rate limiter keyed by account: Route 53 allows 5 requests/s per account for all
-//!   callers together, so every Route 53 call of every worker waits on the same limiter;
+//! - the [`Pacer`] giving every Route 53 request (SDK retries included) its slot in the
+//!   account's published token buckets ([`paced_http`]);
 //! - the [`CallRecorder`] receiving an audit record of every mutating call.
 //!
 //! SDK types stay inside this module: the traits speak the crate's own types, so errors are
@@ -17,10 +17,10 @@
 mod credentials;
 mod ec2;
 mod errors;
+mod paced_http;
 mod route53;
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -28,10 +28,10 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::operation::RequestId;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use self::credentials::{ClientKey, Clients, SharedClients};
 use self::errors::{malformed, sdk_error};
+use crate::cloud::pacing::Pacer;
 use crate::cloud::{CallCx, CallRecord, CallRecorder, CloudResult, Credentials};
 use crate::domain::AccountId;
 
@@ -43,8 +43,6 @@ pub struct AwsSettings {
     pub endpoint_url: Option<String>,
     /// Attempts per call in the SDK's standard retry mode (exponential backoff with jitter).
     pub max_attempts: u32,
-    /// Route 53 requests per second per account, for all callers together (AWS allows 5).
-    pub route53_rps: u32,
 }
 
 impl Default for AwsSettings {
@@ -52,7 +50,6 @@ impl Default for AwsSettings {
         AwsSettings {
             endpoint_url: None,
             max_attempts: 5,
-            route53_rps: 5,
         }
     }
 }
@@ -61,7 +58,7 @@ impl Default for AwsSettings {
 pub struct AwsCloud {
     base: aws_config::SdkConfig,
     clients: Mutex<HashMap<ClientKey, SharedClients>>,
-    route53_limiter: DefaultKeyedRateLimiter<AccountId>,
+    pacer: Arc<dyn Pacer>,
     recorder: Arc<dyn CallRecorder>,
 }
 
@@ -75,27 +72,31 @@ impl std::fmt::Debug for AwsCloud {
 }
 
 impl AwsCloud {
-    /// Loads the service's own configuration (standard chain) with `settings` on top.
-    pub async fn new(settings: AwsSettings, recorder: Arc<dyn CallRecorder>) -> AwsCloud {
+    /// Loads the service's own configuration (standard chain) with `settings` on top. Route 53
+    /// requests wait for their slot from `pacer`.
+    pub async fn new(
+        settings: AwsSettings,
+        recorder: Arc<dyn CallRecorder>,
+        pacer: Arc<dyn Pacer>,
+    ) -> AwsCloud {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1)));
         if let Some(url) = &settings.endpoint_url {
             loader = loader.endpoint_url(url);
         }
-        AwsCloud::with_config(loader.load().await, settings.route53_rps, recorder)
+        AwsCloud::with_config(loader.load().await, recorder, pacer)
     }
 
     /// Over an already loaded configuration (tests: static credentials, a local endpoint).
     pub(crate) fn with_config(
         base: aws_config::SdkConfig,
-        route53_rps: u32,
         recorder: Arc<dyn CallRecorder>,
+        pacer: Arc<dyn Pacer>,
     ) -> AwsCloud {
-        let rps = NonZeroU32::new(route53_rps).unwrap_or(NonZeroU32::MIN);
         AwsCloud {
             base,
             clients: Mutex::new(HashMap::new()),
-            route53_limiter: RateLimiter::keyed(Quota::per_second(rps)),
+            pacer,
             recorder,
         }
     }
@@ -105,7 +106,7 @@ impl AwsCloud {
         let key = ClientKey::of(cx);
         let mut map = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(key)
-            .or_insert_with_key(|key| Arc::new(Clients::build(&self.base, key)))
+            .or_insert_with_key(|key| Arc::new(Clients::build(&self.base, key, &self.pacer)))
             .clone()
     }
 
@@ -113,9 +114,8 @@ impl AwsCloud {
         self.clients(cx).ec2.clone()
     }
 
-    /// The Route 53 client for `cx`, once the account's rate limiter lets a request through.
+    /// The Route 53 client for `cx` (its requests are paced, see [`paced_http`]).
     async fn route53(&self, cx: &CallCx) -> aws_sdk_route53::Client {
-        self.route53_limiter.until_key_ready(&cx.account).await;
         self.clients(cx).route53.clone()
     }
 
@@ -206,7 +206,7 @@ mod tests {
     #[test]
     fn settings_default() {
         let s = AwsSettings::default();
-        assert_eq!((s.max_attempts, s.route53_rps), (5, 5));
+        assert_eq!(s.max_attempts, 5);
         assert!(s.endpoint_url.is_none());
     }
 }

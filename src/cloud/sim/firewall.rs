@@ -17,7 +17,7 @@ use async_trait::async_trait;
 
 use super::{PrefixList, SecurityGroup, SimCloud, fail};
 use crate::cloud::{
-    CallCx, CloudErrorKind, CloudResult, Firewall, PrefixListInfo, SecurityGroupInfo,
+    CallCx, CloudErrorKind, CloudResult, Firewall, IngressRule, PrefixListInfo, SecurityGroupInfo,
 };
 use crate::domain::{Ipv4Cidr, PrefixListId, SecurityGroupId, VpcId};
 
@@ -43,7 +43,11 @@ impl SecurityGroup {
         SecurityGroupInfo {
             id: self.id.clone(),
             vpc_id: self.vpc.clone(),
-            https_from_prefix_lists: self.https_from.clone(),
+            ingress: self
+                .ingress
+                .iter()
+                .map(|(port, pl)| IngressRule::port(*port, pl.clone()))
+                .collect(),
             owner_tag: Some(self.owner_tag.clone()),
         }
     }
@@ -52,6 +56,15 @@ impl SecurityGroup {
             && self.region == cx.region
             && std::time::Instant::now() >= self.visible_at
     }
+}
+
+fn group_not_found<T>(op: &str, sg: &SecurityGroupId) -> CloudResult<T> {
+    fail(
+        CloudErrorKind::NotFound,
+        op,
+        "InvalidGroup.NotFound",
+        format!("The security group '{sg}' does not exist"),
+    )
 }
 
 fn prefix_list_not_found<T>(op: &str, id: &PrefixListId) -> CloudResult<T> {
@@ -241,7 +254,7 @@ impl Firewall for SimCloud {
             if let Some(sg) = s
                 .security_groups
                 .values()
-                .find(|g| g.https_from.contains(id))
+                .find(|g| g.ingress.iter().any(|(_, pl)| pl == id))
             {
                 return fail(
                     CloudErrorKind::Invalid,
@@ -293,32 +306,32 @@ impl Firewall for SimCloud {
         first
     }
 
-    async fn security_group_allow_https(
+    async fn security_group_allow(
         &self,
         cx: &CallCx,
         sg: &SecurityGroupId,
         prefix_list: &PrefixListId,
+        port: u16,
     ) -> CloudResult<()> {
         const OP: &str = "AuthorizeSecurityGroupIngress";
-        self.write(cx, OP, Some(sg.to_string()), |s| {
+        self.write(cx, OP, Some(format!("{sg}:{port}")), |s| {
             let Some(group) = s.security_groups.get(sg).filter(|g| g.visible_to(cx)) else {
-                return fail(
-                    CloudErrorKind::NotFound,
-                    OP,
-                    "InvalidGroup.NotFound",
-                    format!("The security group '{sg}' does not exist"),
-                );
+                return group_not_found(OP, sg);
             };
             let Some(list) = s.prefix_lists.get(prefix_list).filter(|p| p.visible_to(cx)) else {
                 return prefix_list_not_found(OP, prefix_list);
             };
-            if group.https_from.contains(prefix_list) {
+            let rule = (port, prefix_list.clone());
+            // AWS answers `InvalidPermission.Duplicate`, which the trait's contract (and the
+            // AWS implementation) turns into success.
+            if group.ingress.contains(&rule) {
                 return Ok(());
             }
+            // A rule referencing a prefix list counts as the list's MaxEntries rules.
             let rules: usize = group
-                .https_from
+                .ingress
                 .iter()
-                .filter_map(|id| s.prefix_lists.get(id))
+                .filter_map(|(_, id)| s.prefix_lists.get(id))
                 .map(|p| p.max_entries as usize)
                 .sum::<usize>()
                 + list.max_entries as usize;
@@ -337,8 +350,27 @@ impl Firewall for SimCloud {
             s.security_groups
                 .get_mut(sg)
                 .expect("checked above")
-                .https_from
-                .push(prefix_list.clone());
+                .ingress
+                .push(rule);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn security_group_revoke(
+        &self,
+        cx: &CallCx,
+        sg: &SecurityGroupId,
+        prefix_list: &PrefixListId,
+        port: u16,
+    ) -> CloudResult<()> {
+        const OP: &str = "RevokeSecurityGroupIngress";
+        self.write(cx, OP, Some(format!("{sg}:{port}")), |s| {
+            let Some(group) = s.security_groups.get_mut(sg).filter(|g| g.visible_to(cx)) else {
+                return group_not_found(OP, sg);
+            };
+            // AWS answers success (listing the rule in `UnknownIpPermissions`) when absent.
+            group.ingress.retain(|r| r != &(port, prefix_list.clone()));
             Ok(())
         })
         .await
@@ -405,7 +437,7 @@ impl SimCloud {
                 vpc: vpc.clone(),
                 name: name.to_owned(),
                 owner_tag: owner_tag.to_owned(),
-                https_from: Vec::new(),
+                ingress: Vec::new(),
                 visible_at: std::time::Instant::now() + self.config.propagation,
             };
             let info = group.info();

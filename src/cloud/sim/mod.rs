@@ -35,6 +35,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use crate::cloud::pacing;
 use crate::cloud::{
     AliasRecord, CallCx, CallRecord, CallRecorder, CloudError, CloudErrorKind, CloudResult,
     Credentials, EndpointInfo, PeeringInfo, PeeringStatus, PrefixListInfo, RouteInfo, RouteTarget,
@@ -208,20 +209,17 @@ enum Service {
     Route53,
 }
 
-/// Route 53's published throttling (Developer Guide, "Throttling for Amazon Route 53 API
-/// requests"): per account, a bucket for every call together (burst 50, 10 per second) and one
-/// per operation; a request takes a token from both. (The separate change-throughput bucket for
+/// Route 53's published throttling: the buckets of [`crate::cloud::pacing`] (the same numbers
+/// the pacer paces to), as (burst, per second). (The separate change-throughput bucket for
 /// record changes is not modelled.)
-const ROUTE53_ACCOUNT_LIMITS: (f64, f64) = (50.0, 10.0);
+const ROUTE53_ACCOUNT_LIMITS: (f64, f64) = (
+    pacing::ROUTE53_ACCOUNT_LIMITS.burst,
+    pacing::ROUTE53_ACCOUNT_LIMITS.per_second,
+);
 
 fn route53_operation_limits(op: &str) -> (f64, f64) {
-    match op {
-        "AssociateVPCWithHostedZone" => (20.0, 5.0),
-        "DisassociateVPCFromHostedZone" => (10.0, 5.0),
-        "CreateHostedZone" => (40.0, 2.0),
-        "DeleteHostedZone" => (40.0, 5.0),
-        _ => (50.0, 10.0),
-    }
+    let limits = pacing::Route53Bucket::of_operation(op).limits();
+    (limits.burst, limits.per_second)
 }
 
 const ROUTE53_OPERATIONS: &[&str] = &[
@@ -338,6 +336,7 @@ const MUTATING_OPERATIONS: &[&str] = &[
     "DeleteManagedPrefixList",
     "CreateSecurityGroup",
     "AuthorizeSecurityGroupIngress",
+    "RevokeSecurityGroupIngress",
     "DeleteSecurityGroup",
     "CreateVpcEndpoint",
     "DeleteVpcEndpoints",
@@ -423,7 +422,8 @@ struct SecurityGroup {
     vpc: VpcId,
     name: String,
     owner_tag: String,
-    https_from: Vec<PrefixListId>,
+    /// Ingress rules: (TCP port, prefix list).
+    ingress: Vec<(u16, PrefixListId)>,
     /// Eventual consistency: reads and references answer NotFound before this.
     visible_at: std::time::Instant,
 }
@@ -462,6 +462,8 @@ struct State {
     seq: u64,
     calls: HashMap<String, usize>,
     calls_total: usize,
+    /// Calls by (account, operation).
+    account_calls: HashMap<(AccountId, &'static str), usize>,
     denied: HashSet<RoleArn>,
     external_ids: HashMap<RoleArn, ExternalId>,
     faults: Vec<Fault>,
@@ -469,6 +471,8 @@ struct State {
     /// (service short name, count): endpoints to create `failed`.
     endpoint_failures: Vec<(String, usize)>,
     buckets: HashMap<BucketKey, TokenBucket>,
+    /// Requests refused by the rate limits, by operation.
+    rate_limited: HashMap<&'static str, usize>,
     vpcs: BTreeMap<VpcId, Vpc>,
     subnets: BTreeMap<SubnetId, Subnet>,
     tables: BTreeMap<RouteTableId, Table>,
@@ -646,6 +650,7 @@ impl State {
         if bucket.take(now) {
             Ok(())
         } else {
+            *self.rate_limited.entry(op).or_default() += 1;
             Err(throttle_error(op))
         }
     }
@@ -670,6 +675,7 @@ impl State {
                 .or_insert_with(|| TokenBucket::new(*limits, now));
             bucket.refill(now);
             if bucket.tokens < 1.0 {
+                *self.rate_limited.entry(op).or_default() += 1;
                 return Err(throttle_error(op));
             }
         }
@@ -767,6 +773,7 @@ impl SimCloud {
         let (delay, freeze) = {
             let mut s = self.lock();
             *s.calls.entry(op.to_owned()).or_default() += 1;
+            *s.account_calls.entry((cx.account.clone(), op)).or_default() += 1;
             s.calls_total += 1;
             s.injected_latency(op, &cx.account)
         };
@@ -1053,6 +1060,34 @@ impl SimCloud {
     /// Calls of every operation.
     pub fn calls_total(&self) -> usize {
         self.lock().calls_total
+    }
+
+    /// Route 53 calls (attempts) made in `account`, every operation together.
+    pub fn route53_calls_in(&self, account: &AccountId) -> usize {
+        self.lock()
+            .account_calls
+            .iter()
+            .filter(|((a, op), _)| a == account && ROUTE53_OPERATIONS.contains(op))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Requests of `operation` refused by the rate limits (token buckets, not injected faults).
+    pub fn rate_limited(&self, operation: &str) -> usize {
+        self.lock()
+            .rate_limited
+            .get(operation)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Route 53 requests refused by the rate limits, every operation together.
+    pub fn route53_rate_limited(&self) -> usize {
+        let state = self.lock();
+        ROUTE53_OPERATIONS
+            .iter()
+            .map(|op| state.rate_limited.get(op).copied().unwrap_or(0))
+            .sum()
     }
 
     /// Every peering, any state, with its tag.

@@ -553,10 +553,11 @@ async fn security_group_rules_and_dependencies() {
         .prefix_list_create(&hub, "s", 50, "hub:x")
         .await
         .unwrap();
-    sim.security_group_allow_https(&hub, &sg.id, &pl.id)
+    sim.security_group_allow(&hub, &sg.id, &pl.id, 443)
         .await
         .unwrap();
-    sim.security_group_allow_https(&hub, &sg.id, &pl.id)
+    // Already there: success (AWS's InvalidPermission.Duplicate, as the AWS implementation maps it).
+    sim.security_group_allow(&hub, &sg.id, &pl.id, 443)
         .await
         .unwrap();
     let big = sim
@@ -564,16 +565,39 @@ async fn security_group_rules_and_dependencies() {
         .await
         .unwrap();
     let e = sim
-        .security_group_allow_https(&hub, &sg.id, &big.id)
+        .security_group_allow(&hub, &sg.id, &big.id, 443)
         .await
         .unwrap_err();
     assert_eq!(e.kind, CloudErrorKind::LimitExceeded);
+    // Each port's rule counts the list's MaxEntries again: 50 + 50 > 60.
+    let e = sim
+        .security_group_allow(&hub, &sg.id, &pl.id, 587)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "RulesPerSecurityGroupLimitExceeded");
     let found = sim
         .security_group_find(&hub, &vpc, "hub:x")
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(found.https_from_prefix_lists, vec![pl.id.clone()]);
+    assert!(found.admits(443, &pl.id) && !found.admits(587, &pl.id));
+    assert_eq!(found.ingress.len(), 1);
+    // Revoking is idempotent.
+    sim.security_group_revoke(&hub, &sg.id, &pl.id, 443)
+        .await
+        .unwrap();
+    sim.security_group_revoke(&hub, &sg.id, &pl.id, 443)
+        .await
+        .unwrap();
+    let found = sim
+        .security_group_find(&hub, &vpc, "hub:x")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(found.ingress.is_empty());
+    sim.security_group_allow(&hub, &sg.id, &pl.id, 443)
+        .await
+        .unwrap();
 
     let e = sim.prefix_list_delete(&hub, &pl.id).await.unwrap_err();
     assert_eq!(e.code, "DependencyViolation");
