@@ -282,6 +282,14 @@ class Layer:
                 result.close()
         return int(captured["status"].split()[0]), captured["headers"], out
 
+    # ---------------------------------------------------------------- visibility
+    def peering_visible(self, pcx, account):
+        """A `failed` peering is visible to the requester account only (AWS: for about two
+        hours; here for as long as it exists)."""
+        if pcx._status.code == "failed" and account != pcx.vpc.owner_id:
+            return False
+        return True
+
     # ---------------------------------------------------------------- faults
     def apply_faults(self, call):
         delay, error = 0.0, None
@@ -575,6 +583,82 @@ def create_vpc_peering_connection(layer, call):
     return status, headers, out
 
 
+def _pcx_not_found(pcx_id):
+    # AWS's spelling of the code (moto's is `InvalidVpcPeeringConnectionId.NotFound`).
+    return AwsError("InvalidVpcPeeringConnectionID.NotFound", 400,
+                    f"The vpcPeeringConnection ID '{pcx_id}' does not exist")
+
+
+def _pcx(call, pcx_id):
+    """The peering as the caller's account and region hold it in moto, or None."""
+    return ec2_backends[call.account][call.region].vpc_pcxs.get(pcx_id)
+
+
+def describe_vpc_peering_connections(layer, call):
+    """Only what the caller can see: a `failed` peering is the requester's alone, a new one
+    reaches the accepter after the propagation delay. Any id asked for and not visible
+    (unknown ids included: moto answered an empty list) is NotFound, as on AWS."""
+    for pcx_id in _listed(call.form, "VpcPeeringConnectionId"):
+        pcx = _pcx(call, pcx_id)
+        if pcx is None or not layer.peering_visible(pcx, call.account):
+            raise _pcx_not_found(pcx_id)
+    status, headers, out = layer.pass_to_moto(call)
+    if status != 200:
+        return status, headers, out
+
+    def hidden(pcx_id):
+        pcx = _pcx(call, pcx_id)
+        return pcx is not None and not layer.peering_visible(pcx, call.account)
+    return status, headers, _drop_items(out, "vpcPeeringConnectionSet", "vpcPeeringConnectionId", hidden)
+
+
+def peering_by_accepter(layer, call):
+    """Accept/RejectVpcPeeringConnection: a peering the caller can't see is NotFound."""
+    pcx_id = call.form.get("VpcPeeringConnectionId", "")
+    pcx = _pcx(call, pcx_id)
+    if pcx is None or not layer.peering_visible(pcx, call.account):
+        raise _pcx_not_found(pcx_id)
+    return layer.pass_to_moto(call)
+
+
+def delete_vpc_peering_connection(layer, call):
+    """AWS: "You cannot delete a VPC peering connection that's in the failed or rejected
+    state" (the error code and message are ours: AWS documents the refusal only)."""
+    pcx_id = call.form.get("VpcPeeringConnectionId", "")
+    pcx = _pcx(call, pcx_id)
+    if pcx is None:
+        raise _pcx_not_found(pcx_id)
+    if pcx._status.code in ("failed", "rejected"):
+        raise AwsError("InvalidStateTransition", 400,
+                       f"Cannot delete a VPC peering connection in state {pcx._status.code}")
+    if not layer.peering_visible(pcx, call.account):
+        raise _pcx_not_found(pcx_id)
+    return layer.pass_to_moto(call)
+
+
+def _listed(form, name):
+    """The values of a query-protocol list parameter `Name.1`, `Name.2`, ..."""
+    return [v for k, v in sorted(form.items()) if re.fullmatch(rf"{re.escape(name)}\.\d+", k)]
+
+
+def _drop_items(out, set_tag, id_tag, hidden):
+    """Removes from an EC2 describe answer the `<item>`s of `<set_tag>` whose `<id_tag>` is
+    hidden from the caller. The document is rewritten only when something was removed."""
+    root = ET.fromstring(out)
+    ns = root.tag[1:].split("}")[0] if root.tag.startswith("{") else ""
+    q = (lambda t: f"{{{ns}}}{t}") if ns else (lambda t: t)  # noqa: E731
+    changed = False
+    for coll in list(root.iter(q(set_tag))):
+        for item in coll.findall(q("item")):
+            if hidden(item.findtext(q(id_tag)) or ""):
+                coll.remove(item)
+                changed = True
+    if not changed:
+        return out
+    ET.register_namespace("", ns)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root)
+
+
 EC2_NS = "http://ec2.amazonaws.com/doc/2016-11-15"
 
 
@@ -628,6 +712,10 @@ OVERRIDES = {
     ("route53", "ListHostedZonesByVPC"): list_hosted_zones_by_vpc,
     ("ec2", "ModifyManagedPrefixList"): modify_managed_prefix_list,
     ("ec2", "CreateVpcPeeringConnection"): create_vpc_peering_connection,
+    ("ec2", "DescribeVpcPeeringConnections"): describe_vpc_peering_connections,
+    ("ec2", "AcceptVpcPeeringConnection"): peering_by_accepter,
+    ("ec2", "RejectVpcPeeringConnection"): peering_by_accepter,
+    ("ec2", "DeleteVpcPeeringConnection"): delete_vpc_peering_connection,
     ("ec2", "DescribeVpcEndpointServices"): describe_vpc_endpoint_services,
 }
 

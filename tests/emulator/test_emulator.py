@@ -313,6 +313,58 @@ def test_peering_overlapping_cidrs_fails(emu):
         s.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx_id)
 
 
+def test_failed_peering_visible_to_requester_only_and_undeletable(emu):
+    h, s = emu.client(HUB, "ec2"), emu.client(SPOKE, "ec2")
+    hv, sv = vpc(h, "10.0.0.0/16"), vpc(s, "10.1.0.0/16")
+    # The overlap is with a secondary block of the accepter VPC: every association counts.
+    s.associate_vpc_cidr_block(VpcId=sv, CidrBlock="10.0.128.0/17")
+    pcx_id = h.create_vpc_peering_connection(VpcId=hv, PeerVpcId=sv, PeerOwnerId=SPOKE)[
+        "VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    # The requester sees it, failed, with the reason.
+    got = h.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx_id])["VpcPeeringConnections"][0]
+    assert got["Status"] == {"Code": "failed", "Message": "Overlapping CIDR range"}
+    assert pcx_id in [p["VpcPeeringConnectionId"] for p in h.describe_vpc_peering_connections()[
+        "VpcPeeringConnections"]]
+    # The accepter does not: not listed, unknown by id, can't be accepted.
+    assert pcx_id not in [p["VpcPeeringConnectionId"] for p in s.describe_vpc_peering_connections()[
+        "VpcPeeringConnections"]]
+    with pytest.raises(ClientError) as e:
+        s.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx_id])
+    assert code(e) == ("InvalidVpcPeeringConnectionID.NotFound", 400)
+    with pytest.raises(ClientError) as e:
+        s.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx_id)
+    assert code(e) == ("InvalidVpcPeeringConnectionID.NotFound", 400)
+    # Nobody can delete it; it stays failed.
+    for ec2 in (h, s):
+        with pytest.raises(ClientError) as e:
+            ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx_id)
+        assert code(e) == ("InvalidStateTransition", 400)
+        assert "failed" in e.value.response["Error"]["Message"]
+    got = h.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx_id])["VpcPeeringConnections"][0]
+    assert got["Status"]["Code"] == "failed"
+
+
+def test_peering_describe_unknown_id_and_rejected_undeletable(emu):
+    h, s = emu.client(HUB, "ec2"), emu.client(SPOKE, "ec2")
+    with pytest.raises(ClientError) as e:  # AWS: unknown ids are an error, not an empty list
+        h.describe_vpc_peering_connections(VpcPeeringConnectionIds=["pcx-0123456789abcdef0"])
+    assert code(e) == ("InvalidVpcPeeringConnectionID.NotFound", 400)
+    hv, sv = vpc(h, "10.0.0.0/16"), vpc(s, "10.1.0.0/16")
+    pcx_id = h.create_vpc_peering_connection(VpcId=hv, PeerVpcId=sv, PeerOwnerId=SPOKE)[
+        "VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    s.reject_vpc_peering_connection(VpcPeeringConnectionId=pcx_id)
+    with pytest.raises(ClientError) as e:  # AWS: "You cannot delete ... in the failed or rejected state"
+        h.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx_id)
+    assert code(e) == ("InvalidStateTransition", 400)
+    # An active one can be deleted, as before.
+    pcx2 = h.create_vpc_peering_connection(VpcId=hv, PeerVpcId=sv, PeerOwnerId=SPOKE)[
+        "VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    s.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx2)
+    s.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx2)
+    got = h.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx2])["VpcPeeringConnections"][0]
+    assert got["Status"]["Code"] == "deleted"
+
+
 def test_endpoint_services_list_s3_gateway_first_without_dns(emu):
     ec2 = emu.client(HUB, "ec2")
     s3 = f"com.amazonaws.{REGION}.s3"
