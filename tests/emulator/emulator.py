@@ -108,6 +108,49 @@ FAULT_ERRORS = {
 }
 ROUTE53_ONLY_FAULTS = ("concurrent_modification", "prior_request_not_complete")
 
+# Eventual consistency. What a create makes (operation -> kind, id in the answer), the kinds
+# of delay that `/_emulator/propagation` sets, and where requests name such resources.
+PROPAGATION_KINDS = ("security_group", "prefix_list", "peering")
+CREATES = {
+    "CreateSecurityGroup": ("security_group", re.compile(rb"<groupId>([^<]+)</groupId>")),
+    "CreateManagedPrefixList": ("prefix_list", re.compile(rb"<prefixListId>([^<]+)</prefixListId>")),
+    "CreateVpcPeeringConnection": ("peering",
+                                   re.compile(rb"<vpcPeeringConnectionId>([^<]+)</vpcPeeringConnectionId>")),
+}
+_SG_RULE_REFS = [(r"GroupId", "security_group"),
+                 (r"IpPermissions\.\d+\.Groups\.\d+\.GroupId", "security_group"),
+                 (r"IpPermissions\.\d+\.PrefixListIds\.\d+\.PrefixListId", "prefix_list")]
+# EC2 action -> [(parameter name regex, kind)]: a named resource that is not visible yet is
+# answered NotFound. Prefix lists unknown to the caller's account are NotFound as well (moto
+# answered an empty list, or accepted the reference).
+REFERENCES = {
+    "DescribeSecurityGroups": [(r"GroupId\.\d+", "security_group")],
+    "AuthorizeSecurityGroupIngress": _SG_RULE_REFS,
+    "AuthorizeSecurityGroupEgress": _SG_RULE_REFS,
+    "RevokeSecurityGroupIngress": _SG_RULE_REFS,
+    "RevokeSecurityGroupEgress": _SG_RULE_REFS,
+    "DeleteSecurityGroup": [(r"GroupId", "security_group")],
+    "CreateVpcEndpoint": [(r"SecurityGroupId\.\d+", "security_group")],
+    "ModifyVpcEndpoint": [(r"AddSecurityGroupId\.\d+", "security_group")],
+    "DescribeManagedPrefixLists": [(r"PrefixListId\.\d+", "prefix_list")],
+    "GetManagedPrefixListEntries": [(r"PrefixListId", "prefix_list")],
+    "GetManagedPrefixListAssociations": [(r"PrefixListId", "prefix_list")],
+    "ModifyManagedPrefixList": [(r"PrefixListId", "prefix_list")],
+    "RestoreManagedPrefixListVersion": [(r"PrefixListId", "prefix_list")],
+    "DeleteManagedPrefixList": [(r"PrefixListId", "prefix_list")],
+}
+# EC2 describe action -> (set element, id element): items not visible yet are left out.
+LISTINGS = {
+    "DescribeSecurityGroups": ("securityGroupInfo", "groupId"),
+    "DescribeManagedPrefixLists": ("prefixListSet", "prefixListId"),
+}
+NOT_FOUND = {
+    "security_group": lambda i: AwsError("InvalidGroup.NotFound", 400,
+                                         f"The security group '{i}' does not exist"),
+    "prefix_list": lambda i: AwsError("InvalidPrefixListID.NotFound", 400,
+                                      f"The prefix list ID '{i}' does not exist"),
+}
+
 
 class AwsError(Exception):
     def __init__(self, code, status, message, sender=True):
@@ -214,6 +257,8 @@ class Layer:
             self.auths = {}     # zone id -> {vpc id: vpc region}
             self.faults = []    # dicts, in the order they were added
             self.calls = []     # call log entries
+            self.propagation = {k: 0 for k in PROPAGATION_KINDS}  # delay in ms, per kind
+            self.born = {}      # resource id -> (kind, monotonic time it becomes visible, creator)
 
     # ---------------------------------------------------------------- WSGI entry
     def __call__(self, environ, start_response):
@@ -255,8 +300,12 @@ class Layer:
     def handle(self, call):
         try:
             self.apply_faults(call)
+            if call.service == "ec2":
+                self.check_references(call)
             handler = OVERRIDES.get((call.service, call.operation))
             answer = handler(self, call) if handler else self.pass_to_moto(call)
+            if call.service == "ec2" and answer[0] == 200:
+                answer = self.after_ec2(call, answer)
             if getattr(call, "lose_response", False) and answer[0] < 400:
                 # Applied, but the answer never reaches the client: it sees a server error
                 # (as after a timeout) and the SDK sends the request again.
@@ -285,10 +334,86 @@ class Layer:
     # ---------------------------------------------------------------- visibility
     def peering_visible(self, pcx, account):
         """A `failed` peering is visible to the requester account only (AWS: for about two
-        hours; here for as long as it exists)."""
+        hours; here for as long as it exists); a new one reaches the accepter after the
+        peering propagation delay."""
         if pcx._status.code == "failed" and account != pcx.vpc.owner_id:
             return False
-        return True
+        return not self.propagating(pcx.id, account)
+
+    def propagating(self, rid, account):
+        """Whether `rid` was made less than its kind's delay ago and is not visible to
+        `account` yet (a peering is visible to its requester at once)."""
+        with self.lock:
+            entry = self.born.get(rid)
+            if entry is None:
+                return False
+            kind, visible_at, creator = entry
+            if time.monotonic() >= visible_at:
+                del self.born[rid]
+                return False
+        return not (kind == "peering" and account == creator)
+
+    def check_references(self, call):
+        """NotFound for a security group or prefix list the request names that the caller
+        can't see yet (or, for prefix lists, that its account doesn't have)."""
+        refs = REFERENCES.get(call.operation)
+        if not refs:
+            return
+        backend = None
+        for name, value in call.form.items():
+            for rx, kind in refs:
+                if not re.fullmatch(rx, name):
+                    continue
+                if self.propagating(value, call.account):
+                    raise NOT_FOUND[kind](value)
+                if kind == "prefix_list":
+                    backend = backend or ec2_backends[call.account][call.region]
+                    if value not in backend.managed_prefix_lists:
+                        raise NOT_FOUND[kind](value)
+
+    def after_ec2(self, call, answer):
+        """Records when what a create made becomes visible, and leaves out of a describe's
+        answer what is not visible yet."""
+        status, headers, out = answer
+        made = CREATES.get(call.operation)
+        if made:
+            kind, rx = made
+            with self.lock:
+                delay = self.propagation[kind]
+            m = rx.search(out)
+            if delay and m:
+                with self.lock:
+                    self.born[m.group(1).decode()] = (kind, time.monotonic() + delay / 1000.0,
+                                                      call.account)
+        listing = LISTINGS.get(call.operation)
+        if listing:
+            with self.lock:
+                pending = bool(self.born)
+            if pending:
+                out = _drop_items(out, *listing, lambda rid: self.propagating(rid, call.account))
+        return status, headers, out
+
+    def set_propagation(self, spec):
+        if not isinstance(spec, dict):
+            raise ValueError("expected a JSON object")
+        names = {f"{k}_ms": k for k in PROPAGATION_KINDS}
+        for key, value in spec.items():
+            if key not in names:
+                raise ValueError(f"unknown key {key}: use " + ", ".join(names))
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{key} must be a non-negative integer (milliseconds)")
+        with self.lock:
+            for key, value in spec.items():
+                self.propagation[names[key]] = value
+        return self.propagation_state()
+
+    def propagation_state(self):
+        now = time.monotonic()
+        with self.lock:
+            out = {f"{k}_ms": v for k, v in self.propagation.items()}
+            out["pending"] = {rid: round((at - now) * 1000) for rid, (_, at, _) in self.born.items()
+                              if at > now}
+        return out
 
     # ---------------------------------------------------------------- faults
     def apply_faults(self, call):
@@ -357,6 +482,10 @@ class Layer:
                 with self.lock:
                     self.faults.clear()
                 payload = {"cleared": True}
+            elif path == "/_emulator/propagation" and method == "POST":
+                payload = self.set_propagation(json.loads(body or b"{}"))
+            elif path == "/_emulator/propagation" and method == "GET":
+                payload = self.propagation_state()
             elif path == "/_emulator/calls" and method == "GET":
                 with self.lock:
                     payload = list(self.calls)

@@ -382,6 +382,144 @@ def test_endpoint_services_list_s3_gateway_first_without_dns(emu):
     assert [d["ServiceType"][0]["ServiceType"] for d in only["ServiceDetails"]] == ["Interface"]
 
 
+# ------------------------------------------------------------------ propagation delay
+DELAY_MS = 1500
+
+
+def propagation(emu, **kinds):
+    status, body = http(emu.url + "/_emulator/propagation", "POST", kinds)
+    assert status == 200, body
+    return body
+
+
+def wait_propagated():
+    time.sleep(DELAY_MS / 1000 + 0.2)
+
+
+def test_propagation_control_endpoint(emu):
+    assert http(emu.url + "/_emulator/propagation")[1] == {
+        "security_group_ms": 0, "prefix_list_ms": 0, "peering_ms": 0, "pending": {}}
+    got = propagation(emu, security_group_ms=DELAY_MS, peering_ms=10)
+    assert (got["security_group_ms"], got["prefix_list_ms"], got["peering_ms"]) == (DELAY_MS, 0, 10)
+    got = propagation(emu, prefix_list_ms=5)  # only what is given changes
+    assert (got["security_group_ms"], got["prefix_list_ms"], got["peering_ms"]) == (DELAY_MS, 5, 10)
+    assert http(emu.url + "/_emulator/propagation", "POST", {"nope_ms": 1})[0] == 400
+    assert http(emu.url + "/_emulator/propagation", "POST", {"peering_ms": -1})[0] == 400
+    ec2 = emu.client(HUB, "ec2")
+    sg = ec2.create_security_group(GroupName="p", Description="d", VpcId=vpc(ec2))["GroupId"]
+    assert list(http(emu.url + "/_emulator/propagation")[1]["pending"]) == [sg]
+    assert http(emu.url + "/_emulator/reset", "POST")[0] == 200
+    assert http(emu.url + "/_emulator/propagation")[1] == {
+        "security_group_ms": 0, "prefix_list_ms": 0, "peering_ms": 0, "pending": {}}
+
+
+def test_new_security_group_not_found_until_propagated(emu):
+    ec2 = emu.client(HUB, "ec2")
+    vpc_id = vpc(ec2)
+    default_sg = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])[
+        "SecurityGroups"][0]["GroupId"]
+    subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    propagation(emu, security_group_ms=DELAY_MS)
+    tag = {"Key": "owner", "Value": "prop-test"}
+    sg = ec2.create_security_group(GroupName="new", Description="d", VpcId=vpc_id, TagSpecifications=[
+        {"ResourceType": "security-group", "Tags": [tag]}])["GroupId"]
+    by_tag = [{"Name": "tag:owner", "Values": ["prop-test"]}]
+    rule = [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.9.0.0/16"}]}]
+    from_sg = [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "UserIdGroupPairs": [{"GroupId": sg}]}]
+    calls = [
+        lambda: ec2.describe_security_groups(GroupIds=[sg]),
+        lambda: ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=rule),
+        lambda: ec2.authorize_security_group_egress(GroupId=sg, IpPermissions=rule),
+        lambda: ec2.authorize_security_group_ingress(GroupId=default_sg, IpPermissions=from_sg),
+        lambda: ec2.create_vpc_endpoint(VpcId=vpc_id, ServiceName=f"com.amazonaws.{REGION}.sqs",
+                                        VpcEndpointType="Interface", SubnetIds=[subnet],
+                                        SecurityGroupIds=[sg]),
+    ]
+    for call in calls:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == ("InvalidGroup.NotFound", 400)
+    # Listings omit it too (by tag, and all of the account's groups).
+    assert ec2.describe_security_groups(Filters=by_tag)["SecurityGroups"] == []
+    assert sg not in [g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]]
+    wait_propagated()
+    assert [g["GroupId"] for g in ec2.describe_security_groups(Filters=by_tag)["SecurityGroups"]] == [sg]
+    for call in calls:
+        call()
+
+
+def test_new_prefix_list_not_found_until_propagated(emu):
+    ec2 = emu.client(HUB, "ec2")
+    vpc_id = vpc(ec2)
+    default_sg = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])[
+        "SecurityGroups"][0]["GroupId"]
+    propagation(emu, prefix_list_ms=DELAY_MS)
+    pl = ec2.create_managed_prefix_list(PrefixListName="spokes", AddressFamily="IPv4", MaxEntries=5,
+                                        TagSpecifications=[{"ResourceType": "prefix-list",
+                                                            "Tags": [{"Key": "owner", "Value": "p"}]}],
+                                        )["PrefixList"]["PrefixListId"]
+    calls = [
+        lambda: ec2.describe_managed_prefix_lists(PrefixListIds=[pl]),
+        lambda: ec2.get_managed_prefix_list_entries(PrefixListId=pl),
+        lambda: ec2.modify_managed_prefix_list(PrefixListId=pl, CurrentVersion=1,
+                                               AddEntries=[{"Cidr": "10.1.0.0/16"}]),
+        lambda: ec2.authorize_security_group_ingress(GroupId=default_sg, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "PrefixListIds": [{"PrefixListId": pl}]}]),
+    ]
+    for call in calls:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == ("InvalidPrefixListID.NotFound", 400)
+    listed = ec2.describe_managed_prefix_lists(Filters=[{"Name": "tag:owner", "Values": ["p"]}])
+    assert listed["PrefixLists"] == []
+    assert pl not in [x["PrefixListId"] for x in ec2.describe_managed_prefix_lists()["PrefixLists"]]
+    wait_propagated()
+    for call in calls:
+        call()
+    assert [x["Cidr"] for x in ec2.get_managed_prefix_list_entries(PrefixListId=pl)["Entries"]] == ["10.1.0.0/16"]
+
+
+def test_prefix_list_unknown_id_is_not_found(emu):
+    # AWS answers NotFound for an unknown id (moto answered an empty list)
+    ec2 = emu.client(HUB, "ec2")
+    for call in (lambda: ec2.describe_managed_prefix_lists(PrefixListIds=["pl-0123456789abcdef0"]),
+                 lambda: ec2.get_managed_prefix_list_entries(PrefixListId="pl-0123456789abcdef0")):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == ("InvalidPrefixListID.NotFound", 400)
+
+
+def test_new_peering_reaches_the_accepter_after_the_delay(emu):
+    h, s = emu.client(HUB, "ec2"), emu.client(SPOKE, "ec2")
+    hv, sv = vpc(h, "10.0.0.0/16"), vpc(s, "10.1.0.0/16")
+    propagation(emu, peering_ms=DELAY_MS)
+    pcx_id = h.create_vpc_peering_connection(VpcId=hv, PeerVpcId=sv, PeerOwnerId=SPOKE)[
+        "VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    # The requester sees it at once.
+    got = h.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx_id])["VpcPeeringConnections"]
+    assert got[0]["Status"]["Code"] == "pending-acceptance"
+    assert s.describe_vpc_peering_connections()["VpcPeeringConnections"] == []
+    for call in (lambda: s.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx_id]),
+                 lambda: s.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx_id)):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == ("InvalidVpcPeeringConnectionID.NotFound", 400)
+    wait_propagated()
+    assert [p["VpcPeeringConnectionId"] for p in s.describe_vpc_peering_connections()[
+        "VpcPeeringConnections"]] == [pcx_id]
+    s.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx_id)
+    got = h.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx_id])["VpcPeeringConnections"]
+    assert got[0]["Status"]["Code"] == "active"
+
+
+def test_no_delay_for_what_was_made_before_it_was_set(emu):
+    ec2 = emu.client(HUB, "ec2")
+    vpc_id = vpc(ec2)
+    sg = ec2.create_security_group(GroupName="old", Description="d", VpcId=vpc_id)["GroupId"]
+    propagation(emu, security_group_ms=DELAY_MS)
+    assert ec2.describe_security_groups(GroupIds=[sg])["SecurityGroups"][0]["GroupId"] == sg
+
+
 # ------------------------------------------------------------------ faults and call log
 def test_throttle_faults_per_service(emu):
     ec2, r53, sts = emu.client(HUB, "ec2"), emu.client(HUB, "route53"), emu.client(HUB, "sts")
