@@ -108,6 +108,23 @@ FAULT_ERRORS = {
 }
 ROUTE53_ONLY_FAULTS = ("concurrent_modification", "prior_request_not_complete")
 
+# Route 53's request-rate token buckets per account (Developer Guide, "Throttling for Amazon
+# Route 53 API requests"): (burst, refill per second). A request takes a token from the
+# account's bucket (all operations) and from its operation's bucket.
+R53_ACCOUNT_BUCKET = (50, 10)
+R53_DEFAULT_OP_BUCKET = (50, 10)
+R53_OP_BUCKETS = {
+    "AssociateVPCWithHostedZone": (20, 5),
+    "DisassociateVPCFromHostedZone": (10, 5),
+    "CreateHostedZone": (40, 2),
+    "DeleteHostedZone": (40, 5),
+    "CreateHealthCheck": (50, 0.5),
+    "DeleteHealthCheck": (15, 3),
+    "GetHealthCheckStatus": (4, 1),
+    "CreateReusableDelegationSet": (40, 2),
+    "DeleteReusableDelegationSet": (40, 5),
+}
+
 # Eventual consistency. What a create makes (operation -> kind, id in the answer), the kinds
 # of delay that `/_emulator/propagation` sets, and where requests name such resources.
 PROPAGATION_KINDS = ("security_group", "prefix_list", "peering")
@@ -174,6 +191,17 @@ def error_body(service, err):
     return ('<?xml version="1.0"?>\n'
             f'<ErrorResponse xmlns="{ns}"><Error><Type>{kind}</Type><Code>{code}</Code>'
             f"<Message>{msg}</Message></Error><RequestId>{rid}</RequestId></ErrorResponse>"), rid
+
+
+class TokenBucket:
+    """`burst` tokens at most, `rate` more a second (monotonic clock)."""
+
+    def __init__(self, burst, rate, now):
+        self.burst, self.rate, self.tokens, self.at = burst, rate, float(burst), now
+
+    def refill(self, now):
+        self.tokens = min(float(self.burst), self.tokens + (now - self.at) * self.rate)
+        self.at = now
 
 
 class Call:
@@ -259,6 +287,9 @@ class Layer:
             self.calls = []     # call log entries
             self.propagation = {k: 0 for k in PROPAGATION_KINDS}  # delay in ms, per kind
             self.born = {}      # resource id -> (kind, monotonic time it becomes visible, creator)
+            self.r53_buckets_on = False
+            self.r53_buckets = {}    # (account, operation or None for the account) -> TokenBucket
+            self.r53_throttled = {}  # account -> requests throttled by the buckets
 
     # ---------------------------------------------------------------- WSGI entry
     def __call__(self, environ, start_response):
@@ -299,6 +330,8 @@ class Layer:
 
     def handle(self, call):
         try:
+            if call.service == "route53":
+                self.take_route53_tokens(call)
             self.apply_faults(call)
             if call.service == "ec2":
                 self.check_references(call)
@@ -330,6 +363,48 @@ class Layer:
             if hasattr(result, "close"):
                 result.close()
         return int(captured["status"].split()[0]), captured["headers"], out
+
+    # ---------------------------------------------------------------- Route 53 buckets
+    def take_route53_tokens(self, call):
+        """With the buckets on: a token from the account's bucket and one from the operation's,
+        or `Throttling` taking none."""
+        with self.lock:
+            if not self.r53_buckets_on:
+                return
+            now = time.monotonic()
+            spec = R53_OP_BUCKETS.get(call.operation, R53_DEFAULT_OP_BUCKET)
+            buckets = []
+            for key, (burst, rate) in (((call.account, None), R53_ACCOUNT_BUCKET),
+                                       ((call.account, call.operation), spec)):
+                b = self.r53_buckets.get(key)
+                if b is None:
+                    b = self.r53_buckets[key] = TokenBucket(burst, rate, now)
+                b.refill(now)
+                buckets.append(b)
+            if all(b.tokens >= 1 for b in buckets):
+                for b in buckets:
+                    b.tokens -= 1
+                return
+            self.r53_throttled[call.account] = self.r53_throttled.get(call.account, 0) + 1
+        code, status, msg = FAULT_ERRORS["throttle"]["route53"]
+        raise AwsError(code, status, msg)
+
+    def set_route53_buckets(self, spec):
+        enabled = spec.get("enabled") if isinstance(spec, dict) else None
+        if not isinstance(enabled, bool):
+            raise ValueError('expected {"enabled": true|false}')
+        with self.lock:
+            self.r53_buckets_on = enabled
+            self.r53_buckets = {}  # full buckets from now on
+        return self.route53_buckets_state()
+
+    def route53_buckets_state(self):
+        with self.lock:
+            return {"enabled": self.r53_buckets_on, "throttled": dict(self.r53_throttled),
+                    "account_bucket": {"burst": R53_ACCOUNT_BUCKET[0], "refill_per_s": R53_ACCOUNT_BUCKET[1]},
+                    "operation_buckets": {op: {"burst": b, "refill_per_s": r}
+                                          for op, (b, r) in {**R53_OP_BUCKETS,
+                                                             "*": R53_DEFAULT_OP_BUCKET}.items()}}
 
     # ---------------------------------------------------------------- visibility
     def peering_visible(self, pcx, account):
@@ -482,6 +557,10 @@ class Layer:
                 with self.lock:
                     self.faults.clear()
                 payload = {"cleared": True}
+            elif path == "/_emulator/route53-buckets" and method == "POST":
+                payload = self.set_route53_buckets(json.loads(body or b"{}"))
+            elif path == "/_emulator/route53-buckets" and method == "GET":
+                payload = self.route53_buckets_state()
             elif path == "/_emulator/propagation" and method == "POST":
                 payload = self.set_propagation(json.loads(body or b"{}"))
             elif path == "/_emulator/propagation" and method == "GET":
@@ -849,19 +928,33 @@ OVERRIDES = {
 }
 
 
-def build_app():
+def build_app(propagation_ms=0, route53_buckets=False):
+    """The layer over moto; `propagation_ms` (every kind) and `route53_buckets` set the state
+    it starts with (`/_emulator/reset` turns both off)."""
     moto_app = DomainDispatcherApplication(create_backend_app)
     moto_app.debug = True
-    return Layer(moto_app)
+    layer = Layer(moto_app)
+    if propagation_ms:
+        layer.set_propagation({f"{k}_ms": propagation_ms for k in PROPAGATION_KINDS})
+    if route53_buckets:
+        layer.set_route53_buckets({"enabled": True})
+    return layer
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=4566)
+    p.add_argument("--propagation-ms", type=int,
+                   default=int(os.environ.get("EMULATOR_PROPAGATION_MS") or 0),
+                   help="start with this propagation delay for every kind (env EMULATOR_PROPAGATION_MS)")
+    p.add_argument("--route53-buckets", action="store_true",
+                   default=os.environ.get("EMULATOR_ROUTE53_BUCKETS", "") not in ("", "0", "false"),
+                   help="start with Route 53's token buckets on (env EMULATOR_ROUTE53_BUCKETS=1)")
     args = p.parse_args(argv)
     os.environ.setdefault("MOTO_PORT", str(args.port))
-    server = make_server(args.host, args.port, build_app(), threaded=True,
+    app = build_app(propagation_ms=args.propagation_ms, route53_buckets=args.route53_buckets)
+    server = make_server(args.host, args.port, app, threaded=True,
                          request_handler=MotoRequestHandler)
 
     def stop(signum, _frame):

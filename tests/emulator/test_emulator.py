@@ -520,6 +520,81 @@ def test_no_delay_for_what_was_made_before_it_was_set(emu):
     assert ec2.describe_security_groups(GroupIds=[sg])["SecurityGroups"][0]["GroupId"] == sg
 
 
+# ------------------------------------------------------------------ Route 53 token buckets
+def r53_buckets(emu, enabled=True):
+    status, body = http(emu.url + "/_emulator/route53-buckets", "POST", {"enabled": enabled})
+    assert status == 200, body
+    return body
+
+
+def burst(call, n, stop_at_throttle=False):
+    """Sends `n` requests at once; returns the outcomes ("ok" or (code, status)) and the
+    seconds it took."""
+    out, t = [], time.monotonic()
+    for _ in range(n):
+        try:
+            call()
+            out.append("ok")
+        except ClientError as e:
+            out.append((e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]))
+            if stop_at_throttle and out[-1] == ("Throttling", 400):
+                break
+    return out, time.monotonic() - t
+
+
+def test_route53_account_bucket_is_shared_and_per_account(emu):
+    r53, other = emu.client(HUB, "route53"), emu.client(OTHER, "route53")
+    zone = r53.create_hosted_zone(Name="a.example", CallerReference="a")["HostedZone"]["Id"]
+    assert r53_buckets(emu)["enabled"] is True
+    http(emu.url + "/_emulator/calls", "DELETE")
+    ops = iter(range(10**6))
+    # Two operations alternating: each one's bucket (50) is far from empty when the account's
+    # bucket (50, shared by all operations) runs out.
+    out, took = burst(lambda: r53.get_hosted_zone(Id=zone) if next(ops) % 2 else r53.list_hosted_zones(), 80)
+    first = out.index(("Throttling", 400))
+    assert 50 <= first <= 50 + 10 * took + 1, (first, took)
+    assert set(out) == {"ok", ("Throttling", 400)}
+    throttled = out.count(("Throttling", 400))
+    other.list_hosted_zones()  # another account has its own buckets
+    state = http(emu.url + "/_emulator/route53-buckets")[1]
+    assert state["enabled"] is True and state["throttled"] == {HUB: throttled}
+    # Throttled requests are in the call log with their status.
+    log = [c for c in emu.calls() if c["account"] == HUB and c["status"] == 400]
+    assert len(log) == throttled and {c["operation"] for c in log} == {"GetHostedZone", "ListHostedZones"}
+    time.sleep(0.35)  # refill at 10/s: 3 tokens
+    out, _ = burst(r53.list_hosted_zones, 6)
+    assert out[:3] == ["ok"] * 3 and ("Throttling", 400) in out
+    # Reset turns the buckets off and forgets the counts.
+    assert http(emu.url + "/_emulator/reset", "POST")[0] == 200
+    assert http(emu.url + "/_emulator/route53-buckets")[1]["enabled"] is False
+    assert http(emu.url + "/_emulator/route53-buckets")[1]["throttled"] == {}
+
+
+def test_route53_operation_buckets(emu):
+    r53 = emu.client(HUB, "route53")
+    vpc_id = vpc(emu.client(HUB, "ec2"))
+    other_vpc = vpc(emu.client(HUB, "ec2"), "10.5.0.0/16")
+    zone = private_zone(r53, "z.internal", vpc_id)
+    r53_buckets(emu)
+    # CreateHostedZone: 40 at once, then 2 a second.
+    names = iter(range(1000))
+    out, took = burst(lambda: r53.create_hosted_zone(Name=f"z{next(names)}.example", CallerReference=str(
+        time.time())), 45, stop_at_throttle=True)
+    assert 40 <= len(out) - 1 <= 40 + 2 * took + 1 and out[-1] == ("Throttling", 400), (len(out), took)
+    made = len(out) - 1
+    # A throttled request changed nothing and took no token from the account's bucket.
+    r53_buckets(emu, False)
+    assert len(r53.list_hosted_zones()["HostedZones"]) == made + 1
+    r53_buckets(emu)  # enabling again starts with full buckets
+    # DisassociateVPCFromHostedZone: 10 at once (each answers an error, and still counts).
+    out, took = burst(lambda: r53.disassociate_vpc_from_hosted_zone(
+        HostedZoneId=zone, VPC={"VPCRegion": REGION, "VPCId": other_vpc}), 20, stop_at_throttle=True)
+    assert set(out[:-1]) == {("VPCAssociationNotFound", 404)} and out[-1] == ("Throttling", 400)
+    assert 10 <= len(out) - 1 <= 10 + 5 * took + 1, (len(out), took)
+    r53.get_hosted_zone(Id=zone)  # other operations still have tokens
+    assert http(emu.url + "/_emulator/route53-buckets", "POST", {"enabled": "yes"})[0] == 400
+
+
 # ------------------------------------------------------------------ faults and call log
 def test_throttle_faults_per_service(emu):
     ec2, r53, sts = emu.client(HUB, "ec2"), emu.client(HUB, "route53"), emu.client(HUB, "sts")
