@@ -2,10 +2,11 @@
 
 One process serves EC2, Route 53 and STS on one port. The layer adds what moto 5.2.5 lacks
 or gets wrong (see README.md): the Route 53 cross-account VPC association flow, a cross-account
-ListHostedZonesByVPC, prefix-list version/size checks, failed peering on overlapping CIDRs,
-fault injection, a call log and a full reset.
+ListHostedZonesByVPC, prefix-list version/size checks, failed peering on overlapping CIDRs
+(requester-only, undeletable), opt-in propagation delays for new security groups, prefix lists
+and peerings, opt-in Route 53 token buckets, fault injection, a call log and a full reset.
 
-    python tests/emulator/emulator.py --host 127.0.0.1 --port 4566
+    python tests/emulator/emulator.py --host 127.0.0.1 --port 4566 [--propagation-ms N] [--route53-buckets]
 """
 import argparse
 import io
