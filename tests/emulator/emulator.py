@@ -288,6 +288,7 @@ class Layer:
             self.calls = []     # call log entries
             self.propagation = {k: 0 for k in PROPAGATION_KINDS}  # delay in ms, per kind
             self.born = {}      # resource id -> (kind, monotonic time it becomes visible, creator)
+            self.tokens = {}    # (account, region, action, ClientToken) -> (form, answer)
             self.r53_buckets_on = False
             self.r53_buckets = {}    # (account, operation or None for the account) -> TokenBucket
             self.r53_throttled = {}  # account -> requests throttled by the buckets
@@ -336,10 +337,13 @@ class Layer:
             self.apply_faults(call)
             if call.service == "ec2":
                 self.check_references(call)
-            handler = OVERRIDES.get((call.service, call.operation))
-            answer = handler(self, call) if handler else self.pass_to_moto(call)
-            if call.service == "ec2" and answer[0] == 200:
-                answer = self.after_ec2(call, answer)
+            answer = self.idempotent_replay(call)
+            if answer is None:
+                handler = OVERRIDES.get((call.service, call.operation))
+                answer = handler(self, call) if handler else self.pass_to_moto(call)
+                if call.service == "ec2" and answer[0] == 200:
+                    answer = self.after_ec2(call, answer)
+                    self.idempotent_keep(call, answer)
             if getattr(call, "lose_response", False) and answer[0] < 400:
                 # Applied, but the answer never reaches the client: it sees a server error
                 # (as after a timeout) and the SDK sends the request again.
@@ -364,6 +368,35 @@ class Layer:
             if hasattr(result, "close"):
                 result.close()
         return int(captured["status"].split()[0]), captured["headers"], out
+
+    # ---------------------------------------------------------------- EC2 client tokens
+    def _token_key(self, call):
+        token = call.form.get("ClientToken") if call.service == "ec2" else None
+        return (call.account, call.region, call.operation, token) if token else None
+
+    def idempotent_replay(self, call):
+        """An EC2 request with the `ClientToken` of an earlier successful one: the same params
+        get the earlier answer and change nothing; other params `IdempotentParameterMismatch`.
+        (moto 5.2.5 ignores client tokens, e.g. for CreateManagedPrefixList and
+        CreateVpcEndpoint, and made a second resource.)"""
+        key = self._token_key(call)
+        if key is None:
+            return None
+        with self.lock:
+            kept = self.tokens.get(key)
+        if kept is None:
+            return None
+        form, answer = kept
+        if form != call.form:
+            raise AwsError("IdempotentParameterMismatch", 400,
+                           "The request uses the same client token as a previous, but non-identical request.")
+        return answer
+
+    def idempotent_keep(self, call, answer):
+        key = self._token_key(call)
+        if key is not None:
+            with self.lock:
+                self.tokens.setdefault(key, (dict(call.form), answer))
 
     # ---------------------------------------------------------------- Route 53 buckets
     def take_route53_tokens(self, call):
