@@ -17,7 +17,10 @@ mod world;
 
 use std::time::{Duration, Instant};
 
-use aws::{assert_no_problems, check_attached, check_detached, count_ok, seed_spokes, summarize};
+use aws::{
+    assert_no_problems, check_attached, check_detached, count_ok, hub_resource_counts, peerings,
+    seed_spokes, summarize, vpc_cidr_associate,
+};
 use serde_json::json;
 use world::{HUB_ACCOUNT, World, spoke_specs};
 
@@ -364,4 +367,169 @@ async fn two_processes_do_the_work_once() {
             log.matches("job succeeded").count()
         );
     }
+}
+
+/// VPC peering needs disjoint CIDR blocks, secondary ones included. Spoke B has an overlapping
+/// secondary block before it enrols: the service's own check refuses it. Spoke A gets one while
+/// the service verifies it (after it read the VPC's blocks, during a delayed call): the
+/// peering it then requests is `failed` on the emulator as on AWS, invisible to the spoke
+/// account and undeletable. Both spokes end `failed` naming the overlapping blocks, with
+/// nothing made for them but that failed peering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_secondary_cidr_fails_the_spoke_and_leaves_nothing() {
+    const OVERLAP: &str = "10.0.128.0/17"; // inside the hub's 10.0.0.0/16
+    let w = World::start("overlap", 1, &[]).await;
+    let spokes = seed_spokes(
+        &w.aws,
+        &[
+            ("222222222222".into(), "10.1.0.0/16".into()),
+            ("333333333333".into(), "10.2.0.0/16".into()),
+        ],
+    )
+    .await;
+    let (a, b) = (&spokes[0], &spokes[1]);
+    let a_acct = w.aws.account(&a.account).await;
+    let b_acct = w.aws.account(&b.account).await;
+    vpc_cidr_associate(&b_acct, &b.vpc_id, OVERLAP).await;
+    let hub_id = w.hub_register("main").await;
+    let hub = w.hub_wait_ready(&hub_id, HUB_READY).await;
+
+    // B: refused by the service's verification, before any peering.
+    let b_id = w.spoke_enroll("main", b).await;
+    let b_json = w
+        .api
+        .wait_status(
+            &format!("/v1/spokes/{b_id}"),
+            "failed",
+            Duration::from_secs(60),
+        )
+        .await;
+    let b_err = b_json["last_error"].as_str().unwrap_or_default();
+    eprintln!("[overlap] spoke B: {b_err}");
+    assert!(
+        b_err.contains(&format!("hub {} overlaps spoke {OVERLAP}", w.hub.cidr)),
+        "spoke B's error names the overlapping blocks: {b_json:#}"
+    );
+
+    // A: its spoke-account DescribeRouteTables (the last call of `verify_spoke`, after the
+    // VPC's blocks were read) is held for 3 s, while the overlapping block is added.
+    let hold = w
+        .emu
+        .fault_add(json!({
+            "service": "ec2", "operation": "DescribeRouteTables", "account": a.account,
+            "kind": "latency", "latency_ms": 3000, "count": 1,
+        }))
+        .await;
+    let a_id = w.spoke_enroll("main", a).await;
+    w.emu
+        .fault_wait_hits(&hold, 1, Duration::from_secs(30))
+        .await;
+    vpc_cidr_associate(&a_acct, &a.vpc_id, OVERLAP).await;
+    let a_json = w
+        .api
+        .wait_status(
+            &format!("/v1/spokes/{a_id}"),
+            "failed",
+            Duration::from_secs(60),
+        )
+        .await;
+    let a_err = a_json["last_error"].as_str().unwrap_or_default();
+    eprintln!("[overlap] spoke A: {a_err}");
+    let hub_acct = w.aws.account(HUB_ACCOUNT).await;
+    let failed: Vec<_> = peerings(&hub_acct)
+        .await
+        .into_iter()
+        .filter(|p| p.accepter_vpc == a.vpc_id)
+        .collect();
+    assert_eq!(failed.len(), 1, "one peering requested for A: {failed:?}");
+    let pcx = &failed[0];
+    assert_eq!(pcx.status, "failed", "the emulator failed A's peering");
+    assert!(
+        a_err.contains(&pcx.id)
+            && a_err.contains(&format!("hub {} overlaps spoke {OVERLAP}", w.hub.cidr)),
+        "spoke A's error names its peering and the overlapping blocks: {a_json:#}"
+    );
+    // The spoke account never sees it.
+    assert!(
+        peerings(&a_acct).await.is_empty(),
+        "the accepter sees no peering"
+    );
+
+    // Nothing else is left for either spoke: no route, no prefix-list entry, no zone
+    // association or authorization; A's failed peering stays (it can't be deleted).
+    let mut problems = check_detached(&w.aws, &w.hub, &hub, b, "pcx-none").await;
+    let still_failed = format!("peering {} is still failed", pcx.id);
+    let mut a_problems = check_detached(&w.aws, &w.hub, &hub, a, &pcx.id).await;
+    assert!(
+        a_problems.contains(&still_failed),
+        "A's failed peering is listed to the hub: {a_problems:?}"
+    );
+    a_problems.retain(|p| p != &still_failed);
+    problems.extend(a_problems);
+    assert_no_problems("after both spokes failed", problems);
+    let calls = w.emu.calls().await;
+    assert_eq!(
+        count_ok(&calls, "CreateVpcPeeringConnection"),
+        1,
+        "only A got as far as a peering"
+    );
+}
+
+/// New security groups, prefix lists and peerings stay invisible for 1.5 s after their
+/// creation (AWS's eventual consistency, as the emulator can make it): the hub still
+/// provisions, and two spokes still attach, each resource made once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn propagation_delays_hub_provisions_and_spokes_attach() {
+    const DELAY_MS: u64 = 1500;
+    let w = World::start("propagation", 1, &[]).await;
+    let spokes = seed_spokes(
+        &w.aws,
+        &[
+            ("222222222222".into(), "10.1.0.0/16".into()),
+            ("333333333333".into(), "10.2.0.0/16".into()),
+        ],
+    )
+    .await;
+    w.emu.propagation_set(DELAY_MS, DELAY_MS, DELAY_MS).await;
+    w.emu.calls_clear().await;
+
+    let t = Instant::now();
+    let hub_id = w.hub_register("main").await;
+    let hub = w.hub_wait_ready(&hub_id, HUB_READY).await;
+    let hub_secs = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut ids = Vec::new();
+    for s in &spokes {
+        ids.push(w.spoke_enroll("main", s).await);
+    }
+    w.api
+        .wait_spokes(&ids, "attached", Duration::from_secs(120))
+        .await;
+    let calls = w.emu.calls().await;
+    let not_found: Vec<String> = calls
+        .iter()
+        .filter(|c| c.status == 400 && c.service == "ec2")
+        .map(|c| format!("{} by {}", c.operation, c.account))
+        .collect();
+    eprintln!(
+        "[propagation] hub ready in {hub_secs:.1}s, 2 spokes attached in {:.1}s with {DELAY_MS} ms \
+         delays; EC2 400 answers (not visible yet): {not_found:?}; {} calls:\n{}",
+        t.elapsed().as_secs_f64(),
+        calls.len(),
+        summarize(&calls, HUB_ACCOUNT)
+    );
+    assert_no_problems(
+        "after attaching under propagation delays",
+        check_attached(&w.aws, &w.hub, &hub, &spokes).await,
+    );
+    // Each made once (a create sent again with its client token is answered with the first).
+    let hub_acct = w.aws.account(HUB_ACCOUNT).await;
+    let counts = hub_resource_counts(&hub_acct, &w.hub.vpc_id).await;
+    let want = std::collections::BTreeMap::from([
+        ("prefix lists", 1),
+        ("security groups", 1),
+        ("endpoints", world::SERVICES.len()),
+        ("peerings", spokes.len()),
+    ]);
+    assert_eq!(counts, want, "resources in the hub account");
 }

@@ -206,6 +206,17 @@ pub async fn seed_vpc(acct: &Account, cidr: &str, name: &str, tables_per_subnet:
     }
 }
 
+/// Associates a secondary IPv4 CIDR block with a VPC.
+pub async fn vpc_cidr_associate(acct: &Account, vpc: &str, cidr: &str) {
+    acct.ec2
+        .associate_vpc_cidr_block()
+        .vpc_id(vpc)
+        .cidr_block(cidr)
+        .send()
+        .await
+        .expect("AssociateVpcCidrBlock");
+}
+
 /// Seeds `(account, cidr)` spokes concurrently, in order.
 pub async fn seed_spokes(aws: &std::sync::Arc<Aws>, spokes: &[(String, String)]) -> Vec<Vpc> {
     let mut set = tokio::task::JoinSet::new();
@@ -611,6 +622,66 @@ pub async fn check_detached(
         }
     }
     problems
+}
+
+/// What exists in the hub account, counted from AWS (a create the SDK or a step sent twice
+/// with one client token made one resource): prefix lists the account owns, security groups
+/// of the hub VPC other than `default`, interface endpoints of the hub VPC and peerings of the
+/// hub VPC not deleted.
+pub async fn hub_resource_counts(acct: &Account, hub_vpc: &str) -> BTreeMap<&'static str, usize> {
+    let lists = acct
+        .ec2
+        .describe_managed_prefix_lists()
+        .send()
+        .await
+        .expect("DescribeManagedPrefixLists");
+    let groups = acct
+        .ec2
+        .describe_security_groups()
+        .filters(filter("vpc-id", hub_vpc))
+        .send()
+        .await
+        .expect("DescribeSecurityGroups");
+    let endpoints = acct
+        .ec2
+        .describe_vpc_endpoints()
+        .send()
+        .await
+        .expect("DescribeVpcEndpoints");
+    let peerings = peerings(acct).await;
+    BTreeMap::from([
+        (
+            "prefix lists",
+            lists
+                .prefix_lists()
+                .iter()
+                .filter(|l| l.owner_id() == Some(acct.id.as_str()))
+                .count(),
+        ),
+        (
+            "security groups",
+            groups
+                .security_groups()
+                .iter()
+                .filter(|g| g.group_name() != Some("default"))
+                .count(),
+        ),
+        (
+            "endpoints",
+            endpoints
+                .vpc_endpoints()
+                .iter()
+                .filter(|e| e.vpc_id() == Some(hub_vpc))
+                .count(),
+        ),
+        (
+            "peerings",
+            peerings
+                .iter()
+                .filter(|p| p.requester_vpc == hub_vpc && p.status != "deleted")
+                .count(),
+        ),
+    ])
 }
 
 pub fn assert_no_problems(what: &str, problems: Vec<String>) {

@@ -168,8 +168,8 @@ impl Emulator {
             .unwrap();
     }
 
-    /// Adds a fault rule (see tests/emulator/README.md).
-    pub async fn fault_add(&self, spec: Value) {
+    /// Adds a fault rule (see tests/emulator/README.md); returns its id.
+    pub async fn fault_add(&self, spec: Value) -> String {
         let res = self
             .http
             .post(format!("{}/_emulator/faults", self.url))
@@ -178,6 +178,88 @@ impl Emulator {
             .await
             .unwrap();
         assert!(res.status().is_success(), "fault rule refused: {spec}");
+        let v: Value = res.json().await.unwrap();
+        v["id"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Waits until the fault rule `id` has matched at least `hits` requests (a `latency` rule
+    /// counts a request when its delay starts).
+    pub async fn fault_wait_hits(&self, id: &str, hits: u64, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let n = self
+                .faults()
+                .await
+                .iter()
+                .find(|f| f["id"] == id)
+                .and_then(|f| f["hits"].as_u64())
+                .unwrap_or(0);
+            if n >= hits {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "fault {id}: {n} hits after {timeout:?}, want {hits}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Sets the propagation delays (eventual consistency) of new security groups, prefix lists
+    /// and peerings, in milliseconds (0 = off); returns the emulator's state.
+    pub async fn propagation_set(
+        &self,
+        security_group_ms: u64,
+        prefix_list_ms: u64,
+        peering_ms: u64,
+    ) -> Value {
+        let spec = serde_json::json!({
+            "security_group_ms": security_group_ms,
+            "prefix_list_ms": prefix_list_ms,
+            "peering_ms": peering_ms,
+        });
+        self.control_post("/_emulator/propagation", &spec).await
+    }
+
+    /// The propagation delays and the resources not visible yet.
+    pub async fn propagation(&self) -> Value {
+        self.control_get("/_emulator/propagation").await
+    }
+
+    /// Turns Route 53's per-account token buckets on (full) or off.
+    pub async fn route53_buckets_set(&self, enabled: bool) -> Value {
+        let spec = serde_json::json!({ "enabled": enabled });
+        self.control_post("/_emulator/route53-buckets", &spec).await
+    }
+
+    /// Whether the Route 53 buckets are on, and the requests they throttled per account.
+    pub async fn route53_buckets(&self) -> Value {
+        self.control_get("/_emulator/route53-buckets").await
+    }
+
+    async fn control_post(&self, path: &str, body: &Value) -> Value {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let v: Value = res.json().await.unwrap();
+        assert!(status.is_success(), "POST {path} {body}: {status} {v}");
+        v
+    }
+
+    async fn control_get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// The fault rules with their `remaining` and `hits`.

@@ -2,10 +2,11 @@
 
 One process serves EC2, Route 53 and STS on one port. The layer adds what moto 5.2.5 lacks
 or gets wrong (see README.md): the Route 53 cross-account VPC association flow, a cross-account
-ListHostedZonesByVPC, prefix-list version/size checks, failed peering on overlapping CIDRs,
-fault injection, a call log and a full reset.
+ListHostedZonesByVPC, prefix-list version/size checks, failed peering on overlapping CIDRs
+(requester-only, undeletable), opt-in propagation delays for new security groups, prefix lists
+and peerings, opt-in Route 53 token buckets, fault injection, a call log and a full reset.
 
-    python tests/emulator/emulator.py --host 127.0.0.1 --port 4566
+    python tests/emulator/emulator.py --host 127.0.0.1 --port 4566 [--propagation-ms N] [--route53-buckets]
 """
 import argparse
 import io
@@ -108,6 +109,66 @@ FAULT_ERRORS = {
 }
 ROUTE53_ONLY_FAULTS = ("concurrent_modification", "prior_request_not_complete")
 
+# Route 53's request-rate token buckets per account (Developer Guide, "Throttling for Amazon
+# Route 53 API requests"): (burst, refill per second). A request takes a token from the
+# account's bucket (all operations) and from its operation's bucket.
+R53_ACCOUNT_BUCKET = (50, 10)
+R53_DEFAULT_OP_BUCKET = (50, 10)
+R53_OP_BUCKETS = {
+    "AssociateVPCWithHostedZone": (20, 5),
+    "DisassociateVPCFromHostedZone": (10, 5),
+    "CreateHostedZone": (40, 2),
+    "DeleteHostedZone": (40, 5),
+    "CreateHealthCheck": (50, 0.5),
+    "DeleteHealthCheck": (15, 3),
+    "GetHealthCheckStatus": (4, 1),
+    "CreateReusableDelegationSet": (40, 2),
+    "DeleteReusableDelegationSet": (40, 5),
+}
+
+# Eventual consistency. What a create makes (operation -> kind, id in the answer), the kinds
+# of delay that `/_emulator/propagation` sets, and where requests name such resources.
+PROPAGATION_KINDS = ("security_group", "prefix_list", "peering")
+CREATES = {
+    "CreateSecurityGroup": ("security_group", re.compile(rb"<groupId>([^<]+)</groupId>")),
+    "CreateManagedPrefixList": ("prefix_list", re.compile(rb"<prefixListId>([^<]+)</prefixListId>")),
+    "CreateVpcPeeringConnection": ("peering",
+                                   re.compile(rb"<vpcPeeringConnectionId>([^<]+)</vpcPeeringConnectionId>")),
+}
+_SG_RULE_REFS = [(r"GroupId", "security_group"),
+                 (r"IpPermissions\.\d+\.Groups\.\d+\.GroupId", "security_group"),
+                 (r"IpPermissions\.\d+\.PrefixListIds\.\d+\.PrefixListId", "prefix_list")]
+# EC2 action -> [(parameter name regex, kind)]: a named resource that is not visible yet is
+# answered NotFound. Prefix lists unknown to the caller's account are NotFound as well (moto
+# answered an empty list, or accepted the reference).
+REFERENCES = {
+    "DescribeSecurityGroups": [(r"GroupId\.\d+", "security_group")],
+    "AuthorizeSecurityGroupIngress": _SG_RULE_REFS,
+    "AuthorizeSecurityGroupEgress": _SG_RULE_REFS,
+    "RevokeSecurityGroupIngress": _SG_RULE_REFS,
+    "RevokeSecurityGroupEgress": _SG_RULE_REFS,
+    "DeleteSecurityGroup": [(r"GroupId", "security_group")],
+    "CreateVpcEndpoint": [(r"SecurityGroupId\.\d+", "security_group")],
+    "ModifyVpcEndpoint": [(r"AddSecurityGroupId\.\d+", "security_group")],
+    "DescribeManagedPrefixLists": [(r"PrefixListId\.\d+", "prefix_list")],
+    "GetManagedPrefixListEntries": [(r"PrefixListId", "prefix_list")],
+    "GetManagedPrefixListAssociations": [(r"PrefixListId", "prefix_list")],
+    "ModifyManagedPrefixList": [(r"PrefixListId", "prefix_list")],
+    "RestoreManagedPrefixListVersion": [(r"PrefixListId", "prefix_list")],
+    "DeleteManagedPrefixList": [(r"PrefixListId", "prefix_list")],
+}
+# EC2 describe action -> (set element, id element): items not visible yet are left out.
+LISTINGS = {
+    "DescribeSecurityGroups": ("securityGroupInfo", "groupId"),
+    "DescribeManagedPrefixLists": ("prefixListSet", "prefixListId"),
+}
+NOT_FOUND = {
+    "security_group": lambda i: AwsError("InvalidGroup.NotFound", 400,
+                                         f"The security group '{i}' does not exist"),
+    "prefix_list": lambda i: AwsError("InvalidPrefixListID.NotFound", 400,
+                                      f"The prefix list ID '{i}' does not exist"),
+}
+
 
 class AwsError(Exception):
     def __init__(self, code, status, message, sender=True):
@@ -131,6 +192,17 @@ def error_body(service, err):
     return ('<?xml version="1.0"?>\n'
             f'<ErrorResponse xmlns="{ns}"><Error><Type>{kind}</Type><Code>{code}</Code>'
             f"<Message>{msg}</Message></Error><RequestId>{rid}</RequestId></ErrorResponse>"), rid
+
+
+class TokenBucket:
+    """`burst` tokens at most, `rate` more a second (monotonic clock)."""
+
+    def __init__(self, burst, rate, now):
+        self.burst, self.rate, self.tokens, self.at = burst, rate, float(burst), now
+
+    def refill(self, now):
+        self.tokens = min(float(self.burst), self.tokens + (now - self.at) * self.rate)
+        self.at = now
 
 
 class Call:
@@ -214,6 +286,12 @@ class Layer:
             self.auths = {}     # zone id -> {vpc id: vpc region}
             self.faults = []    # dicts, in the order they were added
             self.calls = []     # call log entries
+            self.propagation = {k: 0 for k in PROPAGATION_KINDS}  # delay in ms, per kind
+            self.born = {}      # resource id -> (kind, monotonic time it becomes visible, creator)
+            self.tokens = {}    # (account, region, action, ClientToken) -> (form, answer)
+            self.r53_buckets_on = False
+            self.r53_buckets = {}    # (account, operation or None for the account) -> TokenBucket
+            self.r53_throttled = {}  # account -> requests throttled by the buckets
 
     # ---------------------------------------------------------------- WSGI entry
     def __call__(self, environ, start_response):
@@ -254,9 +332,18 @@ class Layer:
 
     def handle(self, call):
         try:
+            if call.service == "route53":
+                self.take_route53_tokens(call)
             self.apply_faults(call)
-            handler = OVERRIDES.get((call.service, call.operation))
-            answer = handler(self, call) if handler else self.pass_to_moto(call)
+            if call.service == "ec2":
+                self.check_references(call)
+            answer = self.idempotent_replay(call)
+            if answer is None:
+                handler = OVERRIDES.get((call.service, call.operation))
+                answer = handler(self, call) if handler else self.pass_to_moto(call)
+                if call.service == "ec2" and answer[0] == 200:
+                    answer = self.after_ec2(call, answer)
+                    self.idempotent_keep(call, answer)
             if getattr(call, "lose_response", False) and answer[0] < 400:
                 # Applied, but the answer never reaches the client: it sees a server error
                 # (as after a timeout) and the SDK sends the request again.
@@ -281,6 +368,161 @@ class Layer:
             if hasattr(result, "close"):
                 result.close()
         return int(captured["status"].split()[0]), captured["headers"], out
+
+    # ---------------------------------------------------------------- EC2 client tokens
+    def _token_key(self, call):
+        token = call.form.get("ClientToken") if call.service == "ec2" else None
+        return (call.account, call.region, call.operation, token) if token else None
+
+    def idempotent_replay(self, call):
+        """An EC2 request with the `ClientToken` of an earlier successful one: the same params
+        get the earlier answer and change nothing; other params `IdempotentParameterMismatch`.
+        (moto 5.2.5 ignores client tokens, e.g. for CreateManagedPrefixList and
+        CreateVpcEndpoint, and made a second resource.)"""
+        key = self._token_key(call)
+        if key is None:
+            return None
+        with self.lock:
+            kept = self.tokens.get(key)
+        if kept is None:
+            return None
+        form, answer = kept
+        if form != call.form:
+            raise AwsError("IdempotentParameterMismatch", 400,
+                           "The request uses the same client token as a previous, but non-identical request.")
+        return answer
+
+    def idempotent_keep(self, call, answer):
+        key = self._token_key(call)
+        if key is not None:
+            with self.lock:
+                self.tokens.setdefault(key, (dict(call.form), answer))
+
+    # ---------------------------------------------------------------- Route 53 buckets
+    def take_route53_tokens(self, call):
+        """With the buckets on: a token from the account's bucket and one from the operation's,
+        or `Throttling` taking none."""
+        with self.lock:
+            if not self.r53_buckets_on:
+                return
+            now = time.monotonic()
+            spec = R53_OP_BUCKETS.get(call.operation, R53_DEFAULT_OP_BUCKET)
+            buckets = []
+            for key, (burst, rate) in (((call.account, None), R53_ACCOUNT_BUCKET),
+                                       ((call.account, call.operation), spec)):
+                b = self.r53_buckets.get(key)
+                if b is None:
+                    b = self.r53_buckets[key] = TokenBucket(burst, rate, now)
+                b.refill(now)
+                buckets.append(b)
+            if all(b.tokens >= 1 for b in buckets):
+                for b in buckets:
+                    b.tokens -= 1
+                return
+            self.r53_throttled[call.account] = self.r53_throttled.get(call.account, 0) + 1
+        code, status, msg = FAULT_ERRORS["throttle"]["route53"]
+        raise AwsError(code, status, msg)
+
+    def set_route53_buckets(self, spec):
+        enabled = spec.get("enabled") if isinstance(spec, dict) else None
+        if not isinstance(enabled, bool):
+            raise ValueError('expected {"enabled": true|false}')
+        with self.lock:
+            self.r53_buckets_on = enabled
+            self.r53_buckets = {}  # full buckets from now on
+        return self.route53_buckets_state()
+
+    def route53_buckets_state(self):
+        with self.lock:
+            return {"enabled": self.r53_buckets_on, "throttled": dict(self.r53_throttled),
+                    "account_bucket": {"burst": R53_ACCOUNT_BUCKET[0], "refill_per_s": R53_ACCOUNT_BUCKET[1]},
+                    "operation_buckets": {op: {"burst": b, "refill_per_s": r}
+                                          for op, (b, r) in {**R53_OP_BUCKETS,
+                                                             "*": R53_DEFAULT_OP_BUCKET}.items()}}
+
+    # ---------------------------------------------------------------- visibility
+    def peering_visible(self, pcx, account):
+        """A `failed` peering is visible to the requester account only (AWS: for about two
+        hours; here for as long as it exists); a new one reaches the accepter after the
+        peering propagation delay."""
+        if pcx._status.code == "failed" and account != pcx.vpc.owner_id:
+            return False
+        return not self.propagating(pcx.id, account)
+
+    def propagating(self, rid, account):
+        """Whether `rid` was made less than its kind's delay ago and is not visible to
+        `account` yet (a peering is visible to its requester at once)."""
+        with self.lock:
+            entry = self.born.get(rid)
+            if entry is None:
+                return False
+            kind, visible_at, creator = entry
+            if time.monotonic() >= visible_at:
+                del self.born[rid]
+                return False
+        return not (kind == "peering" and account == creator)
+
+    def check_references(self, call):
+        """NotFound for a security group or prefix list the request names that the caller
+        can't see yet (or, for prefix lists, that its account doesn't have)."""
+        refs = REFERENCES.get(call.operation)
+        if not refs:
+            return
+        backend = None
+        for name, value in call.form.items():
+            for rx, kind in refs:
+                if not re.fullmatch(rx, name):
+                    continue
+                if self.propagating(value, call.account):
+                    raise NOT_FOUND[kind](value)
+                if kind == "prefix_list":
+                    backend = backend or ec2_backends[call.account][call.region]
+                    if value not in backend.managed_prefix_lists:
+                        raise NOT_FOUND[kind](value)
+
+    def after_ec2(self, call, answer):
+        """Records when what a create made becomes visible, and leaves out of a describe's
+        answer what is not visible yet."""
+        status, headers, out = answer
+        made = CREATES.get(call.operation)
+        if made:
+            kind, rx = made
+            with self.lock:
+                delay = self.propagation[kind]
+            m = rx.search(out)
+            if delay and m:
+                with self.lock:
+                    self.born[m.group(1).decode()] = (kind, time.monotonic() + delay / 1000.0,
+                                                      call.account)
+        listing = LISTINGS.get(call.operation)
+        if listing:
+            with self.lock:
+                pending = bool(self.born)
+            if pending:
+                out = _drop_items(out, *listing, lambda rid: self.propagating(rid, call.account))
+        return status, headers, out
+
+    def set_propagation(self, spec):
+        if not isinstance(spec, dict):
+            raise ValueError("expected a JSON object")
+        names = {f"{k}_ms": k for k in PROPAGATION_KINDS}
+        for key, value in spec.items():
+            if key not in names:
+                raise ValueError(f"unknown key {key}: use " + ", ".join(names))
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{key} must be a non-negative integer (milliseconds)")
+        with self.lock:
+            for key, value in spec.items():
+                self.propagation[names[key]] = value
+        return self.propagation_state()
+
+    def propagation_state(self):
+        now = time.monotonic()
+        with self.lock:
+            out = {f"{k}_ms": v for k, v in self.propagation.items()}
+            out["pending"] = {rid: round((at - now) * 1000) for rid, (_, at, _) in self.born.items()
+                              if at > now}
+        return out
 
     # ---------------------------------------------------------------- faults
     def apply_faults(self, call):
@@ -349,6 +591,14 @@ class Layer:
                 with self.lock:
                     self.faults.clear()
                 payload = {"cleared": True}
+            elif path == "/_emulator/route53-buckets" and method == "POST":
+                payload = self.set_route53_buckets(json.loads(body or b"{}"))
+            elif path == "/_emulator/route53-buckets" and method == "GET":
+                payload = self.route53_buckets_state()
+            elif path == "/_emulator/propagation" and method == "POST":
+                payload = self.set_propagation(json.loads(body or b"{}"))
+            elif path == "/_emulator/propagation" and method == "GET":
+                payload = self.propagation_state()
             elif path == "/_emulator/calls" and method == "GET":
                 with self.lock:
                     payload = list(self.calls)
@@ -575,6 +825,82 @@ def create_vpc_peering_connection(layer, call):
     return status, headers, out
 
 
+def _pcx_not_found(pcx_id):
+    # AWS's spelling of the code (moto's is `InvalidVpcPeeringConnectionId.NotFound`).
+    return AwsError("InvalidVpcPeeringConnectionID.NotFound", 400,
+                    f"The vpcPeeringConnection ID '{pcx_id}' does not exist")
+
+
+def _pcx(call, pcx_id):
+    """The peering as the caller's account and region hold it in moto, or None."""
+    return ec2_backends[call.account][call.region].vpc_pcxs.get(pcx_id)
+
+
+def describe_vpc_peering_connections(layer, call):
+    """Only what the caller can see: a `failed` peering is the requester's alone, a new one
+    reaches the accepter after the propagation delay. Any id asked for and not visible
+    (unknown ids included: moto answered an empty list) is NotFound, as on AWS."""
+    for pcx_id in _listed(call.form, "VpcPeeringConnectionId"):
+        pcx = _pcx(call, pcx_id)
+        if pcx is None or not layer.peering_visible(pcx, call.account):
+            raise _pcx_not_found(pcx_id)
+    status, headers, out = layer.pass_to_moto(call)
+    if status != 200:
+        return status, headers, out
+
+    def hidden(pcx_id):
+        pcx = _pcx(call, pcx_id)
+        return pcx is not None and not layer.peering_visible(pcx, call.account)
+    return status, headers, _drop_items(out, "vpcPeeringConnectionSet", "vpcPeeringConnectionId", hidden)
+
+
+def peering_by_accepter(layer, call):
+    """Accept/RejectVpcPeeringConnection: a peering the caller can't see is NotFound."""
+    pcx_id = call.form.get("VpcPeeringConnectionId", "")
+    pcx = _pcx(call, pcx_id)
+    if pcx is None or not layer.peering_visible(pcx, call.account):
+        raise _pcx_not_found(pcx_id)
+    return layer.pass_to_moto(call)
+
+
+def delete_vpc_peering_connection(layer, call):
+    """AWS: "You cannot delete a VPC peering connection that's in the failed or rejected
+    state" (the error code and message are ours: AWS documents the refusal only)."""
+    pcx_id = call.form.get("VpcPeeringConnectionId", "")
+    pcx = _pcx(call, pcx_id)
+    if pcx is None:
+        raise _pcx_not_found(pcx_id)
+    if pcx._status.code in ("failed", "rejected"):
+        raise AwsError("InvalidStateTransition", 400,
+                       f"Cannot delete a VPC peering connection in state {pcx._status.code}")
+    if not layer.peering_visible(pcx, call.account):
+        raise _pcx_not_found(pcx_id)
+    return layer.pass_to_moto(call)
+
+
+def _listed(form, name):
+    """The values of a query-protocol list parameter `Name.1`, `Name.2`, ..."""
+    return [v for k, v in sorted(form.items()) if re.fullmatch(rf"{re.escape(name)}\.\d+", k)]
+
+
+def _drop_items(out, set_tag, id_tag, hidden):
+    """Removes from an EC2 describe answer the `<item>`s of `<set_tag>` whose `<id_tag>` is
+    hidden from the caller. The document is rewritten only when something was removed."""
+    root = ET.fromstring(out)
+    ns = root.tag[1:].split("}")[0] if root.tag.startswith("{") else ""
+    q = (lambda t: f"{{{ns}}}{t}") if ns else (lambda t: t)  # noqa: E731
+    changed = False
+    for coll in list(root.iter(q(set_tag))):
+        for item in coll.findall(q("item")):
+            if hidden(item.findtext(q(id_tag)) or ""):
+                coll.remove(item)
+                changed = True
+    if not changed:
+        return out
+    ET.register_namespace("", ns)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root)
+
+
 EC2_NS = "http://ec2.amazonaws.com/doc/2016-11-15"
 
 
@@ -628,23 +954,41 @@ OVERRIDES = {
     ("route53", "ListHostedZonesByVPC"): list_hosted_zones_by_vpc,
     ("ec2", "ModifyManagedPrefixList"): modify_managed_prefix_list,
     ("ec2", "CreateVpcPeeringConnection"): create_vpc_peering_connection,
+    ("ec2", "DescribeVpcPeeringConnections"): describe_vpc_peering_connections,
+    ("ec2", "AcceptVpcPeeringConnection"): peering_by_accepter,
+    ("ec2", "RejectVpcPeeringConnection"): peering_by_accepter,
+    ("ec2", "DeleteVpcPeeringConnection"): delete_vpc_peering_connection,
     ("ec2", "DescribeVpcEndpointServices"): describe_vpc_endpoint_services,
 }
 
 
-def build_app():
+def build_app(propagation_ms=0, route53_buckets=False):
+    """The layer over moto; `propagation_ms` (every kind) and `route53_buckets` set the state
+    it starts with (`/_emulator/reset` turns both off)."""
     moto_app = DomainDispatcherApplication(create_backend_app)
     moto_app.debug = True
-    return Layer(moto_app)
+    layer = Layer(moto_app)
+    if propagation_ms:
+        layer.set_propagation({f"{k}_ms": propagation_ms for k in PROPAGATION_KINDS})
+    if route53_buckets:
+        layer.set_route53_buckets({"enabled": True})
+    return layer
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=4566)
+    p.add_argument("--propagation-ms", type=int,
+                   default=int(os.environ.get("EMULATOR_PROPAGATION_MS") or 0),
+                   help="start with this propagation delay for every kind (env EMULATOR_PROPAGATION_MS)")
+    p.add_argument("--route53-buckets", action="store_true",
+                   default=os.environ.get("EMULATOR_ROUTE53_BUCKETS", "") not in ("", "0", "false"),
+                   help="start with Route 53's token buckets on (env EMULATOR_ROUTE53_BUCKETS=1)")
     args = p.parse_args(argv)
     os.environ.setdefault("MOTO_PORT", str(args.port))
-    server = make_server(args.host, args.port, build_app(), threaded=True,
+    app = build_app(propagation_ms=args.propagation_ms, route53_buckets=args.route53_buckets)
+    server = make_server(args.host, args.port, app, threaded=True,
                          request_handler=MotoRequestHandler)
 
     def stop(signum, _frame):

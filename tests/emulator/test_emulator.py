@@ -313,6 +313,80 @@ def test_peering_overlapping_cidrs_fails(emu):
         s.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx_id)
 
 
+def test_failed_peering_visible_to_requester_only_and_undeletable(emu):
+    h, s = emu.client(HUB, "ec2"), emu.client(SPOKE, "ec2")
+    hv, sv = vpc(h, "10.0.0.0/16"), vpc(s, "10.1.0.0/16")
+    # The overlap is with a secondary block of the accepter VPC: every association counts.
+    s.associate_vpc_cidr_block(VpcId=sv, CidrBlock="10.0.128.0/17")
+    pcx_id = h.create_vpc_peering_connection(VpcId=hv, PeerVpcId=sv, PeerOwnerId=SPOKE)[
+        "VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    # The requester sees it, failed, with the reason.
+    got = h.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx_id])["VpcPeeringConnections"][0]
+    assert got["Status"] == {"Code": "failed", "Message": "Overlapping CIDR range"}
+    assert pcx_id in [p["VpcPeeringConnectionId"] for p in h.describe_vpc_peering_connections()[
+        "VpcPeeringConnections"]]
+    # The accepter does not: not listed, unknown by id, can't be accepted.
+    assert pcx_id not in [p["VpcPeeringConnectionId"] for p in s.describe_vpc_peering_connections()[
+        "VpcPeeringConnections"]]
+    with pytest.raises(ClientError) as e:
+        s.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx_id])
+    assert code(e) == ("InvalidVpcPeeringConnectionID.NotFound", 400)
+    with pytest.raises(ClientError) as e:
+        s.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx_id)
+    assert code(e) == ("InvalidVpcPeeringConnectionID.NotFound", 400)
+    # Nobody can delete it; it stays failed.
+    for ec2 in (h, s):
+        with pytest.raises(ClientError) as e:
+            ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx_id)
+        assert code(e) == ("InvalidStateTransition", 400)
+        assert "failed" in e.value.response["Error"]["Message"]
+    got = h.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx_id])["VpcPeeringConnections"][0]
+    assert got["Status"]["Code"] == "failed"
+
+
+def test_peering_describe_unknown_id_and_rejected_undeletable(emu):
+    h, s = emu.client(HUB, "ec2"), emu.client(SPOKE, "ec2")
+    with pytest.raises(ClientError) as e:  # AWS: unknown ids are an error, not an empty list
+        h.describe_vpc_peering_connections(VpcPeeringConnectionIds=["pcx-0123456789abcdef0"])
+    assert code(e) == ("InvalidVpcPeeringConnectionID.NotFound", 400)
+    hv, sv = vpc(h, "10.0.0.0/16"), vpc(s, "10.1.0.0/16")
+    pcx_id = h.create_vpc_peering_connection(VpcId=hv, PeerVpcId=sv, PeerOwnerId=SPOKE)[
+        "VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    s.reject_vpc_peering_connection(VpcPeeringConnectionId=pcx_id)
+    with pytest.raises(ClientError) as e:  # AWS: "You cannot delete ... in the failed or rejected state"
+        h.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx_id)
+    assert code(e) == ("InvalidStateTransition", 400)
+    # An active one can be deleted, as before.
+    pcx2 = h.create_vpc_peering_connection(VpcId=hv, PeerVpcId=sv, PeerOwnerId=SPOKE)[
+        "VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    s.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx2)
+    s.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx2)
+    got = h.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx2])["VpcPeeringConnections"][0]
+    assert got["Status"]["Code"] == "deleted"
+
+
+def test_client_token_makes_creates_idempotent(emu):
+    ec2 = emu.client(HUB, "ec2")
+    vpc_id = vpc(ec2)
+    subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    args = dict(PrefixListName="spokes", AddressFamily="IPv4", MaxEntries=5, ClientToken="tok-1")
+    first = ec2.create_managed_prefix_list(**args)["PrefixList"]["PrefixListId"]
+    assert ec2.create_managed_prefix_list(**args)["PrefixList"]["PrefixListId"] == first
+    mine = ec2.describe_managed_prefix_lists(Filters=[{"Name": "prefix-list-name", "Values": ["spokes"]}])
+    assert [x["PrefixListId"] for x in mine["PrefixLists"]] == [first]
+    with pytest.raises(ClientError) as e:  # same token, other params
+        ec2.create_managed_prefix_list(**{**args, "MaxEntries": 6})
+    assert code(e) == ("IdempotentParameterMismatch", 400)
+    ep = dict(VpcId=vpc_id, ServiceName=f"com.amazonaws.{REGION}.sqs", VpcEndpointType="Interface",
+              SubnetIds=[subnet], ClientToken="tok-2")
+    one = ec2.create_vpc_endpoint(**ep)["VpcEndpoint"]["VpcEndpointId"]
+    assert ec2.create_vpc_endpoint(**ep)["VpcEndpoint"]["VpcEndpointId"] == one
+    assert len(ec2.describe_vpc_endpoints()["VpcEndpoints"]) == 1
+    # Another token (or none) makes another.
+    assert ec2.create_managed_prefix_list(**{**args, "ClientToken": "tok-3"})["PrefixList"][
+        "PrefixListId"] != first
+
+
 def test_endpoint_services_list_s3_gateway_first_without_dns(emu):
     ec2 = emu.client(HUB, "ec2")
     s3 = f"com.amazonaws.{REGION}.s3"
@@ -328,6 +402,222 @@ def test_endpoint_services_list_s3_gateway_first_without_dns(emu):
     only = ec2.describe_vpc_endpoint_services(
         ServiceNames=[s3], Filters=[{"Name": "service-type", "Values": ["Interface"]}])
     assert [d["ServiceType"][0]["ServiceType"] for d in only["ServiceDetails"]] == ["Interface"]
+
+
+# ------------------------------------------------------------------ propagation delay
+DELAY_MS = 2500  # long enough for the checks that run inside it on a busy machine
+
+
+def propagation(emu, **kinds):
+    status, body = http(emu.url + "/_emulator/propagation", "POST", kinds)
+    assert status == 200, body
+    return body
+
+
+def wait_propagated():
+    time.sleep(DELAY_MS / 1000 + 0.2)
+
+
+def test_propagation_control_endpoint(emu):
+    assert http(emu.url + "/_emulator/propagation")[1] == {
+        "security_group_ms": 0, "prefix_list_ms": 0, "peering_ms": 0, "pending": {}}
+    got = propagation(emu, security_group_ms=DELAY_MS, peering_ms=10)
+    assert (got["security_group_ms"], got["prefix_list_ms"], got["peering_ms"]) == (DELAY_MS, 0, 10)
+    got = propagation(emu, prefix_list_ms=5)  # only what is given changes
+    assert (got["security_group_ms"], got["prefix_list_ms"], got["peering_ms"]) == (DELAY_MS, 5, 10)
+    assert http(emu.url + "/_emulator/propagation", "POST", {"nope_ms": 1})[0] == 400
+    assert http(emu.url + "/_emulator/propagation", "POST", {"peering_ms": -1})[0] == 400
+    ec2 = emu.client(HUB, "ec2")
+    sg = ec2.create_security_group(GroupName="p", Description="d", VpcId=vpc(ec2))["GroupId"]
+    assert list(http(emu.url + "/_emulator/propagation")[1]["pending"]) == [sg]
+    assert http(emu.url + "/_emulator/reset", "POST")[0] == 200
+    assert http(emu.url + "/_emulator/propagation")[1] == {
+        "security_group_ms": 0, "prefix_list_ms": 0, "peering_ms": 0, "pending": {}}
+
+
+def test_new_security_group_not_found_until_propagated(emu):
+    ec2 = emu.client(HUB, "ec2")
+    vpc_id = vpc(ec2)
+    default_sg = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])[
+        "SecurityGroups"][0]["GroupId"]
+    subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    propagation(emu, security_group_ms=DELAY_MS)
+    tag = {"Key": "owner", "Value": "prop-test"}
+    sg = ec2.create_security_group(GroupName="new", Description="d", VpcId=vpc_id, TagSpecifications=[
+        {"ResourceType": "security-group", "Tags": [tag]}])["GroupId"]
+    by_tag = [{"Name": "tag:owner", "Values": ["prop-test"]}]
+    rule = [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.9.0.0/16"}]}]
+    from_sg = [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "UserIdGroupPairs": [{"GroupId": sg}]}]
+    calls = [
+        lambda: ec2.describe_security_groups(GroupIds=[sg]),
+        lambda: ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=rule),
+        lambda: ec2.authorize_security_group_egress(GroupId=sg, IpPermissions=rule),
+        lambda: ec2.authorize_security_group_ingress(GroupId=default_sg, IpPermissions=from_sg),
+        lambda: ec2.create_vpc_endpoint(VpcId=vpc_id, ServiceName=f"com.amazonaws.{REGION}.sqs",
+                                        VpcEndpointType="Interface", SubnetIds=[subnet],
+                                        SecurityGroupIds=[sg]),
+    ]
+    for call in calls:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == ("InvalidGroup.NotFound", 400)
+    # Listings omit it too (by tag, and all of the account's groups).
+    assert ec2.describe_security_groups(Filters=by_tag)["SecurityGroups"] == []
+    assert sg not in [g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]]
+    wait_propagated()
+    assert [g["GroupId"] for g in ec2.describe_security_groups(Filters=by_tag)["SecurityGroups"]] == [sg]
+    for call in calls:
+        call()
+
+
+def test_new_prefix_list_not_found_until_propagated(emu):
+    ec2 = emu.client(HUB, "ec2")
+    vpc_id = vpc(ec2)
+    default_sg = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])[
+        "SecurityGroups"][0]["GroupId"]
+    propagation(emu, prefix_list_ms=DELAY_MS)
+    pl = ec2.create_managed_prefix_list(PrefixListName="spokes", AddressFamily="IPv4", MaxEntries=5,
+                                        TagSpecifications=[{"ResourceType": "prefix-list",
+                                                            "Tags": [{"Key": "owner", "Value": "p"}]}],
+                                        )["PrefixList"]["PrefixListId"]
+    calls = [
+        lambda: ec2.describe_managed_prefix_lists(PrefixListIds=[pl]),
+        lambda: ec2.get_managed_prefix_list_entries(PrefixListId=pl),
+        lambda: ec2.modify_managed_prefix_list(PrefixListId=pl, CurrentVersion=1,
+                                               AddEntries=[{"Cidr": "10.1.0.0/16"}]),
+        lambda: ec2.authorize_security_group_ingress(GroupId=default_sg, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "PrefixListIds": [{"PrefixListId": pl}]}]),
+    ]
+    for call in calls:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == ("InvalidPrefixListID.NotFound", 400)
+    listed = ec2.describe_managed_prefix_lists(Filters=[{"Name": "tag:owner", "Values": ["p"]}])
+    assert listed["PrefixLists"] == []
+    assert pl not in [x["PrefixListId"] for x in ec2.describe_managed_prefix_lists()["PrefixLists"]]
+    wait_propagated()
+    for call in calls:
+        call()
+    assert [x["Cidr"] for x in ec2.get_managed_prefix_list_entries(PrefixListId=pl)["Entries"]] == ["10.1.0.0/16"]
+
+
+def test_prefix_list_unknown_id_is_not_found(emu):
+    # AWS answers NotFound for an unknown id (moto answered an empty list)
+    ec2 = emu.client(HUB, "ec2")
+    for call in (lambda: ec2.describe_managed_prefix_lists(PrefixListIds=["pl-0123456789abcdef0"]),
+                 lambda: ec2.get_managed_prefix_list_entries(PrefixListId="pl-0123456789abcdef0")):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == ("InvalidPrefixListID.NotFound", 400)
+
+
+def test_new_peering_reaches_the_accepter_after_the_delay(emu):
+    h, s = emu.client(HUB, "ec2"), emu.client(SPOKE, "ec2")
+    hv, sv = vpc(h, "10.0.0.0/16"), vpc(s, "10.1.0.0/16")
+    propagation(emu, peering_ms=DELAY_MS)
+    pcx_id = h.create_vpc_peering_connection(VpcId=hv, PeerVpcId=sv, PeerOwnerId=SPOKE)[
+        "VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    # The requester sees it at once.
+    got = h.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx_id])["VpcPeeringConnections"]
+    assert got[0]["Status"]["Code"] == "pending-acceptance"
+    assert s.describe_vpc_peering_connections()["VpcPeeringConnections"] == []
+    for call in (lambda: s.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx_id]),
+                 lambda: s.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx_id)):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == ("InvalidVpcPeeringConnectionID.NotFound", 400)
+    wait_propagated()
+    assert [p["VpcPeeringConnectionId"] for p in s.describe_vpc_peering_connections()[
+        "VpcPeeringConnections"]] == [pcx_id]
+    s.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx_id)
+    got = h.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx_id])["VpcPeeringConnections"]
+    assert got[0]["Status"]["Code"] == "active"
+
+
+def test_no_delay_for_what_was_made_before_it_was_set(emu):
+    ec2 = emu.client(HUB, "ec2")
+    vpc_id = vpc(ec2)
+    sg = ec2.create_security_group(GroupName="old", Description="d", VpcId=vpc_id)["GroupId"]
+    propagation(emu, security_group_ms=DELAY_MS)
+    assert ec2.describe_security_groups(GroupIds=[sg])["SecurityGroups"][0]["GroupId"] == sg
+
+
+# ------------------------------------------------------------------ Route 53 token buckets
+def r53_buckets(emu, enabled=True):
+    status, body = http(emu.url + "/_emulator/route53-buckets", "POST", {"enabled": enabled})
+    assert status == 200, body
+    return body
+
+
+def burst(call, n, stop_at_throttle=False):
+    """Sends `n` requests at once; returns the outcomes ("ok" or (code, status)) and the
+    seconds it took."""
+    out, t = [], time.monotonic()
+    for _ in range(n):
+        try:
+            call()
+            out.append("ok")
+        except ClientError as e:
+            out.append((e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]))
+            if stop_at_throttle and out[-1] == ("Throttling", 400):
+                break
+    return out, time.monotonic() - t
+
+
+def test_route53_account_bucket_is_shared_and_per_account(emu):
+    r53, other = emu.client(HUB, "route53"), emu.client(OTHER, "route53")
+    zone = r53.create_hosted_zone(Name="a.example", CallerReference="a")["HostedZone"]["Id"]
+    assert r53_buckets(emu)["enabled"] is True
+    http(emu.url + "/_emulator/calls", "DELETE")
+    ops = iter(range(10**6))
+    # Two operations alternating: each one's bucket (50) is far from empty when the account's
+    # bucket (50, shared by all operations) runs out.
+    out, took = burst(lambda: r53.get_hosted_zone(Id=zone) if next(ops) % 2 else r53.list_hosted_zones(), 80)
+    first = out.index(("Throttling", 400))
+    assert 50 <= first <= 50 + 10 * took + 1, (first, took)
+    assert set(out) == {"ok", ("Throttling", 400)}
+    throttled = out.count(("Throttling", 400))
+    other.list_hosted_zones()  # another account has its own buckets
+    state = http(emu.url + "/_emulator/route53-buckets")[1]
+    assert state["enabled"] is True and state["throttled"] == {HUB: throttled}
+    # Throttled requests are in the call log with their status.
+    log = [c for c in emu.calls() if c["account"] == HUB and c["status"] == 400]
+    assert len(log) == throttled and {c["operation"] for c in log} == {"GetHostedZone", "ListHostedZones"}
+    t = time.monotonic()
+    time.sleep(0.35)  # refill at 10/s: 3 tokens at least
+    out, took = burst(r53.list_hosted_zones, 40, stop_at_throttle=True)
+    refilled = len(out) - 1
+    assert out[-1] == ("Throttling", 400)
+    assert 3 <= refilled <= 10 * (time.monotonic() - t) + 1, (refilled, took)
+    # Reset turns the buckets off and forgets the counts.
+    assert http(emu.url + "/_emulator/reset", "POST")[0] == 200
+    assert http(emu.url + "/_emulator/route53-buckets")[1]["enabled"] is False
+    assert http(emu.url + "/_emulator/route53-buckets")[1]["throttled"] == {}
+
+
+def test_route53_operation_buckets(emu):
+    r53 = emu.client(HUB, "route53")
+    vpc_id = vpc(emu.client(HUB, "ec2"))
+    other_vpc = vpc(emu.client(HUB, "ec2"), "10.5.0.0/16")
+    zone = private_zone(r53, "z.internal", vpc_id)
+    r53_buckets(emu)
+    # CreateHostedZone: 40 at once, then 2 a second.
+    names = iter(range(1000))
+    out, took = burst(lambda: r53.create_hosted_zone(Name=f"z{next(names)}.example", CallerReference=str(
+        time.time())), 45, stop_at_throttle=True)
+    assert 40 <= len(out) - 1 <= 40 + 2 * took + 1 and out[-1] == ("Throttling", 400), (len(out), took)
+    made = len(out) - 1
+    # A throttled request changed nothing and took no token from the account's bucket.
+    r53_buckets(emu, False)
+    assert len(r53.list_hosted_zones()["HostedZones"]) == made + 1
+    r53_buckets(emu)  # enabling again starts with full buckets
+    # DisassociateVPCFromHostedZone: 10 at once (each answers an error, and still counts).
+    out, took = burst(lambda: r53.disassociate_vpc_from_hosted_zone(
+        HostedZoneId=zone, VPC={"VPCRegion": REGION, "VPCId": other_vpc}), 20, stop_at_throttle=True)
+    assert set(out[:-1]) == {("VPCAssociationNotFound", 404)} and out[-1] == ("Throttling", 400)
+    assert 10 <= len(out) - 1 <= 10 + 5 * took + 1, (len(out), took)
+    r53.get_hosted_zone(Id=zone)  # other operations still have tokens
+    assert http(emu.url + "/_emulator/route53-buckets", "POST", {"enabled": "yes"})[0] == 400
 
 
 # ------------------------------------------------------------------ faults and call log
