@@ -533,3 +533,54 @@ async fn propagation_delays_hub_provisions_and_spokes_attach() {
     ]);
     assert_eq!(counts, want, "resources in the hub account");
 }
+
+/// Issue 8: two service processes on one database, against an emulator enforcing Route 53's
+/// published token buckets, each process pacing to 90% of the budget. Together they stay inside
+/// it: the emulator refuses no Route 53 request (a process pacing alone in memory would send
+/// twice the account's burst; SDK retries would then hide the throttling from the outcome,
+/// which is why the emulator's own count is checked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_stay_inside_the_route53_buckets() {
+    const SPOKES: u32 = 12;
+    let w = World::start(
+        "route53-buckets",
+        2,
+        &[("EH_WORKERS", "6"), ("EH_ROUTE53_PACING", "0.9")],
+    )
+    .await;
+    w.emu.route53_buckets_set(true).await;
+    let spokes = seed_spokes(&w.aws, &spoke_specs(310_000_000_000, 60, SPOKES)).await;
+    w.emu.calls_clear().await;
+    let started = Instant::now();
+    let hub_id = w.hub_register("main").await;
+    let mut ids = Vec::new();
+    for s in &spokes {
+        ids.push(w.spoke_enroll("main", s).await);
+    }
+    w.hub_wait_ready(&hub_id, HUB_READY).await;
+    w.api
+        .wait_spokes(&ids, "attached", Duration::from_secs(300))
+        .await;
+    let secs = started.elapsed().as_secs_f64();
+    let calls = w.emu.calls().await;
+    let r53 = calls.iter().filter(|c| c.service == "route53").count();
+    let buckets = w.emu.route53_buckets().await;
+    eprintln!(
+        "[route53-buckets] hub and {SPOKES} spokes in {secs:.1}s; {r53} Route 53 requests; \
+         emulator buckets: {buckets}"
+    );
+    assert_eq!(buckets["enabled"], true);
+    let throttled: u64 = buckets["throttled"]
+        .as_object()
+        .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
+        .unwrap_or(0);
+    assert_eq!(
+        throttled, 0,
+        "Route 53 requests refused by the buckets: {buckets}"
+    );
+    let hub = w.hub_get(&hub_id).await;
+    assert_no_problems(
+        "under Route 53's buckets",
+        check_attached(&w.aws, &w.hub, &hub, &spokes).await,
+    );
+}
