@@ -16,7 +16,7 @@ use endpoint_hub::cloud::pacing::{
 use endpoint_hub::domain::AccountId;
 use endpoint_hub::store;
 use endpoint_hub::store::pacing::PgPacer;
-use endpoint_hub::workflow::Engine;
+use endpoint_hub::workflow::{Engine, EngineConfig};
 use support::*;
 use tokio_util::sync::CancellationToken;
 
@@ -59,36 +59,44 @@ fn refused(times: &[f64], limits: BucketLimits) -> usize {
     refused
 }
 
+/// What the check of send times allows: the published limits with `share` and 5% of room.
+/// A request that reserved its slot reaches AWS later than the slot, never earlier, but the
+/// first one may be late while a later one is on time: AWS's bucket then starts refilling late.
+/// A deployment paces below 1 (default 0.8) for that reason and for other callers.
+fn allowed(share: f64) -> BucketLimits {
+    ROUTE53_ACCOUNT_LIMITS.scaled(share + 0.05)
+}
+
 #[tokio::test]
 async fn two_processes_together_stay_inside_the_account_bucket() {
     let (db, pool_a) = TestDb::migrated().await;
     let pool_b = store::connect(&db.url, 5).await.unwrap();
     let shared: Vec<Arc<dyn Pacer>> = vec![
-        Arc::new(PgPacer::new(pool_a.clone(), 1.0)),
-        Arc::new(PgPacer::new(pool_b.clone(), 1.0)),
+        Arc::new(PgPacer::new(pool_a.clone(), 0.95)),
+        Arc::new(PgPacer::new(pool_b.clone(), 0.95)),
     ];
     let times = schedule(shared, 60).await;
     assert_eq!(
-        refused(&times, ROUTE53_ACCOUNT_LIMITS),
+        refused(&times, allowed(0.95)),
         0,
         "shared pacing overran the account bucket: {times:?}"
     );
-    // 120 requests: 50 at once, the 70 others at 10 per second.
+    // 120 requests: 47 at once, the others at 9.5 per second.
     let last = times[times.len() - 1];
     assert!(
-        last >= 6.5,
-        "the last request is sent after ~7 s, not at {last:.2} s"
+        last >= 7.0,
+        "the last request is sent after ~7.6 s, not at {last:.2} s"
     );
 
     // The same load from two pacers that each keep their own buckets: together they send twice
     // the burst at once, and AWS would refuse a good part of it.
     let separate: Vec<Arc<dyn Pacer>> = vec![
-        Arc::new(LocalPacer::new(1.0)),
-        Arc::new(LocalPacer::new(1.0)),
+        Arc::new(LocalPacer::new(0.95)),
+        Arc::new(LocalPacer::new(0.95)),
     ];
     let times = schedule(separate, 60).await;
     assert!(
-        refused(&times, ROUTE53_ACCOUNT_LIMITS) >= 40,
+        refused(&times, allowed(0.95)) >= 40,
         "per-process pacing should overrun the account's bucket"
     );
 }
@@ -99,7 +107,7 @@ async fn a_share_of_the_budget_is_respected() {
     let (_db, pool) = TestDb::migrated().await;
     let pacer: Vec<Arc<dyn Pacer>> = vec![Arc::new(PgPacer::new(pool, 0.5))];
     let times = schedule(pacer, 60).await;
-    assert_eq!(refused(&times, ROUTE53_ACCOUNT_LIMITS.scaled(0.5)), 0);
+    assert_eq!(refused(&times, allowed(0.5)), 0, "{times:?}");
     let last = times[times.len() - 1];
     assert!(
         last >= 6.5,
@@ -114,41 +122,58 @@ async fn a_share_of_the_budget_is_respected() {
 async fn fifty_spokes_two_processes_under_route53_buckets() {
     let w = World::new(sim_config(true)).await;
     let services = ["sqs", "ssm", "ssmmessages", "ec2messages", "kms"];
-    let hub = w.hub(&services).await;
+    let hub = w.hub_registered(&services).await;
     let mut spokes = vec![];
     for n in 1..=50 {
         spokes.push(w.enroll(n, true).await);
     }
-    let calls_before = w.sim.calls_total();
-    let hub_r53_before = w.sim.route53_calls_in(&hub.account_id);
-    let limited_before = w.sim.route53_rate_limited();
-
+    // Two processes with a deployment's pacing of waits and retries (the test default polls
+    // every 5 ms, which EC2's buckets would throttle), running the hub's provisioning and the
+    // 50 attaches.
+    let config = EngineConfig {
+        lease: Duration::from_secs(5),
+        poll_interval: Duration::from_millis(100),
+        backoff_base: Duration::from_millis(100),
+        backoff_max: Duration::from_secs(2),
+        wait_interval: Duration::from_millis(250),
+        ..EngineConfig::default()
+    };
     let stop = CancellationToken::new();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..2 {
         let pool = store::connect(w.db_url(), 10).await.unwrap();
         let cloud = Cloud::from_all(w.sim.clone()).paced(Arc::new(PgPacer::new(pool.clone(), 0.9)));
-        let engine = Arc::new(Engine::new(pool, cloud, test_engine_config()));
+        let engine = Arc::new(Engine::new(pool, cloud, config.clone()));
         tasks.push(tokio::spawn(engine.run(4, stop.clone())));
     }
+    let mut ready: Option<(Instant, usize, usize)> = None;
     while store::jobs::job_unfinished_count(&w.pool).await.unwrap() > 0 {
         assert!(
             started.elapsed() < Duration::from_secs(600),
             "50 spokes did not attach in 10 minutes"
         );
+        if ready.is_none() && w.app.hub_get(hub.id).await.unwrap().status.as_str() == "ready" {
+            ready = Some((
+                Instant::now(),
+                w.sim.calls_total(),
+                w.sim.route53_calls_in(&hub.account_id),
+            ));
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let elapsed = started.elapsed().as_secs_f64();
     stop.cancel();
     for t in tasks {
         let _ = t.await;
     }
+    let (t_ready, calls_before, hub_r53_before) = ready.expect("the hub became ready");
+    let elapsed = t_ready.elapsed().as_secs_f64();
+    let hub = w.app.hub_get(hub.id).await.unwrap();
     for s in &spokes {
         w.assert_attached(&hub, s.id).await;
     }
     assert_eq!(
-        w.sim.route53_rate_limited() - limited_before,
+        w.sim.route53_rate_limited(),
         0,
         "a Route 53 request was throttled although both processes pace together"
     );
@@ -157,14 +182,11 @@ async fn fifty_spokes_two_processes_under_route53_buckets() {
     let per_min = 50.0 / elapsed * 60.0;
     let bound = ROUTE53_ACCOUNT_LIMITS.per_second * 0.9 * 60.0 / hub_r53;
     eprintln!(
-        "[pacing] 50 spokes ({} services) attached by two processes in {elapsed:.1} s: \
-         {per_min:.0} spokes/min sustained; bound {bound:.0}/min ({hub_r53:.1} hub-account \
-         Route 53 calls per spoke at 9/s); {calls:.1} AWS calls per attach; 0 Route 53 requests \
-         throttled; EC2 throttled: {}",
+        "[pacing] 50 spokes ({} services) attached by two processes {elapsed:.1} s after the \
+         hub was ready: {per_min:.0} spokes/min sustained; bound {bound:.0}/min ({hub_r53:.1} \
+         hub-account Route 53 calls per spoke at 9/s); {calls:.1} AWS calls per attach; 0 Route \
+         53 requests throttled; EC2 requests throttled: {}",
         services.len(),
-        w.sim.rate_limited("CreateVpcPeeringConnection")
-            + w.sim.rate_limited("AcceptVpcPeeringConnection")
-            + w.sim.rate_limited("CreateRoute")
-            + w.sim.rate_limited("ModifyManagedPrefixList")
+        w.sim.rate_limited_total()
     );
 }

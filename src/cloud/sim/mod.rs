@@ -1081,6 +1081,11 @@ impl SimCloud {
             .unwrap_or(0)
     }
 
+    /// Requests refused by the rate limits, every operation together.
+    pub fn rate_limited_total(&self) -> usize {
+        self.lock().rate_limited.values().sum()
+    }
+
     /// Route 53 requests refused by the rate limits, every operation together.
     pub fn route53_rate_limited(&self) -> usize {
         let state = self.lock();
