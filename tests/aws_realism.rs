@@ -401,16 +401,9 @@ async fn lost_create_responses_are_adopted() {
 /// are revoked; a change that cannot fit is refused with 422 and changes nothing.
 #[tokio::test]
 async fn service_ports_come_from_the_catalogue_and_count_against_the_quota() {
-    let sim = endpoint_hub::cloud::sim::SimConfig {
-        sg_inbound_rules: 2000,
-        ..sim_config(false)
-    };
-    let limits = endpoint_hub::app::Limits {
-        sg_inbound_rules: 1200,
-        ..test_limits()
-    };
-    let w = World::with_limits(sim, limits).await;
-    // 6 ports x 200 entries = 1,200 rules: fits exactly.
+    // The test hubs' quota is AWS's maximum (1,000) and their prefix lists hold 160 entries.
+    let w = World::new(sim_config(false)).await;
+    // 6 ports x 160 entries = 960 rules: fits.
     let hub = w.hub(&["sqs", "email-smtp"]).await;
     assert_eq!(hub.status.as_str(), "ready", "{:?}", hub.last_error);
     let smtp = hub
@@ -434,7 +427,7 @@ async fn service_ports_come_from_the_catalogue_and_count_against_the_quota() {
     }
     assert_eq!(sg.ingress.len(), 6);
 
-    // A seventh port (CodeCommit's SSH) would make 1,400 rules: refused, nothing changes.
+    // A seventh port (CodeCommit's SSH) would make 1,120 rules: refused, nothing changes.
     let err = w
         .app
         .hub_update(
@@ -454,7 +447,7 @@ async fn service_ports_come_from_the_catalogue_and_count_against_the_quota() {
     };
     assert_eq!(fields[0].field, "services", "{fields:?}");
     assert!(
-        fields[0].message.contains("1400 inbound rules"),
+        fields[0].message.contains("1120 inbound rules"),
         "{fields:?}"
     );
     let unchanged = w.app.hub_get(hub.id).await.unwrap();

@@ -625,32 +625,48 @@ fn step_tables_are_consistent() {
         assert_eq!(unique.len(), steps.len(), "{kind}");
         assert!(!steps.is_empty());
     }
-    // Names the previous release stored, which must keep resolving.
-    assert_eq!(
-        workflow::steps_of(JobKind::AttachSpoke),
-        [
-            "verify_hub_ready",
-            "verify_spoke",
-            "check_quotas",
-            "request_peering",
-            "accept_peering",
-            "wait_peering",
-            "hub_routes",
-            "spoke_routes",
-            "admit_cidrs",
-            "associate_zones",
-            "finish_attach",
-        ]
-    );
-    assert_eq!(
-        workflow::steps_of(JobKind::UpdateHubServices),
-        [
-            "verify_hub",
-            "endpoints",
-            "zones",
-            "associate_spokes",
-            "remove_services",
-            "finish_hub"
-        ]
-    );
+    // Names earlier releases stored in job rows, which must keep resolving (new steps may be
+    // added: a job keeps the step list it was enqueued with).
+    let stored: &[(JobKind, &[&str])] = &[
+        (
+            JobKind::AttachSpoke,
+            &[
+                "verify_hub_ready",
+                "verify_spoke",
+                "check_quotas",
+                "request_peering",
+                "accept_peering",
+                "wait_peering",
+                "hub_routes",
+                "spoke_routes",
+                "admit_cidrs",
+                "associate_zones",
+                "finish_attach",
+            ],
+        ),
+        (
+            JobKind::UpdateHubServices,
+            &[
+                "verify_hub",
+                "endpoints",
+                "zones",
+                "associate_spokes",
+                "remove_services",
+                "finish_hub",
+            ],
+        ),
+    ];
+    for (kind, names) in stored {
+        let steps = workflow::steps_of(*kind);
+        for name in *names {
+            assert!(
+                steps.contains(name),
+                "{kind}: step {name} no longer resolves"
+            );
+        }
+    }
+    // A service change opens the new services' ports before making their endpoints.
+    let update = workflow::steps_of(JobKind::UpdateHubServices);
+    let at = |name: &str| update.iter().position(|s| *s == name).unwrap();
+    assert!(at("ingress_ports") < at("endpoints"));
 }
