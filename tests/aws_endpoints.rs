@@ -348,7 +348,9 @@ fn assert_zone_records(
     assert_eq!(svc.zone_id, zones[0].id);
     let mut ids = Vec::new();
     for z in zones {
-        let id = z.id.clone().unwrap_or_else(|| panic!("zone {} made", z.name));
+        let id =
+            z.id.clone()
+                .unwrap_or_else(|| panic!("zone {} made", z.name));
         let cloud_zone = w.sim.zones().into_iter().find(|c| c.id == id).unwrap();
         assert_eq!(cloud_zone.name, z.name);
         let mut records: Vec<(String, String)> = w
@@ -455,10 +457,16 @@ async fn zones_are_made_once_across_crashes_and_reruns() {
     let w = World::new(sim_config(false)).await;
     let hub = w.hub_registered(&["kinesis-streams", "ecr.dkr"]).await;
     let engine = w.engine_failing_after(endpoint_hub::model::JobKind::ProvisionHub, "zones");
-    engine.run_until_idle(Duration::from_secs(60)).await.unwrap();
+    engine
+        .run_until_idle(Duration::from_secs(60))
+        .await
+        .unwrap();
     let job = hub_now(&w, &hub).await.current_job_id.unwrap();
     w.app.job_retry(&actor(), job).await.unwrap();
-    engine.run_until_idle(Duration::from_secs(60)).await.unwrap();
+    engine
+        .run_until_idle(Duration::from_secs(60))
+        .await
+        .unwrap();
     let hub = hub_now(&w, &hub).await;
     assert_eq!(hub.status.as_str(), "ready", "{:?}", hub.last_error);
     assert_eq!(w.sim.zones().len(), 4);
@@ -471,7 +479,8 @@ async fn zones_are_made_once_across_crashes_and_reruns() {
     let spoke = w.enroll(1, true).await;
     run(&w, &cfg).await;
     w.assert_attached(&hub, spoke.id).await;
-    w.services_set(hub.id, &["kinesis-streams", "ecr.dkr", "s3"]).await;
+    w.services_set(hub.id, &["kinesis-streams", "ecr.dkr", "s3"])
+        .await;
     run(&w, &cfg).await;
     let hub = hub_now(&w, &hub).await;
     assert_eq!(hub.status.as_str(), "ready", "{:?}", hub.last_error);

@@ -703,7 +703,11 @@ async fn zones_stored_before_zones_per_name_are_kept() {
     run(&w, &cfg).await;
     let after = w.app.hub_get(hub.id).await.unwrap();
     assert_eq!(after.status.as_str(), "ready", "{:?}", after.last_error);
-    assert_eq!(w.sim.calls("CreateHostedZone"), created + 1, "only ssm's zone");
+    assert_eq!(
+        w.sim.calls("CreateHostedZone"),
+        created + 1,
+        "only ssm's zone"
+    );
     for (service, (_, id)) in &old {
         let svc = after
             .services

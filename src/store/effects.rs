@@ -150,7 +150,8 @@ async fn effect_apply(
         }
         Effect::HubServiceZonesPlanned { service, zones } => {
             let names: Vec<String> = zones.iter().map(|z| z.name.clone()).collect();
-            let references: Vec<String> = zones.iter().map(|z| z.caller_reference.clone()).collect();
+            let references: Vec<String> =
+                zones.iter().map(|z| z.caller_reference.clone()).collect();
             hubs::hub_service_zones_plan(conn, hub_id, service, &names, &references).await?;
         }
         Effect::HubServiceZone {

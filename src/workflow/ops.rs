@@ -295,8 +295,7 @@ pub async fn endpoints<S>(cx: &mut StepCx<S>) -> StepResult {
                 cx.hub.region
             ));
         };
-        let names = match zone_names(svc.name.as_str(), &cx.hub.region, &info.private_dns_names)
-        {
+        let names = match zone_names(svc.name.as_str(), &cx.hub.region, &info.private_dns_names) {
             Ok(names) if names.is_empty() => {
                 return fail(format!(
                     "service {full} has no private DNS name to make a zone for"
@@ -544,7 +543,12 @@ pub async fn remove_services<S>(cx: &mut StepCx<S>) -> StepResult {
         for planned in &svc.zones {
             let zone = match &planned.id {
                 Some(id) => cx.cloud.dns.zone_get(&hcx, id).await?,
-                None => cx.cloud.dns.zone_find(&hcx, &planned.caller_reference).await?,
+                None => {
+                    cx.cloud
+                        .dns
+                        .zone_find(&hcx, &planned.caller_reference)
+                        .await?
+                }
             };
             let Some(zone) = zone else { continue };
             for vpc in zone.vpcs.iter().filter(|v| v.vpc_id != cx.hub.vpc_id) {

@@ -45,7 +45,11 @@ pub const ZONE_NAME_OVERRIDES: &[ZoneOverrideEntry] = &[];
 
 /// The zone names for a service's listed private DNS names (see the module doc), with
 /// [`ZONE_NAME_OVERRIDES`] applied. Fails naming a listed name that is no usable zone name.
-pub fn zone_names(service: &str, region: &Region, listed: &[String]) -> Result<Vec<String>, String> {
+pub fn zone_names(
+    service: &str,
+    region: &Region,
+    listed: &[String],
+) -> Result<Vec<String>, String> {
     zone_names_with(ZONE_NAME_OVERRIDES, service, region, listed)
 }
 
@@ -61,7 +65,9 @@ fn zone_names_with(
         let plain = raw.trim().trim_end_matches('.').to_ascii_lowercase();
         let chosen = overrides
             .iter()
-            .find(|(svc, name, _)| *svc == service && with_region(name).eq_ignore_ascii_case(&plain))
+            .find(|(svc, name, _)| {
+                *svc == service && with_region(name).eq_ignore_ascii_case(&plain)
+            })
             .map(|(_, _, action)| *action);
         let wanted: Vec<String> = match chosen {
             Some(ZoneOverride::Skip) => continue,
@@ -220,6 +226,9 @@ mod tests {
         assert_eq!(a.len(), CALLER_REFERENCE_MAX);
         assert_ne!(a, b);
         assert_eq!(a, zone_caller_reference(hub, generation, &long_a));
-        assert_ne!(short, zone_caller_reference(hub, Uuid::new_v4(), "kinesis.eu-west-1.amazonaws.com"));
+        assert_ne!(
+            short,
+            zone_caller_reference(hub, Uuid::new_v4(), "kinesis.eu-west-1.amazonaws.com")
+        );
     }
 }

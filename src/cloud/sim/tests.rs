@@ -176,7 +176,10 @@ async fn accounts_are_isolated() {
         .zone_create(&cx(&a), "*.s3.eu-west-1.amazonaws.com", &zvpc(&vpc), "r0")
         .await
         .unwrap_err();
-    assert_eq!((e.kind, e.code.as_str()), (CloudErrorKind::Invalid, "InvalidDomainName"));
+    assert_eq!(
+        (e.kind, e.code.as_str()),
+        (CloudErrorKind::Invalid, "InvalidDomainName")
+    );
     let zone = sim
         .zone_create(&cx(&a), "sqs.eu-west-1.amazonaws.com", &zvpc(&vpc), "r1")
         .await
