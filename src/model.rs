@@ -176,7 +176,8 @@ pub struct HubService {
     pub state: String,
     pub endpoint_id: Option<EndpointId>,
     /// One private hosted zone per private DNS name of the service (a wildcard name `*.x` gives
-    /// the zone `x`), in name order; empty until the endpoint step has read the names.
+    /// the zone `x`), in the order AWS lists the names; empty until the `endpoints` step has
+    /// read them.
     pub zones: Vec<HubZone>,
     /// Deprecated: the id of the first of `zones`; kept for clients written before a service
     /// could have several zones.
