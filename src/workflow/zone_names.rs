@@ -94,11 +94,8 @@ fn zone_names_with(
 /// `name` as a zone name: `*.` and the trailing dot removed, lower case; `None` when what is
 /// left is no DNS name (empty, an empty label, another `*`, over 255 characters).
 fn zone_name_of(name: &str) -> Option<String> {
-    let name = name
-        .trim()
-        .trim_end_matches('.')
-        .trim_start_matches("*.")
-        .to_ascii_lowercase();
+    let name = name.trim().trim_end_matches('.');
+    let name = name.strip_prefix("*.").unwrap_or(name).to_ascii_lowercase();
     let ok = !name.is_empty()
         && name.len() <= 255
         && name.split('.').all(|label| {
