@@ -175,8 +175,17 @@ pub struct HubService {
     /// `present` (wanted) or `removing` (being torn down).
     pub state: String,
     pub endpoint_id: Option<EndpointId>,
+    /// One private hosted zone per private DNS name of the service (a wildcard name `*.x` gives
+    /// the zone `x`), in the order AWS lists the names; empty until the `endpoints` step has
+    /// read them.
+    pub zones: Vec<HubZone>,
+    /// Deprecated: the id of the first of `zones`; kept for clients written before a service
+    /// could have several zones.
+    #[schema(deprecated)]
     pub zone_id: Option<HostedZoneId>,
-    /// The private hosted zone's name, from the service's private DNS name.
+    /// Deprecated: the name of the first of `zones`; kept for clients written before a service
+    /// could have several zones.
+    #[schema(deprecated)]
     pub zone_name: Option<String>,
     /// TCP ports the endpoints' security group admits from the spokes for this service (443
     /// unless AWS documents others, e.g. SES SMTP).
@@ -201,6 +210,23 @@ impl HubService {
         });
         (ports.to_vec(), note)
     }
+
+    /// The zones that are made (have an id).
+    pub fn zone_ids(&self) -> impl Iterator<Item = &HostedZoneId> {
+        self.zones.iter().filter_map(|z| z.id.as_ref())
+    }
+}
+
+/// A private hosted zone of a hub service, holding the alias records of one private DNS name.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct HubZone {
+    /// The zone's name: the private DNS name without `*.` or the trailing dot, lower case.
+    pub name: String,
+    /// The Route 53 hosted zone id; null until the zone is made.
+    pub id: Option<HostedZoneId>,
+    /// Internal: the zone's Route 53 `CallerReference`, by which it is found before one is made.
+    #[serde(skip)]
+    pub caller_reference: String,
 }
 
 /// A hub: the VPC holding the shared interface endpoints.

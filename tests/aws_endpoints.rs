@@ -297,3 +297,210 @@ async fn an_endpoint_deleting_for_ever_fails_at_the_endpoint_deadline() {
         "{error}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// 5. One private hosted zone per private DNS name
+// ---------------------------------------------------------------------------------------------
+
+const KINESIS_ZONES: [&str; 3] = [
+    "kinesis.eu-west-1.amazonaws.com",
+    "data-kinesis.eu-west-1.amazonaws.com",
+    "control-kinesis.eu-west-1.amazonaws.com",
+];
+
+/// The service's zones, by name, as the hub reports them.
+fn zones_of(hub: &Hub, service: &str) -> Vec<endpoint_hub::model::HubZone> {
+    hub.services
+        .iter()
+        .find(|s| s.name.to_string() == service)
+        .map(|s| s.zones.clone())
+        .unwrap_or_else(|| panic!("no service {service}: {hub:?}"))
+}
+
+/// Checks each zone of `service` exists in the cloud with exactly the apex and `*.` alias
+/// records to the service's endpoint, and returns the zones' ids.
+fn assert_zone_records(
+    w: &World,
+    hub: &Hub,
+    service: &str,
+    names: &[&str],
+) -> Vec<endpoint_hub::domain::HostedZoneId> {
+    let zones = zones_of(hub, service);
+    let got: Vec<&str> = zones.iter().map(|z| z.name.as_str()).collect();
+    assert_eq!(got, names, "zones of {service}");
+    let endpoint = endpoint_of(hub, service);
+    let regional = w
+        .sim
+        .endpoints()
+        .into_iter()
+        .find(|e| e.id == endpoint)
+        .unwrap()
+        .dns_entries[0]
+        .dns_name
+        .clone();
+    let svc = hub
+        .services
+        .iter()
+        .find(|s| s.name.to_string() == service)
+        .unwrap();
+    // The deprecated single-zone fields show the first zone.
+    assert_eq!(svc.zone_name.as_deref(), Some(names[0]));
+    assert_eq!(svc.zone_id, zones[0].id);
+    let mut ids = Vec::new();
+    for z in zones {
+        let id =
+            z.id.clone()
+                .unwrap_or_else(|| panic!("zone {} made", z.name));
+        let cloud_zone = w.sim.zones().into_iter().find(|c| c.id == id).unwrap();
+        assert_eq!(cloud_zone.name, z.name);
+        let mut records: Vec<(String, String)> = w
+            .sim
+            .zone_records(&id)
+            .into_iter()
+            .map(|r| (r.name, r.target_dns_name))
+            .collect();
+        records.sort();
+        assert_eq!(
+            records,
+            [
+                (format!("*.{}", z.name), regional.clone()),
+                (z.name.clone(), regional.clone()),
+            ],
+            "records of {}",
+            z.name
+        );
+        ids.push(id);
+    }
+    ids
+}
+
+/// Kinesis Data Streams lists three private DNS names, two of them wildcards: the hub gets
+/// three zones, each with its apex and `*.` records; a spoke is associated with all three,
+/// detaching removes it from all three, and removing the service deletes all three.
+#[tokio::test]
+async fn kinesis_streams_gets_one_zone_per_name_for_its_whole_life() {
+    let w = World::new(sim_config(false)).await;
+    let hub = w.hub_registered(&["kinesis-streams", "sqs"]).await;
+    w.run_until_idle().await;
+    let hub = hub_now(&w, &hub).await;
+    assert_eq!(hub.status.as_str(), "ready", "{:?}", hub.last_error);
+    let kinesis = assert_zone_records(&w, &hub, "kinesis-streams", &KINESIS_ZONES);
+    assert_zone_records(&w, &hub, "sqs", &["sqs.eu-west-1.amazonaws.com"]);
+    assert_eq!(w.sim.zones().len(), 4);
+    assert_eq!(w.sim.calls("CreateHostedZone"), 4);
+
+    let spoke = w.enroll(1, true).await;
+    w.run_until_idle().await;
+    w.assert_attached(&hub, spoke.id).await;
+    for id in &kinesis {
+        assert!(
+            w.sim.zone_vpcs(id).iter().any(|v| v.vpc_id == spoke.vpc_id),
+            "zone {id} holds the spoke"
+        );
+    }
+    assert_eq!(w.sim.calls("AssociateVPCWithHostedZone"), 4);
+
+    w.app.spoke_detach(&actor(), spoke.id).await.unwrap();
+    w.run_until_idle().await;
+    w.assert_detached(&hub, spoke.id).await;
+
+    w.services_set(hub.id, &["sqs"]).await;
+    w.run_until_idle().await;
+    let hub = hub_now(&w, &hub).await;
+    assert_eq!(hub.status.as_str(), "ready", "{:?}", hub.last_error);
+    assert_eq!(hub.services.len(), 1);
+    let left: Vec<_> = w.sim.zones().into_iter().map(|z| z.name).collect();
+    assert_eq!(left, ["sqs.eu-west-1.amazonaws.com"]);
+    assert_eq!(w.sim.calls("DeleteHostedZone"), 3);
+}
+
+/// Adding kinesis-streams to a hub with an attached spoke associates the spoke with each of
+/// its three zones; a spoke attached afterwards gets all of them too, and deleting the hub
+/// deletes every zone.
+#[tokio::test]
+async fn a_service_change_associates_every_new_zone_with_every_spoke() {
+    let w = World::new(sim_config(false)).await;
+    let hub = w.hub(&["sqs"]).await;
+    let early = w.enroll(1, true).await;
+    w.run_until_idle().await;
+    w.assert_attached(&hub, early.id).await;
+
+    w.services_set(hub.id, &["sqs", "kinesis-streams"]).await;
+    w.run_until_idle().await;
+    let hub = hub_now(&w, &hub).await;
+    assert_eq!(hub.status.as_str(), "ready", "{:?}", hub.last_error);
+    let kinesis = assert_zone_records(&w, &hub, "kinesis-streams", &KINESIS_ZONES);
+    w.assert_attached(&hub, early.id).await;
+    let late = w.enroll(2, true).await;
+    w.run_until_idle().await;
+    w.assert_attached(&hub, late.id).await;
+    for id in &kinesis {
+        assert_eq!(w.sim.zone_vpcs(id).len(), 3, "hub and both spokes in {id}");
+    }
+
+    for s in [&early, &late] {
+        w.app.spoke_detach(&actor(), s.id).await.unwrap();
+    }
+    w.run_until_idle().await;
+    w.app.hub_delete(&actor(), hub.id).await.unwrap();
+    w.run_until_idle().await;
+    let (status, error) = w.hub_status_row(hub.id).await;
+    assert_eq!(status, "deleted", "{error:?}");
+    assert!(w.sim.zones().is_empty(), "{:?}", w.sim.zones());
+}
+
+/// A crash right after the `zones` step made its zones and before its checkpoint, then a
+/// retry, and every step run twice: no zone is made twice (each is found by its caller
+/// reference).
+#[tokio::test]
+async fn zones_are_made_once_across_crashes_and_reruns() {
+    let w = World::new(sim_config(false)).await;
+    let hub = w.hub_registered(&["kinesis-streams", "ecr.dkr"]).await;
+    let engine = w.engine_failing_after(endpoint_hub::model::JobKind::ProvisionHub, "zones");
+    engine
+        .run_until_idle(Duration::from_secs(60))
+        .await
+        .unwrap();
+    let job = hub_now(&w, &hub).await.current_job_id.unwrap();
+    w.app.job_retry(&actor(), job).await.unwrap();
+    engine
+        .run_until_idle(Duration::from_secs(60))
+        .await
+        .unwrap();
+    let hub = hub_now(&w, &hub).await;
+    assert_eq!(hub.status.as_str(), "ready", "{:?}", hub.last_error);
+    assert_eq!(w.sim.zones().len(), 4);
+    assert_eq!(w.sim.calls("CreateHostedZone"), 4, "no zone made twice");
+    assert_zone_records(&w, &hub, "kinesis-streams", &KINESIS_ZONES);
+
+    // Every step of attach, service change and delete run twice.
+    let mut cfg = test_engine_config();
+    cfg.repeat_steps = true;
+    let spoke = w.enroll(1, true).await;
+    run(&w, &cfg).await;
+    w.assert_attached(&hub, spoke.id).await;
+    w.services_set(hub.id, &["kinesis-streams", "ecr.dkr", "s3"])
+        .await;
+    run(&w, &cfg).await;
+    let hub = hub_now(&w, &hub).await;
+    assert_eq!(hub.status.as_str(), "ready", "{:?}", hub.last_error);
+    assert_eq!(w.sim.calls("CreateHostedZone"), 5);
+    w.assert_attached(&hub, spoke.id).await;
+    w.services_set(hub.id, &["ecr.dkr"]).await;
+    run(&w, &cfg).await;
+    assert_eq!(w.sim.zones().len(), 1);
+    w.app.spoke_detach(&actor(), spoke.id).await.unwrap();
+    run(&w, &cfg).await;
+    w.assert_detached(&hub, spoke.id).await;
+}
+
+/// ECR's registry hosts are `<account>.dkr.ecr.<region>.amazonaws.com`, and AWS lists only
+/// the wildcard (with a trailing dot): one zone `dkr.ecr...`, with the `*.` and apex records.
+#[tokio::test]
+async fn a_wildcard_only_name_gets_its_zone_with_the_wildcard_and_apex_records() {
+    let w = World::new(sim_config(false)).await;
+    let hub = w.hub(&["ecr.dkr", "s3"]).await;
+    let hub = hub_now(&w, &hub).await;
+    assert_zone_records(&w, &hub, "ecr.dkr", &["dkr.ecr.eu-west-1.amazonaws.com"]);
+    assert_zone_records(&w, &hub, "s3", &["s3.eu-west-1.amazonaws.com"]);
+}

@@ -615,6 +615,111 @@ async fn jobs_stored_before_the_upgrade_resume() {
     w.assert_attached(&hub, spoke.id).await;
 }
 
+/// Zones made by the previous release (one per service, found by the caller reference
+/// `endpoint-hub:{hub}:{generation}`, recorded in `hub_services.zone_id`/`zone_name`) are
+/// carried into `hub_service_zones` by migration 0004: readable after the upgrade, and found
+/// by their old caller reference instead of being made again.
+#[tokio::test]
+async fn zones_stored_before_zones_per_name_are_kept() {
+    use endpoint_hub::cloud::{CallCx, ZoneVpc};
+    let w = World::new(sim_config(false)).await;
+    let cfg = test_engine_config();
+    let hub = w.hub_registered(&["kms", "sqs"]).await;
+    run(&w, &cfg).await;
+    let hub = w.app.hub_get(hub.id).await.unwrap();
+    // The zones as the previous release made them: with the old caller reference.
+    let hcx = CallCx {
+        account: hub.account_id.clone(),
+        region: hub.region.clone(),
+        role: hub.role_arn.clone(),
+        external_id: None,
+        job_id: None,
+    };
+    let hub_vpc = ZoneVpc {
+        vpc_id: hub.vpc_id.clone(),
+        region: hub.region.clone(),
+    };
+    let mut old = std::collections::BTreeMap::new();
+    for svc in &hub.services {
+        let zone = &svc.zones[0];
+        w.cloud
+            .dns
+            .zone_delete(&hcx, zone.id.as_ref().unwrap())
+            .await
+            .unwrap();
+        let reference = format!(
+            "endpoint-hub:{}:{}",
+            hub.id.simple(),
+            svc.generation.simple()
+        );
+        let made = w
+            .cloud
+            .dns
+            .zone_create(&hcx, &zone.name, &hub_vpc, &reference)
+            .await
+            .unwrap();
+        old.insert(svc.name.to_string(), (zone.name.clone(), made.id));
+    }
+    // Downgrade the schema: kms's zone recorded, sqs's made but not recorded yet (a run that
+    // stopped before its checkpoint).
+    sqlx::query("ALTER TABLE hub_services ADD COLUMN zone_id text, ADD COLUMN zone_name text")
+        .execute(&w.pool)
+        .await
+        .unwrap();
+    for (service, (name, id)) in &old {
+        sqlx::query(
+            "UPDATE hub_services SET zone_name = $3, zone_id = $4 \
+             WHERE hub_id = $1 AND service = $2",
+        )
+        .bind(hub.id)
+        .bind(service)
+        .bind(name)
+        .bind((service == "kms").then(|| id.to_string()))
+        .execute(&w.pool)
+        .await
+        .unwrap();
+    }
+    for statement in [
+        "DROP TABLE hub_service_zones",
+        "DELETE FROM _sqlx_migrations WHERE version = 4",
+    ] {
+        sqlx::query(statement).execute(&w.pool).await.unwrap();
+    }
+    store::migrate(&w.pool).await.unwrap();
+
+    let after = w.app.hub_get(hub.id).await.unwrap();
+    for svc in &after.services {
+        let (name, id) = &old[&svc.name.to_string()];
+        assert_eq!(svc.zones.len(), 1, "{svc:?}");
+        assert_eq!(&svc.zones[0].name, name);
+        assert_eq!(svc.zone_name.as_ref(), Some(name));
+        let recorded = (svc.name.to_string() == "kms").then(|| id.clone());
+        assert_eq!(svc.zones[0].id, recorded, "{svc:?}");
+    }
+    // A service change runs `zones` over every present service: the old zones are found by
+    // their old caller reference; only the new service's zone is made.
+    let created = w.sim.calls("CreateHostedZone");
+    w.services_set(hub.id, &["kms", "sqs", "ssm"]).await;
+    run(&w, &cfg).await;
+    let after = w.app.hub_get(hub.id).await.unwrap();
+    assert_eq!(after.status.as_str(), "ready", "{:?}", after.last_error);
+    assert_eq!(
+        w.sim.calls("CreateHostedZone"),
+        created + 1,
+        "only ssm's zone"
+    );
+    for (service, (_, id)) in &old {
+        let svc = after
+            .services
+            .iter()
+            .find(|s| &s.name.to_string() == service)
+            .unwrap();
+        assert_eq!(svc.zones[0].id.as_ref(), Some(id), "{service}");
+        assert_eq!(w.sim.zone_records(id).len(), 2, "records made in {id}");
+    }
+    assert_eq!(w.sim.zones().len(), 3);
+}
+
 /// Every step name stored in a job row resolves in its kind's table, and the tables hold no
 /// duplicate names.
 #[test]

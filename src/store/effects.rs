@@ -13,6 +13,13 @@ use crate::domain::{
 };
 use crate::model::{HubStatus, SpokeStatus};
 
+/// A zone a service needs: its name and the Route 53 caller reference it is made with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZonePlan {
+    pub name: String,
+    pub caller_reference: String,
+}
+
 /// One change to the job's hub or spoke row.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
@@ -20,12 +27,22 @@ pub enum Effect {
     HubSecurityGroup(SecurityGroupId),
     /// The hub's managed prefix list (found or created).
     HubPrefixList(PrefixListId),
-    /// The endpoint and zone made for one of the hub's services.
-    HubServiceResources {
+    /// The endpoint made for one of the hub's services.
+    HubServiceEndpoint {
         service: ServiceName,
-        endpoint_id: Option<EndpointId>,
-        zone_id: Option<HostedZoneId>,
-        zone_name: Option<String>,
+        endpoint_id: EndpointId,
+    },
+    /// The zones one of the hub's services needs, one per private DNS name; zones already
+    /// recorded keep their caller reference and id.
+    HubServiceZonesPlanned {
+        service: ServiceName,
+        zones: Vec<ZonePlan>,
+    },
+    /// A zone of one of the hub's services, made or found.
+    HubServiceZone {
+        service: ServiceName,
+        zone_name: String,
+        zone_id: HostedZoneId,
     },
     /// A service marked `removing` whose endpoint and zone are gone.
     HubServiceRemoved(ServiceName),
@@ -125,21 +142,25 @@ async fn effect_apply(
             .execute(&mut *conn)
             .await?;
         }
-        Effect::HubServiceResources {
+        Effect::HubServiceEndpoint {
             service,
             endpoint_id,
-            zone_id,
-            zone_name,
         } => {
-            hubs::hub_service_resources_set(
-                conn,
-                hub_id,
-                service,
-                endpoint_id.as_ref().map(|e| e.as_str()),
-                zone_id.as_ref().map(|z| z.as_str()),
-                zone_name.as_deref(),
-            )
-            .await?;
+            hubs::hub_service_endpoint_set(conn, hub_id, service, endpoint_id.as_str()).await?;
+        }
+        Effect::HubServiceZonesPlanned { service, zones } => {
+            let names: Vec<String> = zones.iter().map(|z| z.name.clone()).collect();
+            let references: Vec<String> =
+                zones.iter().map(|z| z.caller_reference.clone()).collect();
+            hubs::hub_service_zones_plan(conn, hub_id, service, &names, &references).await?;
+        }
+        Effect::HubServiceZone {
+            service,
+            zone_name,
+            zone_id,
+        } => {
+            hubs::hub_service_zone_id_set(conn, hub_id, service, zone_name, zone_id.as_str())
+                .await?;
         }
         Effect::HubServiceRemoved(service) => {
             hubs::hub_service_delete(conn, hub_id, service).await?;

@@ -11,7 +11,7 @@ use crate::domain::{
     AccountId, EndpointId, ExternalId, HostedZoneId, HubName, Ipv4Cidr, PrefixListId, Region,
     RoleArn, RouteTableId, SecurityGroupId, ServiceName, SubnetId, VpcId,
 };
-use crate::model::{Hub, HubService, HubStatus};
+use crate::model::{Hub, HubService, HubStatus, HubZone};
 
 /// A hub as registered, before any provisioning.
 #[derive(Debug, Clone)]
@@ -105,23 +105,46 @@ async fn hubs_with_services(
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let services = sqlx::query!(
         r#"SELECT hub_id, service AS "service: ServiceName", generation, state,
-            endpoint_id AS "endpoint_id: EndpointId", zone_id AS "zone_id: HostedZoneId", zone_name
+            endpoint_id AS "endpoint_id: EndpointId"
         FROM hub_services WHERE hub_id = ANY($1) ORDER BY service"#,
         &ids,
     )
     .fetch_all(&mut *conn)
     .await?;
+    let zones = sqlx::query!(
+        r#"SELECT hub_id, service, zone_name, zone_id AS "zone_id: HostedZoneId", caller_reference
+        FROM hub_service_zones WHERE hub_id = ANY($1) ORDER BY service, position, zone_name"#,
+        &ids,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut zones_by_service: HashMap<(Uuid, String), Vec<HubZone>> = HashMap::new();
+    for z in zones {
+        zones_by_service
+            .entry((z.hub_id, z.service))
+            .or_default()
+            .push(HubZone {
+                name: z.zone_name,
+                id: z.zone_id,
+                caller_reference: z.caller_reference,
+            });
+    }
     let mut by_hub: HashMap<Uuid, Vec<HubService>> = HashMap::new();
     for s in services {
         let (ports, ports_note) = HubService::ports_of(&s.service);
+        let zones = zones_by_service
+            .remove(&(s.hub_id, s.service.as_str().to_owned()))
+            .unwrap_or_default();
+        let first = zones.first();
         by_hub.entry(s.hub_id).or_default().push(HubService {
             ports,
             ports_note,
             name: s.service,
             state: s.state,
             endpoint_id: s.endpoint_id,
-            zone_id: s.zone_id,
-            zone_name: s.zone_name,
+            zone_id: first.and_then(|z| z.id.clone()),
+            zone_name: first.map(|z| z.name.clone()),
+            zones,
             generation: s.generation,
         });
     }
@@ -284,23 +307,67 @@ pub async fn hub_services_want(
     Ok(())
 }
 
-/// Records the endpoint and zone made for one service.
-pub async fn hub_service_resources_set(
+/// Records the endpoint made for one service.
+pub async fn hub_service_endpoint_set(
     conn: &mut PgConnection,
     id: Uuid,
     service: &ServiceName,
-    endpoint_id: Option<&str>,
-    zone_id: Option<&str>,
-    zone_name: Option<&str>,
+    endpoint_id: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        "UPDATE hub_services SET endpoint_id = $3, zone_id = $4, zone_name = $5 \
-         WHERE hub_id = $1 AND service = $2",
+        "UPDATE hub_services SET endpoint_id = $3 WHERE hub_id = $1 AND service = $2",
         id,
         service.as_str(),
         endpoint_id,
-        zone_id,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records the zones a service needs (name and caller reference each, in the service's order).
+/// A zone already recorded keeps its caller reference and id (zones recorded before the
+/// upgrade keep theirs).
+pub async fn hub_service_zones_plan(
+    conn: &mut PgConnection,
+    id: Uuid,
+    service: &ServiceName,
+    names: &[String],
+    references: &[String],
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "INSERT INTO hub_service_zones \
+           (hub_id, service, generation, zone_name, position, caller_reference) \
+         SELECT s.hub_id, s.service, s.generation, z.name, (z.n - 1)::int, z.reference \
+         FROM hub_services s, \
+           unnest($3::text[], $4::text[]) WITH ORDINALITY AS z(name, reference, n) \
+         WHERE s.hub_id = $1 AND s.service = $2 \
+         ON CONFLICT (hub_id, service, zone_name) DO UPDATE SET position = EXCLUDED.position",
+        id,
+        service.as_str(),
+        names,
+        references,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records the id of a service's zone once it is made (or found).
+pub async fn hub_service_zone_id_set(
+    conn: &mut PgConnection,
+    id: Uuid,
+    service: &ServiceName,
+    zone_name: &str,
+    zone_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE hub_service_zones SET zone_id = $4 \
+         WHERE hub_id = $1 AND service = $2 AND zone_name = $3",
+        id,
+        service.as_str(),
         zone_name,
+        zone_id,
     )
     .execute(conn)
     .await?;

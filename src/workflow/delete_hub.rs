@@ -1,4 +1,4 @@
-//! Deletes a hub once it has no live spoke: every service's zone and endpoint, then its
+//! Deletes a hub once it has no live spoke: every service's zones and endpoint, then its
 //! security group and prefix list (retried while endpoint interfaces still hold them), then
 //! releases its CIDR claims.
 

@@ -61,7 +61,7 @@ async fn disassociate_zones(cx: &mut Cx) -> StepResult {
         .hub
         .services
         .iter()
-        .filter_map(|s| s.zone_id.clone())
+        .flat_map(|s| s.zone_ids().cloned())
         .collect();
     for zone_id in zones {
         for result in [

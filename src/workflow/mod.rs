@@ -26,6 +26,7 @@ pub mod ops;
 pub mod provision_hub;
 pub mod runner;
 pub mod update_hub_services;
+pub mod zone_names;
 
 pub use context::{StepCx, StepError, StepResult, WaitFor, WaitLimits};
 pub use definition::{BoxFuture, Step, Workflow, last_segment};

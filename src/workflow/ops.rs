@@ -8,15 +8,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::cloud::{
     AliasRecord, CallCx, Cloud, CloudError, CloudErrorKind, EndpointInfo, EndpointRequest,
     EndpointServiceInfo, EndpointServiceType, RouteTableInfo, RouteTarget, SubnetInfo, VpcInfo,
-    ZoneVpc,
+    ZoneInfo, ZoneVpc,
 };
 use crate::domain::{
     HostedZoneId, Ipv4Cidr, PeeringId, PrefixListId, RouteTableId, SecurityGroupId, SubnetId,
 };
-use crate::model::{Hub, HubService, HubStatus};
-use crate::store::effects::Effect;
+use crate::model::{Hub, HubService, HubStatus, HubZone};
+use crate::store::effects::{Effect, ZonePlan};
 
 use super::context::{StepCx, StepError, StepResult, WaitFor, fail, wait};
+use super::zone_names::{zone_caller_reference, zone_names};
 
 // ---------------------------------------------------------------------------------------------
 // Hub steps (provision, service update, delete)
@@ -342,13 +343,15 @@ pub async fn endpoints<S>(cx: &mut StepCx<S>) -> StepResult {
                 cx.hub.region
             ));
         };
-        let Some(dns) = info.private_dns_names.first() else {
-            return fail(format!("service {full} has no private DNS name"));
+        let names = match zone_names(svc.name.as_str(), &cx.hub.region, &info.private_dns_names) {
+            Ok(names) if names.is_empty() => {
+                return fail(format!(
+                    "service {full} has no private DNS name to make a zone for"
+                ));
+            }
+            Ok(names) => names,
+            Err(why) => return fail(format!("service {full}: {why}")),
         };
-        let zone_name = dns
-            .trim_start_matches("*.")
-            .trim_end_matches('.')
-            .to_owned();
         let in_subnets = endpoint_subnets(&cx.hub, &info, &subnets)?;
         let tag = cx.service_tag(&svc);
         let found = cx
@@ -407,11 +410,25 @@ pub async fn endpoints<S>(cx: &mut StepCx<S>) -> StepResult {
                 endpoint.id, svc.name, endpoint.state
             ));
         }
-        cx.effect(Effect::HubServiceResources {
+        cx.effect(Effect::HubServiceEndpoint {
             service: svc.name.clone(),
-            endpoint_id: Some(endpoint.id),
-            zone_id: svc.zone_id.clone(),
-            zone_name: Some(zone_name),
+            endpoint_id: endpoint.id,
+        });
+        let zones = names
+            .into_iter()
+            .map(|name| ZonePlan {
+                caller_reference: svc
+                    .zones
+                    .iter()
+                    .find(|z| z.name == name)
+                    .map(|z| z.caller_reference.clone())
+                    .unwrap_or_else(|| zone_caller_reference(cx.hub.id, svc.generation, &name)),
+                name,
+            })
+            .collect();
+        cx.effect(Effect::HubServiceZonesPlanned {
+            service: svc.name.clone(),
+            zones,
         });
     }
     if !pending.is_empty() {
@@ -423,51 +440,37 @@ pub async fn endpoints<S>(cx: &mut StepCx<S>) -> StepResult {
     Ok(())
 }
 
-/// The zone's `CallerReference`: Route 53 never accepts one twice, even after the zone is
-/// deleted, hence the generation.
-fn zone_reference(hub: &Hub, service: &HubService) -> String {
-    format!(
-        "endpoint-hub:{}:{}",
-        hub.id.simple(),
-        service.generation.simple()
-    )
-}
-
+/// Makes each present service's zones (one per private DNS name, as the `endpoints` step
+/// planned them), each found by its caller reference before one is made, and gives every zone
+/// two alias records to the endpoint's regional DNS name: its apex and `*.` under it. A
+/// private zone answers for every name under it in the VPCs it is associated with, so both
+/// are made whatever the listed name: the apex of a wildcard name (`dkr.ecr.<region>...` for
+/// `*.dkr.ecr...`) would otherwise be an empty answer instead of the public one, and `*.` under
+/// a plain name keeps what zones held before a service could have several.
 pub async fn zones<S>(cx: &mut StepCx<S>) -> StepResult {
     let hcx = cx.hub_cx();
     for svc in cx.present_services() {
-        let (Some(endpoint_id), Some(zone_name)) = (&svc.endpoint_id, &svc.zone_name) else {
+        let Some(endpoint_id) = &svc.endpoint_id else {
             return fail(format!(
                 "service {} has no endpoint yet (step endpoints records it)",
                 svc.name
             ));
         };
-        let reference = zone_reference(&cx.hub, &svc);
-        let zone = match cx.cloud.dns.zone_find(&hcx, &reference).await? {
-            Some(z) => z,
-            None => match cx
-                .cloud
-                .dns
-                .zone_create(&hcx, zone_name, &cx.hub_zone_vpc(), &reference)
-                .await
-            {
-                Ok(z) => z,
-                // Our caller reference: made by a request whose response was lost (the SDK
-                // sent it again). Adopt it.
-                Err(e) if e.code.eq_ignore_ascii_case("HostedZoneAlreadyExists") => {
-                    match cx.cloud.dns.zone_find(&hcx, &reference).await? {
-                        Some(z) => z,
-                        None => return Err(StepError::Retry(e.to_string())),
-                    }
-                }
-                Err(e) => return Err(e.into()),
-            },
-        };
-        if zone.name.trim_end_matches('.') != zone_name {
+        if svc.zones.is_empty() {
             return fail(format!(
-                "zone {} made for {} is named {}, expected {zone_name}",
-                zone.id, svc.name, zone.name
+                "service {} has no zones planned yet (step endpoints plans them)",
+                svc.name
             ));
+        }
+        let mut made = Vec::new();
+        for planned in &svc.zones {
+            let zone = zone_ensure(cx, &svc, planned).await?;
+            cx.effect(Effect::HubServiceZone {
+                service: svc.name.clone(),
+                zone_name: planned.name.clone(),
+                zone_id: zone.id.clone(),
+            });
+            made.push(zone);
         }
         let Some(endpoint) = cx.cloud.endpoints.endpoint_get(&hcx, endpoint_id).await? else {
             return fail(format!(
@@ -498,42 +501,81 @@ pub async fn zones<S>(cx: &mut StepCx<S>) -> StepResult {
                 format!("endpoint {endpoint_id} has no DNS name yet"),
             );
         };
-        let wanted = [zone_name.clone(), format!("*.{zone_name}")]
-            .into_iter()
-            .map(|name| AliasRecord {
-                name,
-                target_dns_name: regional.dns_name.trim_end_matches('.').to_owned(),
-                target_zone_id: regional.hosted_zone_id.clone(),
-            })
-            .collect::<Vec<_>>();
-        let existing = cx.cloud.dns.alias_records_list(&hcx, &zone.id).await?;
-        let missing: Vec<AliasRecord> = wanted
-            .into_iter()
-            .filter(|w| {
-                !existing.iter().any(|e| {
-                    e.name.trim_end_matches('.') == w.name
-                        && e.target_dns_name.trim_end_matches('.') == w.target_dns_name
+        let target = regional.dns_name.trim_end_matches('.').to_owned();
+        for zone in made {
+            let zone_name = zone.name.trim_end_matches('.').to_ascii_lowercase();
+            let wanted = [zone_name.clone(), format!("*.{zone_name}")]
+                .into_iter()
+                .map(|name| AliasRecord {
+                    name,
+                    target_dns_name: target.clone(),
+                    target_zone_id: regional.hosted_zone_id.clone(),
                 })
-            })
-            .collect();
-        if !missing.is_empty() {
-            cx.cloud
-                .dns
-                .alias_records_upsert(&hcx, &zone.id, &missing)
-                .await?;
+                .collect::<Vec<_>>();
+            let existing = cx.cloud.dns.alias_records_list(&hcx, &zone.id).await?;
+            let missing: Vec<AliasRecord> = wanted
+                .into_iter()
+                .filter(|w| {
+                    !existing.iter().any(|e| {
+                        e.name.trim_end_matches('.') == w.name
+                            && e.target_dns_name.trim_end_matches('.') == w.target_dns_name
+                    })
+                })
+                .collect();
+            if !missing.is_empty() {
+                cx.cloud
+                    .dns
+                    .alias_records_upsert(&hcx, &zone.id, &missing)
+                    .await?;
+            }
         }
-        cx.effect(Effect::HubServiceResources {
-            service: svc.name.clone(),
-            endpoint_id: Some(endpoint_id.clone()),
-            zone_id: Some(zone.id),
-            zone_name: Some(zone_name.clone()),
-        });
     }
     Ok(())
 }
 
-/// Tears down the endpoint and zone of each service marked `removing`, after disassociating
-/// every spoke VPC from the zone (the zone owner may disassociate any VPC).
+/// Finds one planned zone of a service by its caller reference, or makes it with the hub VPC.
+async fn zone_ensure<S>(
+    cx: &StepCx<S>,
+    svc: &HubService,
+    planned: &HubZone,
+) -> Result<ZoneInfo, StepError> {
+    let hcx = cx.hub_cx();
+    let reference = &planned.caller_reference;
+    let zone = match cx.cloud.dns.zone_find(&hcx, reference).await? {
+        Some(z) => z,
+        None => match cx
+            .cloud
+            .dns
+            .zone_create(&hcx, &planned.name, &cx.hub_zone_vpc(), reference)
+            .await
+        {
+            Ok(z) => z,
+            // Our caller reference: made by a request whose response was lost (the SDK sent
+            // it again). Adopt it.
+            Err(e) if e.code.eq_ignore_ascii_case("HostedZoneAlreadyExists") => {
+                match cx.cloud.dns.zone_find(&hcx, reference).await? {
+                    Some(z) => z,
+                    None => return Err(StepError::Retry(e.to_string())),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        },
+    };
+    if !zone
+        .name
+        .trim_end_matches('.')
+        .eq_ignore_ascii_case(&planned.name)
+    {
+        return fail(format!(
+            "zone {} made for {} is named {}, expected {}",
+            zone.id, svc.name, zone.name, planned.name
+        ));
+    }
+    Ok(zone)
+}
+
+/// Tears down the endpoint and every zone of each service marked `removing`, after
+/// disassociating every spoke VPC from each zone (the zone owner may disassociate any VPC).
 pub async fn remove_services<S>(cx: &mut StepCx<S>) -> StepResult {
     let hcx = cx.hub_cx();
     let removing: Vec<_> = cx
@@ -546,16 +588,17 @@ pub async fn remove_services<S>(cx: &mut StepCx<S>) -> StepResult {
     let _lock = cx.hub_lock().await?;
     let mut deleting = Vec::new();
     for svc in removing {
-        let zone = match &svc.zone_id {
-            Some(id) => cx.cloud.dns.zone_get(&hcx, id).await?,
-            None => {
-                cx.cloud
-                    .dns
-                    .zone_find(&hcx, &zone_reference(&cx.hub, &svc))
-                    .await?
-            }
-        };
-        if let Some(zone) = zone {
+        for planned in &svc.zones {
+            let zone = match &planned.id {
+                Some(id) => cx.cloud.dns.zone_get(&hcx, id).await?,
+                None => {
+                    cx.cloud
+                        .dns
+                        .zone_find(&hcx, &planned.caller_reference)
+                        .await?
+                }
+            };
+            let Some(zone) = zone else { continue };
             for vpc in zone.vpcs.iter().filter(|v| v.vpc_id != cx.hub.vpc_id) {
                 cx.cloud.dns.vpc_disassociate(&hcx, &zone.id, vpc).await?;
             }
@@ -814,25 +857,27 @@ pub struct ZoneTarget {
     pub zone_id: HostedZoneId,
 }
 
-/// The zones of the hub's present services. A service added to the hub but whose zone is not
-/// made yet is skipped when `pending_ok` (an attach: the hub-level job adding the service runs
-/// after the attach and associates its zone with every attached spoke), an error otherwise.
+/// Every zone of the hub's present services. A service added to the hub but whose zones are
+/// not all made yet is skipped when `pending_ok` (an attach: the hub-level job adding the
+/// service runs after the attach and associates its zones with every attached spoke), an
+/// error otherwise.
 pub fn present_zones<S>(cx: &StepCx<S>, pending_ok: bool) -> Result<Vec<ZoneTarget>, StepError> {
     let mut zones = Vec::new();
     for s in cx.present_services() {
-        match s.zone_id {
-            Some(zone_id) => zones.push(ZoneTarget {
-                service: s.name.to_string(),
-                zone_id,
-            }),
-            None if pending_ok => {}
-            None => {
-                return fail(format!(
-                    "hub {} has no zone for {} yet",
-                    cx.hub.name, s.name
-                ));
+        let complete = !s.zones.is_empty() && s.zones.iter().all(|z| z.id.is_some());
+        if !complete {
+            if pending_ok {
+                continue;
             }
+            return fail(format!(
+                "hub {} has no zones for {} yet",
+                cx.hub.name, s.name
+            ));
         }
+        zones.extend(s.zone_ids().map(|zone_id| ZoneTarget {
+            service: s.name.to_string(),
+            zone_id: zone_id.clone(),
+        }));
     }
     Ok(zones)
 }

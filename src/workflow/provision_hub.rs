@@ -1,6 +1,6 @@
 //! Provisions a hub: checks its VPC, then finds or creates its security group, its managed
 //! prefix list (referenced by the group), one interface endpoint per service and one private
-//! hosted zone per service with alias records to the endpoint.
+//! hosted zone per private DNS name of each service, with alias records to the endpoint.
 
 use serde::{Deserialize, Serialize};
 

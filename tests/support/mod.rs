@@ -316,15 +316,19 @@ impl World {
             );
         }
         for svc in hub.services.iter().filter(|s| s.state == "present") {
-            let zone = svc.zone_id.clone().unwrap();
-            let vpcs = self.sim.zone_vpcs(&zone);
-            assert_eq!(
-                vpcs.iter().filter(|v| v.vpc_id == spoke.vpc_id).count(),
-                1,
-                "zone {zone} ({}) associated once with {}",
-                svc.name,
-                spoke.vpc_id
-            );
+            assert!(!svc.zones.is_empty(), "{} has zones", svc.name);
+            for z in &svc.zones {
+                let zone = z.id.clone().unwrap();
+                let vpcs = self.sim.zone_vpcs(&zone);
+                assert_eq!(
+                    vpcs.iter().filter(|v| v.vpc_id == spoke.vpc_id).count(),
+                    1,
+                    "zone {zone} {} ({}) associated once with {}",
+                    z.name,
+                    svc.name,
+                    spoke.vpc_id
+                );
+            }
         }
         assert!(
             self.sim.authorizations().is_empty(),
@@ -365,16 +369,16 @@ impl World {
         for c in &spoke.cidrs {
             assert!(!entries.contains(c), "prefix list still holds {c}");
         }
-        for svc in &hub.services {
-            if let Some(z) = &svc.zone_id {
-                assert!(
-                    !self
-                        .sim
-                        .zone_vpcs(z)
-                        .iter()
-                        .any(|v| v.vpc_id == spoke.vpc_id)
-                );
-            }
+        for z in hub.services.iter().flat_map(|s| s.zone_ids()) {
+            assert!(
+                !self
+                    .sim
+                    .zone_vpcs(z)
+                    .iter()
+                    .any(|v| v.vpc_id == spoke.vpc_id),
+                "zone {z} still holds {}",
+                spoke.vpc_id
+            );
         }
         assert!(self.sim.authorizations().is_empty());
     }

@@ -3,7 +3,8 @@
 //! - A zone belongs to the account that created it; only that account sees it (`zone_get`,
 //!   `zone_find`, records, authorizations: other accounts get `None`/`NotFound`
 //!   `NoSuchHostedZone`). Names are kept lower case without the trailing dot.
-//! - `zone_create`: the VPC must be the caller's in `vpc.region` (`Invalid`, `InvalidVPCId`);
+//! - `zone_create`: a wildcard name is refused (`Invalid`, `InvalidDomainName`); the VPC must be
+//!   the caller's in `vpc.region` (`Invalid`, `InvalidVPCId`);
 //!   the caller reference is unique per account (`AlreadyExists`, `HostedZoneAlreadyExists`); a
 //!   zone of the same name already associated with the VPC is `AlreadyExists`
 //!   (`ConflictingDomainExists`); at most [`SimConfig::zones_per_account`](super::SimConfig)
@@ -93,6 +94,18 @@ impl State {
     ) -> CloudResult<ZoneInfo> {
         const OP: &str = "CreateHostedZone";
         let name = normalize(name);
+        // aws-samples/aws-vpc-builder-cdk pull request 30: "Creation of hosted zone with a
+        // wildcard domain name is not supported".
+        if name.split('.').any(|label| label == "*") {
+            return fail(
+                CloudErrorKind::Invalid,
+                OP,
+                "InvalidDomainName",
+                format!(
+                    "Creation of hosted zone with a wildcard domain name is not supported: {name}"
+                ),
+            );
+        }
         if !self.vpc_owned_by_caller(cx, vpc) {
             return invalid_vpc(OP, vpc);
         }

@@ -2,9 +2,11 @@
 //!
 //! - Every region offers `com.amazonaws.<region>.<short>` for the shorts in [`CATALOGUE`], with
 //!   the private DNS name `<short>.<region>.amazonaws.com`, except `ecr.api`
-//!   (`api.ecr.<region>.amazonaws.com`), `ecr.dkr` (`dkr.ecr.<region>.amazonaws.com`; AWS
-//!   lists `*.dkr.ecr...`) and `s3` (`*.s3.<region>.amazonaws.com`, as AWS lists it). Other
-//!   services, or another region's names, are unknown (no entry).
+//!   (`api.ecr.<region>.amazonaws.com`), `ecr.dkr` (`*.dkr.ecr.<region>.amazonaws.com.`, with
+//!   the trailing dot, as AWS lists it), `s3` (`*.s3.<region>.amazonaws.com`) and
+//!   `kinesis-streams` (three names: `kinesis.<region>.amazonaws.com`,
+//!   `*.data-kinesis.<region>...` and `*.control-kinesis.<region>...`). Other services, or
+//!   another region's names, are unknown (no entry).
 //! - As on AWS, `DescribeVpcEndpointServices` lists `s3` and `dynamodb` twice under one name:
 //!   first a `Gateway` entry (no private DNS name), then the `Interface` one.
 //! - Services are offered in the zones `<region>a`, `b` and `c`, except those in
@@ -21,7 +23,8 @@
 //! - A new endpoint is `available` (after [`SimConfig::endpoint_pending_reads`](super::SimConfig)
 //!   reads showing `pending`), or `failed` with a `LastError` when
 //!   [`SimCloud::endpoints_fail`] asked for it. Its DNS entries: first the regional name
-//!   `vpce-<17 hex>-<8 hex>.<service dns label>.<region>.vpce.amazonaws.com` (for example
+//!   `vpce-<17 hex>-<8 hex>.<service dns label>.<region>.vpce.amazonaws.com` (the label from the
+//!   service's first private DNS name, without `*.`) (for example
 //!   `...api.ecr.eu-west-1.vpce...`), then one per subnet zone; the hosted zone id is fixed per
 //!   region.
 //! - Delete: missing, deleting or deleted is `Ok`; the endpoint shows `deleting` for
@@ -54,6 +57,7 @@ pub const CATALOGUE: &[&str] = &[
     "s3",
     "dynamodb",
     "email-smtp",
+    "kinesis-streams",
 ];
 
 /// Services also offered as gateway endpoints (listed before their interface entry).
@@ -82,16 +86,26 @@ fn service_entries(region: &Region, service_name: &str) -> Vec<EndpointServiceIn
         availability_zones: zones.clone(),
     };
     let dns = match short {
-        "ecr.api" => format!("api.ecr.{region}.amazonaws.com"),
-        "ecr.dkr" => format!("dkr.ecr.{region}.amazonaws.com"),
-        "s3" => format!("*.s3.{region}.amazonaws.com"),
-        short => format!("{short}.{region}.amazonaws.com"),
+        "ecr.api" => vec![format!("api.ecr.{region}.amazonaws.com")],
+        // Registry hosts are `<account>.dkr.ecr.<region>.amazonaws.com`: AWS lists the wildcard
+        // (with a trailing dot: aws-samples/aws-vpc-builder-cdk pull request 30).
+        "ecr.dkr" => vec![format!("*.dkr.ecr.{region}.amazonaws.com.")],
+        "s3" => vec![format!("*.s3.{region}.amazonaws.com")],
+        // The API name plus the account-specific control and data plane names the SDKs use
+        // (`<account>.control-kinesis.<region>...`; aws-samples/hub-and-spoke-with-shared-
+        // services-vpc-terraform issue 1 lists the three an endpoint needs).
+        "kinesis-streams" => vec![
+            format!("kinesis.{region}.amazonaws.com"),
+            format!("*.data-kinesis.{region}.amazonaws.com"),
+            format!("*.control-kinesis.{region}.amazonaws.com"),
+        ],
+        short => vec![format!("{short}.{region}.amazonaws.com")],
     };
     let mut entries = Vec::new();
     if GATEWAY_TOO.contains(&short) {
         entries.push(entry(EndpointServiceType::Gateway, Vec::new()));
     }
-    entries.push(entry(EndpointServiceType::Interface, vec![dns]));
+    entries.push(entry(EndpointServiceType::Interface, dns));
     entries
 }
 
@@ -331,7 +345,7 @@ impl Endpoints for SimCloud {
                 .first()
                 .cloned()
                 .unwrap_or_default();
-            let dns_name = dns_name.trim_start_matches("*.");
+            let dns_name = dns_name.trim_start_matches("*.").trim_end_matches('.');
             let label = dns_name
                 .strip_suffix(".amazonaws.com")
                 .unwrap_or(dns_name)

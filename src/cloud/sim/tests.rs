@@ -171,6 +171,15 @@ async fn accounts_are_isolated() {
         .await
         .unwrap_err();
     assert_eq!(e.code, "InvalidVPCId");
+    // Route 53 makes no zone with a wildcard name.
+    let e = sim
+        .zone_create(&cx(&a), "*.s3.eu-west-1.amazonaws.com", &zvpc(&vpc), "r0")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_str()),
+        (CloudErrorKind::Invalid, "InvalidDomainName")
+    );
     let zone = sim
         .zone_create(&cx(&a), "sqs.eu-west-1.amazonaws.com", &zvpc(&vpc), "r1")
         .await
@@ -653,7 +662,19 @@ async fn endpoints_catalogue_and_dns() {
         .unwrap();
     assert_eq!(
         svc[0].private_dns_names,
-        ["dkr.ecr.eu-west-1.amazonaws.com"]
+        ["*.dkr.ecr.eu-west-1.amazonaws.com."]
+    );
+    let svc = sim
+        .endpoint_services_get(&hub, "com.amazonaws.eu-west-1.kinesis-streams")
+        .await
+        .unwrap();
+    assert_eq!(
+        svc[0].private_dns_names,
+        [
+            "kinesis.eu-west-1.amazonaws.com",
+            "*.data-kinesis.eu-west-1.amazonaws.com",
+            "*.control-kinesis.eu-west-1.amazonaws.com"
+        ]
     );
     // S3 and DynamoDB: a Gateway entry (no private DNS name) first, then the Interface one.
     for (short, dns) in [
