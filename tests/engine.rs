@@ -219,12 +219,13 @@ async fn aborted_runners_resume_and_create_nothing_twice() {
                 }
             }
         });
-        tokio::time::sleep(Duration::from_millis(rng.u64(50..4000))).await;
+        tokio::time::sleep(Duration::from_millis(rng.u64(20..400))).await;
         task.abort();
         let _ = task.await;
         aborts += 1;
     }
-    assert!(aborts > 3);
+    eprintln!("converged after {aborts} aborted runners in {:?}", started.elapsed());
+    assert!(aborts > 3, "only {aborts} runners aborted: the test did not exercise crashes");
     for s in &spokes {
         w.assert_attached(&hub, s.id).await;
     }
