@@ -224,8 +224,14 @@ async fn aborted_runners_resume_and_create_nothing_twice() {
         let _ = task.await;
         aborts += 1;
     }
-    eprintln!("converged after {aborts} aborted runners in {:?}", started.elapsed());
-    assert!(aborts > 3, "only {aborts} runners aborted: the test did not exercise crashes");
+    eprintln!(
+        "converged after {aborts} aborted runners in {:?}",
+        started.elapsed()
+    );
+    assert!(
+        aborts > 3,
+        "only {aborts} runners aborted: the test did not exercise crashes"
+    );
     for s in &spokes {
         w.assert_attached(&hub, s.id).await;
     }
