@@ -130,12 +130,15 @@ async fn fifty_spokes_two_processes_under_route53_buckets() {
     // Two processes with a deployment's pacing of waits and retries (the test default polls
     // every 5 ms, which EC2's buckets would throttle), running the hub's provisioning and the
     // 50 attaches.
+    // EC2 is not paced client-side: eight workers polling one hub account meet its
+    // non-mutating bucket (20/s), and a throttled step backs off as a deployment's would (up to
+    // 10 s here, 30 s by default) instead of spending its budget in seconds.
     let config = EngineConfig {
         lease: Duration::from_secs(5),
         poll_interval: Duration::from_millis(100),
-        backoff_base: Duration::from_millis(100),
-        backoff_max: Duration::from_secs(2),
-        wait_interval: Duration::from_millis(250),
+        backoff_base: Duration::from_millis(200),
+        backoff_max: Duration::from_secs(10),
+        wait_interval: Duration::from_millis(500),
         ..EngineConfig::default()
     };
     let stop = CancellationToken::new();
