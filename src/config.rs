@@ -135,6 +135,12 @@ pub struct WorkerArgs {
     /// makes sense only against an emulator that does not throttle.
     #[arg(long, env = "EH_ROUTE53_PACING", default_value_t = 0.8, value_parser = pacing_share)]
     pub route53_pacing: f64,
+    /// Seconds between background reconcile passes (each ready hub and its attached spokes
+    /// compared with AWS, drift repaired unless the hub's `reconcile_mode` is `detect`), with up
+    /// to 10% jitter; every process may start one, at most one starts per interval. 0 turns
+    /// the background reconciler off (on-demand reconciles still run).
+    #[arg(long, env = "EH_RECONCILE_INTERVAL_SECS", default_value_t = 600)]
+    pub reconcile_interval_secs: u64,
     /// How long an attach waits for its peering to become visible and active, in seconds,
     /// before the job fails saying so.
     #[arg(long, env = "EH_WAIT_PEERING_SECS", default_value_t = 300)]

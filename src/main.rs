@@ -48,16 +48,24 @@ async fn main() -> anyhow::Result<()> {
             let pool = store::connect(&common.database_url, common.db_max_connections).await?;
             store::migrate(&pool).await?;
             let shutdown = shutdown_signal();
+            let cloud = cloud(&pool, &worker).await;
+            let reconcile_every = (!no_workers && worker.reconcile_interval_secs > 0)
+                .then(|| Duration::from_secs(worker.reconcile_interval_secs));
             let engine = if no_workers {
                 None
             } else {
-                let engine = engine(&pool, &worker).await;
+                let engine = Arc::new(Engine::new(
+                    pool.clone(),
+                    cloud.clone(),
+                    worker.engine_config(),
+                ));
                 let stop = shutdown.clone();
                 let workers = worker.workers;
                 Some(tokio::spawn(async move { engine.run(workers, stop).await }))
             };
             let app = App {
                 pool: pool.clone(),
+                cloud,
                 limits: Limits {
                     sg_inbound_rules: http.sg_inbound_rules_quota,
                     ..Limits::default()
@@ -65,6 +73,11 @@ async fn main() -> anyhow::Result<()> {
                 default_role_name: http.default_role_name.clone(),
                 idempotency_ttl: Duration::from_secs(http.idempotency_ttl_secs.max(1)),
             };
+            let reconciler = reconcile_every.map(|every| {
+                let app = app.clone();
+                let stop = shutdown.clone();
+                tokio::spawn(async move { app.reconciler(every, stop).await })
+            });
             let router = endpoint_hub::http::router(
                 app,
                 endpoint_hub::http::HttpConfig {
@@ -82,6 +95,9 @@ async fn main() -> anyhow::Result<()> {
             if let Some(engine) = engine {
                 let _ = engine.await;
             }
+            if let Some(reconciler) = reconciler {
+                let _ = reconciler.await;
+            }
             tracing::info!("stopped");
             Ok(())
         }
@@ -90,7 +106,11 @@ async fn main() -> anyhow::Result<()> {
             let pool = store::connect(&common.database_url, common.db_max_connections).await?;
             store::migrate(&pool).await?;
             let shutdown = shutdown_signal();
-            let engine = engine(&pool, &worker).await;
+            let engine = Arc::new(Engine::new(
+                pool.clone(),
+                cloud(&pool, &worker).await,
+                worker.engine_config(),
+            ));
             tracing::info!(workers = worker.workers, "endpoint-hub workers running");
             engine.run(worker.workers, shutdown).await;
             tracing::info!("stopped");
@@ -99,7 +119,9 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn engine(pool: &sqlx::PgPool, worker: &WorkerArgs) -> Arc<Engine> {
+/// The AWS cloud: the SDK's standard configuration, Route 53 paced through the database, every
+/// mutating call recorded.
+async fn cloud(pool: &sqlx::PgPool, worker: &WorkerArgs) -> Cloud {
     let recorder: Arc<dyn CallRecorder> = Arc::new(store::audit::DbRecorder(pool.clone()));
     let pacer: Arc<dyn Pacer> = if worker.route53_pacing > 0.0 {
         Arc::new(store::pacing::PgPacer::new(
@@ -118,11 +140,7 @@ async fn engine(pool: &sqlx::PgPool, worker: &WorkerArgs) -> Arc<Engine> {
         pacer,
     )
     .await;
-    Arc::new(Engine::new(
-        pool.clone(),
-        Cloud::from_all(Arc::new(aws)),
-        worker.engine_config(),
-    ))
+    Cloud::from_all(Arc::new(aws))
 }
 
 async fn token(pool: &sqlx::PgPool, action: TokenAction) -> anyhow::Result<()> {

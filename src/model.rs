@@ -121,8 +121,96 @@ str_enum!(
         DeleteHub => "delete_hub",
         AttachSpoke => "attach_spoke",
         DetachSpoke => "detach_spoke",
+        ReconcileHub => "reconcile_hub",
+        ReconcileSpoke => "reconcile_spoke",
     }
 );
+
+str_enum!(
+    /// What a reconcile of a hub does with the differences it finds: `repair` what is ours
+    /// (the default), or `detect` them only.
+    ReconcileMode {
+        Repair => "repair",
+        Detect => "detect",
+    }
+);
+
+str_enum!(
+    /// How what AWS has differs from what a registration wants. `missing`: ours and wanted, not
+    /// there; `extra`: ours, there, not wanted; `wrong_target`: ours, there, pointing elsewhere;
+    /// `conflict`: the destination or name is held by something that is not ours (reported,
+    /// never overwritten); `unreadable`: the account could not be read (e.g. its role cannot be
+    /// assumed).
+    DriftKind {
+        Missing => "missing",
+        Extra => "extra",
+        WrongTarget => "wrong_target",
+        Conflict => "conflict",
+        Unreadable => "unreadable",
+    }
+);
+
+str_enum!(
+    /// The kinds of AWS resource a reconcile compares.
+    DriftResource {
+        Account => "account",
+        Peering => "peering",
+        Route => "route",
+        PrefixList => "prefix_list",
+        PrefixListEntry => "prefix_list_entry",
+        SecurityGroup => "security_group",
+        IngressRule => "ingress_rule",
+        Endpoint => "endpoint",
+        Zone => "zone",
+        AliasRecord => "alias_record",
+        ZoneAssociation => "zone_association",
+        ZoneAuthorization => "zone_authorization",
+    }
+);
+
+/// One AWS change a job would make (a plan's line): the operation, the account it is made in,
+/// the resource and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PlannedChange {
+    /// The AWS API operation (`CreateRoute`, `AssociateVPCWithHostedZone`, ...).
+    pub operation: String,
+    pub account_id: AccountId,
+    /// The resource changed, as AWS names it (`rtb-0abc 10.1.0.0/16`, `Z123 vpc-0def`).
+    pub resource: String,
+    pub reason: String,
+    /// What the change needs that does not exist yet (`the peering made by
+    /// CreateVpcPeeringConnection above`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depends_on: Option<String>,
+}
+
+/// One difference between what AWS has and what a registration wants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Difference {
+    pub kind: DriftKind,
+    pub resource: DriftResource,
+    /// The spoke the difference belongs to; absent for the hub's own resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spoke_id: Option<Uuid>,
+    /// Identifies the difference across checks (`route:hub:rtb-0abc:10.1.0.0/16`).
+    pub key: String,
+    pub detail: String,
+    /// What a repair does; absent when it is left alone (a conflict, something not ours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repair: Option<PlannedChange>,
+}
+
+/// What the last reconcile found on a hub or spoke.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Drift {
+    /// When AWS was last read.
+    pub checked_at: DateTime<Utc>,
+    /// The differences still open after that check (repaired ones are not listed).
+    pub differences: Vec<Difference>,
+    /// Why the check could not finish (`access_denied: ...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
 
 str_enum!(
     /// Lifecycle of a job. `canceled`: an attach that had not started when its spoke was
@@ -248,6 +336,10 @@ pub struct Hub {
     pub status: HubStatus,
     pub security_group_id: Option<SecurityGroupId>,
     pub prefix_list_id: Option<PrefixListId>,
+    /// What a reconcile does with differences: `repair` or `detect` only.
+    pub reconcile_mode: ReconcileMode,
+    /// What the last reconcile found on the hub's own resources; null until checked.
+    pub drift: Option<Drift>,
     pub last_error: Option<String>,
     /// The hub's latest job.
     pub current_job_id: Option<Uuid>,
@@ -272,6 +364,8 @@ pub struct Spoke {
     pub labels: BTreeMap<String, String>,
     pub status: SpokeStatus,
     pub peering_id: Option<PeeringId>,
+    /// What the last reconcile found on the spoke's resources; null until checked.
+    pub drift: Option<Drift>,
     pub last_error: Option<String>,
     pub current_job_id: Option<Uuid>,
     /// Progress of the current job.

@@ -480,6 +480,7 @@ async fn service_change_reaches_every_attached_spoke() {
             hub.id,
             HubUpdate {
                 services: vec!["sqs".parse().unwrap(), "kms".parse().unwrap()],
+                reconcile_mode: None,
             },
         )
         .await
@@ -659,6 +660,7 @@ async fn service_removed_then_added_again() {
     w.run_until_idle().await;
     let services = |names: &[&str]| HubUpdate {
         services: names.iter().map(|s| s.parse().unwrap()).collect(),
+        reconcile_mode: None,
     };
     w.app
         .hub_update(&actor(), hub.id, services(&["sqs"]))

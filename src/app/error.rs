@@ -33,6 +33,9 @@ pub enum AppError {
     OverlapRace { hub_id: Uuid, cidrs: Vec<Ipv4Cidr> },
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
+    /// AWS could not be read for a plan (throttled, unreachable, refused).
+    #[error("{0}")]
+    Upstream(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }

@@ -22,6 +22,54 @@ impl App {
             };
             let _ = writeln!(out, "{metric}{{{labels}}} {count}");
         }
+        let drift = store::drift::metrics(&self.pool).await?;
+        let _ = writeln!(
+            out,
+            "# HELP endpoint_hub_drift_found_total Differences reconcile jobs found, by kind \
+             and resource.\n# TYPE endpoint_hub_drift_found_total counter"
+        );
+        for (kind, resource, found, _) in &drift.findings {
+            let _ = writeln!(
+                out,
+                "endpoint_hub_drift_found_total{{kind=\"{kind}\",resource=\"{resource}\"}} {found}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP endpoint_hub_drift_repaired_total Differences reconcile jobs repaired, by \
+             kind and resource.\n# TYPE endpoint_hub_drift_repaired_total counter"
+        );
+        for (kind, resource, _, repaired) in &drift.findings {
+            let _ = writeln!(
+                out,
+                "endpoint_hub_drift_repaired_total{{kind=\"{kind}\",resource=\"{resource}\"}} {repaired}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP endpoint_hub_drift_conflicts_open Conflicts open on hubs and spokes (left \
+             alone: not endpoint-hub's), by resource.\n# TYPE endpoint_hub_drift_conflicts_open gauge"
+        );
+        for (resource, n) in &drift.conflicts_open {
+            let _ = writeln!(
+                out,
+                "endpoint_hub_drift_conflicts_open{{resource=\"{resource}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP endpoint_hub_drifted Hubs and spokes with differences open.\n\
+             # TYPE endpoint_hub_drifted gauge\nendpoint_hub_drifted {}",
+            drift.drifted
+        );
+        if let Some(secs) = drift.last_pass_seconds {
+            let _ = writeln!(
+                out,
+                "# HELP endpoint_hub_reconcile_last_pass_seconds Duration of the last finished \
+                 background reconcile pass.\n# TYPE endpoint_hub_reconcile_last_pass_seconds \
+                 gauge\nendpoint_hub_reconcile_last_pass_seconds {secs:.3}"
+            );
+        }
         Ok(out)
     }
 }

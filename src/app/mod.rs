@@ -13,21 +13,28 @@ use crate::domain::{
     AccountId, ExternalId, HubName, Ipv4Cidr, Region, RoleArn, RoleName, RouteTableId, ServiceName,
     SubnetId, VpcId, cidrs_disjoint,
 };
-use crate::model::{AuditEntry, Hub, HubStatus, Job, JobKind, Page, Principal, Spoke, SpokeStatus};
+use crate::model::{
+    AuditEntry, Hub, HubStatus, Job, JobKind, Page, Principal, ReconcileMode, Spoke, SpokeStatus,
+};
 use crate::store::{self, audit::NewAudit, violated_constraint};
 use crate::workflow;
 
 mod auth;
 mod error;
 mod metrics;
+mod reconcile;
 pub use error::{AppError, FieldError};
 
 pub use crate::model::Limits;
+pub use reconcile::{ReconcileOptions, ReconcilePlan, Reconciled};
 
 /// Shared state of the application layer.
 #[derive(Clone)]
 pub struct App {
     pub pool: PgPool,
+    /// The cloud as the workers see it: plans (`dry_run`) and orphan listings read AWS through
+    /// it, and never change anything from the API.
+    pub cloud: crate::cloud::Cloud,
     pub limits: Limits,
     /// Role assumed in a spoke account when the enrolment names none.
     pub default_role_name: RoleName,
@@ -68,6 +75,9 @@ pub struct HubCreate {
     /// raised.
     #[schema(minimum = 1, maximum = 1000)]
     pub prefix_list_max_entries: Option<i32>,
+    /// What a reconcile does with differences it finds: `repair` what is ours (the default)
+    /// or `detect` only.
+    pub reconcile_mode: Option<ReconcileMode>,
 }
 
 /// `PATCH /v1/hubs/{id}`.
@@ -76,6 +86,8 @@ pub struct HubCreate {
 pub struct HubUpdate {
     /// The complete new list of endpoint services.
     pub services: Vec<ServiceName>,
+    /// `repair` or `detect`; unchanged when left out.
+    pub reconcile_mode: Option<ReconcileMode>,
 }
 
 /// `POST /v1/spokes`.
@@ -318,6 +330,7 @@ impl App {
             role_arn,
             external_id: req.external_id,
             prefix_list_max_entries: max_entries,
+            reconcile_mode: req.reconcile_mode.unwrap_or(ReconcileMode::Repair),
         };
         let mut tx = self.pool.begin().await?;
         if let Err(e) = store::hubs::hub_insert(&mut tx, &hub).await {
@@ -420,6 +433,9 @@ impl App {
             )));
         }
         store::hubs::hub_services_want(&mut tx, id, &req.services).await?;
+        if let Some(mode) = req.reconcile_mode {
+            store::hubs::hub_reconcile_mode_set(&mut tx, id, mode).await?;
+        }
         store::hubs::hub_status_set(&mut tx, id, HubStatus::Updating, None).await?;
         let job_id = workflow::enqueue(&mut tx, JobKind::UpdateHubServices, id, None).await?;
         store::hubs::hub_current_job_set(&mut tx, id, job_id).await?;
@@ -428,7 +444,10 @@ impl App {
             actor,
             "hub.update",
             &format!("hub:{id}"),
-            Some(serde_json::json!({ "services": req.services })),
+            Some(serde_json::json!({
+                "services": req.services,
+                "reconcile_mode": req.reconcile_mode,
+            })),
         )
         .await?;
         let updated = store::hubs::hub_get(&mut tx, id)

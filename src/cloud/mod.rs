@@ -159,6 +159,8 @@ pub struct RouteTableInfo {
     /// An edge association with an internet or virtual private gateway (a gateway route
     /// table): it accepts no route to a peering.
     pub gateway: Option<String>,
+    /// Its routes to IPv4 CIDR blocks (DescribeRouteTables returns them with the table).
+    pub routes: Vec<RouteInfo>,
 }
 
 impl RouteTableInfo {

@@ -202,6 +202,18 @@ impl QueryParams {
             .transpose()
     }
 
+    /// A boolean flag: `true` or `false` (absent is false).
+    pub fn flag(&mut self, name: &str) -> Result<bool, ApiError> {
+        match self.string(name)?.as_deref() {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(v) => Err(ApiError::bad_request(
+                name,
+                format!("'{v}' is not true or false"),
+            )),
+        }
+    }
+
     /// A UUID parameter.
     pub fn uuid(&mut self, name: &str) -> Result<Option<Uuid>, ApiError> {
         self.string(name)?

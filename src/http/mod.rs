@@ -32,6 +32,7 @@ mod hubs;
 mod jobs;
 mod openapi;
 mod problem;
+mod reconcile;
 mod spokes;
 
 pub use problem::Problem;

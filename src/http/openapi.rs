@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{audit, health, hubs, jobs, spokes};
+use super::{audit, health, hubs, jobs, reconcile, spokes};
 use crate::app::App;
 
 #[derive(OpenApi)]
@@ -58,6 +58,8 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(hubs::hub_get, hubs::hub_update, hubs::hub_delete))
         .routes(routes!(spokes::spoke_enroll, spokes::spoke_list))
         .routes(routes!(spokes::spoke_get, spokes::spoke_detach))
+        .routes(routes!(reconcile::hub_reconcile))
+        .routes(routes!(reconcile::spoke_reconcile))
         .routes(routes!(jobs::job_list))
         .routes(routes!(jobs::job_get))
         .routes(routes!(jobs::job_retry))

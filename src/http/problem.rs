@@ -232,6 +232,12 @@ impl From<AppError> for Problem {
                 "Conflict",
                 "a CIDR overlaps another registration of this hub",
             ),
+            AppError::Upstream(message) => Problem::new(
+                StatusCode::BAD_GATEWAY,
+                "aws-unavailable",
+                "AWS could not be read",
+                message,
+            ),
             AppError::Unavailable(source) => {
                 tracing::error!(error = %cause_chain(&source), "database unavailable");
                 Problem::new(

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::domain::{
     EndpointId, HostedZoneId, Ipv4Cidr, PeeringId, PrefixListId, SecurityGroupId, ServiceName,
 };
-use crate::model::{HubStatus, SpokeStatus};
+use crate::model::{Difference, Drift, HubStatus, SpokeStatus};
 
 /// A zone a service needs: its name and the Route 53 caller reference it is made with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +85,22 @@ pub enum Effect {
     /// Something a platform engineer should know that is not a failure (a failed endpoint
     /// replaced): recorded as a `step_note` event of the job.
     JobNote(String),
+    /// Differences a reconcile found: a `drift_findings` row, an audit row and a job event each.
+    DriftFound(Vec<Difference>),
+    /// Differences a reconcile found earlier in the job and no longer finds after repairing.
+    DriftRepaired(Vec<Difference>),
+    /// What is still open on the hub (`spoke: None`) or one of its spokes.
+    DriftRecorded {
+        spoke: Option<Uuid>,
+        drift: Drift,
+    },
+    /// Why a reconcile failed, on its subject's drift (the job's spoke, or else its hub).
+    DriftFailed(String),
+    /// The peering of one of the hub's spokes (a hub-level reconcile remade it).
+    SpokePeeringOf {
+        spoke: Uuid,
+        peering: PeeringId,
+    },
 }
 
 /// Why effects could not be applied.
@@ -252,6 +268,29 @@ async fn effect_apply(
         }
         Effect::JobNote(message) => {
             super::jobs::job_event_insert(conn, job_id, None, "step_note", Some(message)).await?;
+        }
+        Effect::DriftFound(differences) => {
+            super::drift::findings_insert(conn, job_id, hub_id, differences).await?;
+        }
+        Effect::DriftRepaired(differences) => {
+            super::drift::findings_repaired(conn, job_id, hub_id, differences).await?;
+        }
+        Effect::DriftRecorded { spoke, drift } => {
+            super::drift::drift_set(conn, hub_id, *spoke, drift).await?;
+        }
+        Effect::DriftFailed(message) => {
+            super::drift::drift_error_set(conn, hub_id, spoke_id, message).await?;
+        }
+        Effect::SpokePeeringOf { spoke, peering } => {
+            sqlx::query!(
+                "UPDATE spokes SET peering_id = $3, updated_at = now() \
+                 WHERE id = $1 AND hub_id = $2",
+                spoke,
+                hub_id,
+                peering.as_str()
+            )
+            .execute(&mut *conn)
+            .await?;
         }
     }
     Ok(())

@@ -11,7 +11,7 @@ use crate::domain::{
     AccountId, EndpointId, ExternalId, HostedZoneId, HubName, Ipv4Cidr, PrefixListId, Region,
     RoleArn, RouteTableId, SecurityGroupId, ServiceName, SubnetId, VpcId,
 };
-use crate::model::{Hub, HubService, HubStatus, HubZone};
+use crate::model::{Drift, Hub, HubService, HubStatus, HubZone, ReconcileMode};
 
 /// A hub as registered, before any provisioning.
 #[derive(Debug, Clone)]
@@ -28,6 +28,7 @@ pub struct NewHub {
     pub role_arn: RoleArn,
     pub external_id: Option<ExternalId>,
     pub prefix_list_max_entries: i32,
+    pub reconcile_mode: ReconcileMode,
 }
 
 /// A `hubs` row, decoded straight into the domain types.
@@ -46,6 +47,8 @@ struct HubRow {
     status: HubStatus,
     security_group_id: Option<SecurityGroupId>,
     prefix_list_id: Option<PrefixListId>,
+    reconcile_mode: ReconcileMode,
+    drift: Option<sqlx::types::Json<Drift>>,
     last_error: Option<String>,
     current_job_id: Option<Uuid>,
     created_at: DateTime<Utc>,
@@ -64,7 +67,9 @@ macro_rules! hub_rows {
                 role_arn AS "role_arn: RoleArn", external_id AS "external_id: ExternalId",
                 prefix_list_max_entries, status AS "status: HubStatus",
                 security_group_id AS "security_group_id: SecurityGroupId",
-                prefix_list_id AS "prefix_list_id: PrefixListId", last_error, current_job_id,
+                prefix_list_id AS "prefix_list_id: PrefixListId",
+                reconcile_mode AS "reconcile_mode: ReconcileMode",
+                drift AS "drift: sqlx::types::Json<Drift>", last_error, current_job_id,
                 created_at, updated_at
             FROM hubs "# + $tail
             $(, $arg)*
@@ -90,6 +95,8 @@ impl HubRow {
             status: self.status,
             security_group_id: self.security_group_id,
             prefix_list_id: self.prefix_list_id,
+            reconcile_mode: self.reconcile_mode,
+            drift: self.drift.map(|d| d.0),
             last_error: self.last_error,
             current_job_id: self.current_job_id,
             created_at: self.created_at,
@@ -162,8 +169,8 @@ async fn hubs_with_services(
 pub async fn hub_insert(conn: &mut PgConnection, hub: &NewHub) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "INSERT INTO hubs (id, name, account_id, region, vpc_id, cidrs, subnet_ids, \
-         route_table_ids, role_arn, external_id, prefix_list_max_entries, status) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         route_table_ids, role_arn, external_id, prefix_list_max_entries, status, reconcile_mode) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         hub.id,
         hub.name.as_str(),
         hub.account_id.as_str(),
@@ -176,6 +183,7 @@ pub async fn hub_insert(conn: &mut PgConnection, hub: &NewHub) -> Result<(), sql
         hub.external_id.as_ref().map(ExternalId::as_str),
         hub.prefix_list_max_entries,
         HubStatus::Provisioning.as_str(),
+        hub.reconcile_mode.as_str(),
     )
     .execute(&mut *conn)
     .await?;
@@ -192,6 +200,21 @@ pub async fn hub_insert(conn: &mut PgConnection, hub: &NewHub) -> Result<(), sql
 pub async fn hub_get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Hub>, sqlx::Error> {
     let rows = hub_rows!("WHERE id = $1", id).fetch_all(&mut *conn).await?;
     Ok(hubs_with_services(conn, rows).await?.pop())
+}
+
+pub async fn hub_reconcile_mode_set(
+    conn: &mut PgConnection,
+    id: Uuid,
+    mode: ReconcileMode,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE hubs SET reconcile_mode = $2, updated_at = now() WHERE id = $1",
+        id,
+        mode.as_str()
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Locks a hub's row for the rest of the transaction (serialises changes to one hub).
@@ -483,4 +506,19 @@ pub async fn hub_spoke_cidr_count(
     )
     .fetch_one(conn)
     .await
+}
+
+/// Every ready hub and its reconcile mode (a background reconcile pass covers them).
+pub async fn hub_ids_ready(
+    conn: &mut PgConnection,
+) -> Result<Vec<(Uuid, ReconcileMode)>, sqlx::Error> {
+    Ok(sqlx::query!(
+        r#"SELECT id, reconcile_mode AS "mode: ReconcileMode" FROM hubs
+           WHERE status = 'ready' ORDER BY id"#
+    )
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(|r| (r.id, r.mode))
+    .collect())
 }

@@ -20,6 +20,8 @@ pub struct NewJob {
     pub hub_id: Uuid,
     pub spoke_id: Option<Uuid>,
     pub steps: Vec<&'static str>,
+    /// The job's initial typed state (`{}` for most).
+    pub state: serde_json::Value,
 }
 
 #[derive(sqlx::FromRow)]
@@ -90,13 +92,14 @@ impl JobRow {
 pub async fn job_insert(conn: &mut PgConnection, job: &NewJob) -> Result<(), sqlx::Error> {
     let steps: Vec<String> = job.steps.iter().map(|s| s.to_string()).collect();
     sqlx::query!(
-        "INSERT INTO jobs (id, kind, hub_id, spoke_id, status, steps) \
-         VALUES ($1, $2, $3, $4, 'queued', $5)",
+        "INSERT INTO jobs (id, kind, hub_id, spoke_id, status, steps, state) \
+         VALUES ($1, $2, $3, $4, 'queued', $5, $6)",
         job.id,
         job.kind.as_str(),
         job.hub_id,
         job.spoke_id,
         &steps[..],
+        &job.state,
     )
     .execute(&mut *conn)
     .await?;

@@ -7,6 +7,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
 pub mod audit;
+pub mod drift;
 pub mod effects;
 pub mod hubs;
 pub mod idempotency;

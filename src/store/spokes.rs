@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::domain::{
     AccountId, ExternalId, Ipv4Cidr, PeeringId, Region, RoleArn, RouteTableId, VpcId,
 };
-use crate::model::{JobKind, JobProgress, JobStatus, Spoke, SpokeStatus};
+use crate::model::{Drift, JobKind, JobProgress, JobStatus, Spoke, SpokeStatus};
 
 #[derive(Debug, Clone)]
 pub struct NewSpoke {
@@ -42,6 +42,7 @@ struct SpokeRow {
     labels: sqlx::types::Json<BTreeMap<String, String>>,
     status: SpokeStatus,
     peering_id: Option<PeeringId>,
+    drift: Option<sqlx::types::Json<Drift>>,
     last_error: Option<String>,
     current_job_id: Option<Uuid>,
     created_at: DateTime<Utc>,
@@ -87,6 +88,7 @@ impl SpokeRow {
             labels: self.labels.0,
             status: self.status,
             peering_id: self.peering_id,
+            drift: self.drift.map(|d| d.0),
             last_error: self.last_error,
             current_job_id: self.current_job_id,
             job,
@@ -101,8 +103,8 @@ impl SpokeRow {
 const SPOKE_SELECT: &str = "SELECT s.id, s.hub_id, s.account_id, s.region, s.vpc_id, \
     COALESCE((SELECT array_agg(c.cidr ORDER BY c.cidr) FROM cidr_claims c WHERE c.owner_id = s.id), \
              s.cidrs_seen) AS cidrs, \
-    s.route_table_ids, s.role_arn, s.external_id, s.labels, s.status, s.peering_id, s.last_error, \
-    s.current_job_id, s.created_at, s.updated_at, j.kind AS job_kind, j.status AS job_status, \
+    s.route_table_ids, s.role_arn, s.external_id, s.labels, s.status, s.peering_id, s.drift, \
+    s.last_error, s.current_job_id, s.created_at, s.updated_at, j.kind AS job_kind, j.status AS job_status, \
     j.steps AS job_steps, j.next_step AS job_next_step, j.last_error AS job_last_error \
     FROM spokes s LEFT JOIN jobs j ON j.id = s.current_job_id";
 
@@ -146,7 +148,7 @@ pub async fn spoke_get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Spoke
             s.role_arn AS "role_arn: RoleArn", s.external_id AS "external_id: ExternalId",
             s.labels AS "labels: sqlx::types::Json<BTreeMap<String, String>>",
             s.status AS "status: SpokeStatus", s.peering_id AS "peering_id: PeeringId",
-            s.last_error, s.current_job_id, s.created_at, s.updated_at,
+            s.drift AS "drift: sqlx::types::Json<Drift>", s.last_error, s.current_job_id, s.created_at, s.updated_at,
             j.kind AS "job_kind?: JobKind", j.status AS "job_status?: JobStatus",
             j.steps AS "job_steps?", j.next_step AS "job_next_step?",
             j.last_error AS "job_last_error?"
@@ -330,4 +332,14 @@ pub async fn spoke_ids_attached(
     )
     .fetch_all(conn)
     .await
+}
+
+/// Every spoke of a hub that is not detached (a reconcile's view of who may hold what).
+pub async fn spokes_of_hub(pool: &PgPool, hub_id: Uuid) -> Result<Vec<Spoke>, sqlx::Error> {
+    let mut q = QueryBuilder::new(SPOKE_SELECT);
+    q.push(" WHERE s.hub_id = ")
+        .push_bind(hub_id)
+        .push(" AND s.status <> 'detached' ORDER BY s.id");
+    let rows: Vec<SpokeRow> = q.build_query_as().fetch_all(pool).await?;
+    Ok(rows.into_iter().map(SpokeRow::into_model).collect())
 }

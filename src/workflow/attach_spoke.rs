@@ -10,7 +10,7 @@ use super::ops::{
     Association, dns_prerequisites, join, prefix_list_change, present_zones, routes_ensure,
     tables_usable, zone_associate,
 };
-use crate::cloud::{PeeringInfo, PeeringRequest, PeeringStatus};
+use crate::cloud::{PeeringInfo, PeeringStatus};
 use crate::domain::{HostedZoneId, Ipv4Cidr, PeeringId, RouteTableId};
 use crate::model::{HubStatus, JobKind, SpokeStatus};
 use crate::store::effects::Effect;
@@ -198,45 +198,7 @@ async fn check_quotas(cx: &mut Cx) -> StepResult {
 /// The live peering tagged for this spoke, or a new one. Saved in the state and on the spoke.
 async fn peering_ensure(cx: &mut Cx) -> Result<PeeringInfo, super::context::StepError> {
     let hcx = cx.hub_cx();
-    let spoke = cx.spoke().clone();
-    let tag = cx.spoke_tag();
-    let found = cx.cloud.network.peering_find(&hcx, &tag).await?;
-    let peering = match found.iter().find(|p| !p.status.is_dead()) {
-        Some(p) => {
-            if p.accepter_vpc != spoke.vpc_id || p.requester_vpc != cx.hub.vpc_id {
-                return fail(format!(
-                    "peering {} tagged for this spoke connects {} to {}, not {} to {}",
-                    p.id, p.requester_vpc, p.accepter_vpc, cx.hub.vpc_id, spoke.vpc_id
-                ));
-            }
-            p.clone()
-        }
-        None => {
-            let made = cx
-                .cloud
-                .network
-                .peering_create(
-                    &hcx,
-                    &PeeringRequest {
-                        vpc: cx.hub.vpc_id.clone(),
-                        peer_vpc: spoke.vpc_id.clone(),
-                        peer_owner: spoke.account_id.clone(),
-                        peer_region: spoke.region.clone(),
-                        owner_tag: tag.clone(),
-                    },
-                )
-                .await?;
-            // CreateVpcPeeringConnection has no client token: a request whose response was
-            // lost and that the SDK sent again leaves a second pending peering. Keep the one
-            // we were answered with, delete the others.
-            for other in cx.cloud.network.peering_find(&hcx, &tag).await? {
-                if other.id != made.id && other.status == PeeringStatus::PendingAcceptance {
-                    cx.cloud.network.peering_delete(&hcx, &other.id).await?;
-                }
-            }
-            made
-        }
-    };
+    let peering = super::ops::peering_ensure(&cx.cloud, &hcx, &cx.hub, cx.spoke()).await?;
     cx.state.peering_id = Some(peering.id.clone());
     cx.effect(Effect::SpokePeering(Some(peering.id.clone())));
     Ok(peering)

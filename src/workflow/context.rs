@@ -215,13 +215,7 @@ impl<S> StepCx<S> {
     }
 
     pub fn hub_cx(&self) -> CallCx {
-        CallCx {
-            account: self.hub.account_id.clone(),
-            region: self.hub.region.clone(),
-            role: self.hub.role_arn.clone(),
-            external_id: self.hub.external_id.clone(),
-            job_id: Some(self.job.id),
-        }
+        hub_call_cx(&self.hub, Some(self.job.id))
     }
 
     /// The job's spoke; a spoke job always has one (checked when the step context is loaded).
@@ -230,31 +224,23 @@ impl<S> StepCx<S> {
     }
 
     pub fn spoke_cx(&self) -> CallCx {
-        spoke_call_cx(self.spoke(), self.job.id)
+        spoke_call_cx(self.spoke(), Some(self.job.id))
     }
 
     pub fn hub_tag(&self) -> String {
-        format!("hub:{}", self.hub.id)
+        hub_tag(&self.hub)
     }
 
     pub fn service_tag(&self, service: &HubService) -> String {
-        format!(
-            "hub:{}:service:{}:{}",
-            self.hub.id,
-            service.name,
-            service.generation.simple()
-        )
+        service_tag(&self.hub, service)
     }
 
     pub fn spoke_tag(&self) -> String {
-        format!("spoke:{}", self.spoke().id)
+        spoke_tag(self.spoke().id)
     }
 
     pub fn hub_zone_vpc(&self) -> ZoneVpc {
-        ZoneVpc {
-            vpc_id: self.hub.vpc_id.clone(),
-            region: self.hub.region.clone(),
-        }
+        hub_zone_vpc(&self.hub)
     }
 
     /// The hub's services that are wanted (not being removed).
@@ -286,14 +272,52 @@ impl<S> StepCx<S> {
     }
 }
 
-/// How to call AWS as `spoke`'s account.
-pub fn spoke_call_cx(spoke: &Spoke, job_id: Uuid) -> CallCx {
+/// How to call AWS as `spoke`'s account (for `job_id`, or for a plan without a job).
+pub fn spoke_call_cx(spoke: &Spoke, job_id: Option<Uuid>) -> CallCx {
     CallCx {
         account: spoke.account_id.clone(),
         region: spoke.region.clone(),
         role: spoke.role_arn.clone(),
         external_id: spoke.external_id.clone(),
-        job_id: Some(job_id),
+        job_id,
+    }
+}
+
+/// How to call AWS as the hub's account.
+pub fn hub_call_cx(hub: &Hub, job_id: Option<Uuid>) -> CallCx {
+    CallCx {
+        account: hub.account_id.clone(),
+        region: hub.region.clone(),
+        role: hub.role_arn.clone(),
+        external_id: hub.external_id.clone(),
+        job_id,
+    }
+}
+
+/// The [`OWNER_TAG`](crate::cloud::OWNER_TAG) value of a hub's security group and prefix list.
+pub fn hub_tag(hub: &Hub) -> String {
+    format!("hub:{}", hub.id)
+}
+
+/// The owner tag value of a hub service's endpoints.
+pub fn service_tag(hub: &Hub, service: &HubService) -> String {
+    format!(
+        "hub:{}:service:{}:{}",
+        hub.id,
+        service.name,
+        service.generation.simple()
+    )
+}
+
+/// The owner tag value of a spoke's peering.
+pub fn spoke_tag(spoke: Uuid) -> String {
+    format!("spoke:{spoke}")
+}
+
+pub fn hub_zone_vpc(hub: &Hub) -> ZoneVpc {
+    ZoneVpc {
+        vpc_id: hub.vpc_id.clone(),
+        region: hub.region.clone(),
     }
 }
 

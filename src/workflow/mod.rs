@@ -24,6 +24,7 @@ pub mod delete_hub;
 pub mod detach_spoke;
 pub mod ops;
 pub mod provision_hub;
+pub mod reconcile;
 pub mod runner;
 pub mod update_hub_services;
 pub mod zone_names;
@@ -62,6 +63,8 @@ pub fn registered(kind: JobKind) -> Registered {
         JobKind::DeleteHub => Registered::of::<delete_hub::DeleteHub>(),
         JobKind::AttachSpoke => Registered::of::<attach_spoke::AttachSpoke>(),
         JobKind::DetachSpoke => Registered::of::<detach_spoke::DetachSpoke>(),
+        JobKind::ReconcileHub => Registered::of::<reconcile::ReconcileHub>(),
+        JobKind::ReconcileSpoke => Registered::of::<reconcile::ReconcileSpoke>(),
     }
 }
 
@@ -77,6 +80,17 @@ pub async fn enqueue(
     hub_id: Uuid,
     spoke_id: Option<Uuid>,
 ) -> Result<Uuid, sqlx::Error> {
+    enqueue_with_state(conn, kind, hub_id, spoke_id, serde_json::json!({})).await
+}
+
+/// Creates a job whose typed state starts as `state` (a reconcile's `detect_only`).
+pub async fn enqueue_with_state(
+    conn: &mut PgConnection,
+    kind: JobKind,
+    hub_id: Uuid,
+    spoke_id: Option<Uuid>,
+    state: serde_json::Value,
+) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::now_v7();
     store::jobs::job_insert(
         conn,
@@ -86,6 +100,7 @@ pub async fn enqueue(
             hub_id,
             spoke_id,
             steps: steps_of(kind),
+            state,
         },
     )
     .await?;

@@ -7,16 +7,16 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::cloud::{
     AliasRecord, CallCx, Cloud, CloudError, CloudErrorKind, EndpointInfo, EndpointRequest,
-    EndpointServiceInfo, EndpointServiceType, RouteTableInfo, RouteTarget, SubnetInfo, VpcInfo,
-    ZoneInfo, ZoneVpc,
+    EndpointServiceInfo, EndpointServiceType, PeeringInfo, PeeringRequest, PeeringStatus,
+    RouteTableInfo, RouteTarget, SubnetInfo, VpcInfo, ZoneInfo, ZoneVpc,
 };
 use crate::domain::{
     HostedZoneId, Ipv4Cidr, PeeringId, PrefixListId, RouteTableId, SecurityGroupId, SubnetId,
 };
-use crate::model::{Hub, HubService, HubStatus, HubZone};
+use crate::model::{Hub, HubService, HubStatus, HubZone, Spoke};
 use crate::store::effects::{Effect, ZonePlan};
 
-use super::context::{StepCx, StepError, StepResult, WaitFor, fail, wait};
+use super::context::{StepCx, StepError, StepResult, WaitFor, fail, spoke_tag, wait};
 use super::zone_names::{zone_caller_reference, zone_names};
 
 // ---------------------------------------------------------------------------------------------
@@ -257,12 +257,12 @@ async fn ingress_ensure<S>(
 const ENDPOINT_FAILURES_MAX: usize = 2;
 
 /// An endpoint in this state will never become available (`failed`, `rejected`).
-fn endpoint_dead(state: &str) -> bool {
+pub(crate) fn endpoint_dead(state: &str) -> bool {
     state.eq_ignore_ascii_case("failed") || state.eq_ignore_ascii_case("rejected")
 }
 
 /// An endpoint in this state is gone or going (`deleting`, `deleted`).
-fn endpoint_gone(state: &str) -> bool {
+pub(crate) fn endpoint_gone(state: &str) -> bool {
     state.eq_ignore_ascii_case("deleting") || state.eq_ignore_ascii_case("deleted")
 }
 
@@ -713,6 +713,53 @@ fn route_conflict(table: &RouteTableId, dest: &Ipv4Cidr, target: &RouteTarget) -
     fail(format!(
         "route table {table} already routes {dest} to {target}"
     ))
+}
+
+/// The live peering tagged for `spoke` in the hub account, or a new one requested from the hub
+/// VPC to the spoke VPC. A peering tagged for the spoke that connects other VPCs is a conflict.
+pub async fn peering_ensure(
+    cloud: &Cloud,
+    hcx: &CallCx,
+    hub: &Hub,
+    spoke: &Spoke,
+) -> Result<PeeringInfo, StepError> {
+    let tag = spoke_tag(spoke.id);
+    let found = cloud.network.peering_find(hcx, &tag).await?;
+    match found.iter().find(|p| !p.status.is_dead()) {
+        Some(p) => {
+            if p.accepter_vpc != spoke.vpc_id || p.requester_vpc != hub.vpc_id {
+                return fail(format!(
+                    "peering {} tagged for this spoke connects {} to {}, not {} to {}",
+                    p.id, p.requester_vpc, p.accepter_vpc, hub.vpc_id, spoke.vpc_id
+                ));
+            }
+            Ok(p.clone())
+        }
+        None => {
+            let made = cloud
+                .network
+                .peering_create(
+                    hcx,
+                    &PeeringRequest {
+                        vpc: hub.vpc_id.clone(),
+                        peer_vpc: spoke.vpc_id.clone(),
+                        peer_owner: spoke.account_id.clone(),
+                        peer_region: spoke.region.clone(),
+                        owner_tag: tag.clone(),
+                    },
+                )
+                .await?;
+            // CreateVpcPeeringConnection has no client token: a request whose response was
+            // lost and that the SDK sent again leaves a second pending peering. Keep the one
+            // we were answered with, delete the others.
+            for other in cloud.network.peering_find(hcx, &tag).await? {
+                if other.id != made.id && other.status == PeeringStatus::PendingAcceptance {
+                    cloud.network.peering_delete(hcx, &other.id).await?;
+                }
+            }
+            Ok(made)
+        }
+    }
 }
 
 /// Deletes the routes of `tables` that go through one of `peerings`.

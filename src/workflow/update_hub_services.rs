@@ -74,7 +74,7 @@ async fn associate_spokes(cx: &mut StepCx<UpdateState>) -> StepResult {
                 None => continue,
             }
         };
-        let scx = spoke_call_cx(&spoke, cx.job.id);
+        let scx = spoke_call_cx(&spoke, Some(cx.job.id));
         let vpc = spoke_zone_vpc(&spoke);
         for z in &zones {
             let done = cx.state.zones_associated.entry(id).or_default();

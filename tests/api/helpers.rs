@@ -41,6 +41,14 @@ pub async fn spawn_app_with_idempotency_ttl(idempotency_ttl: Duration) -> TestAp
     spawn_app_with(Duration::from_secs(30), idempotency_ttl).await
 }
 
+/// A simulated cloud for the API's plans (`dry_run`) and orphan listings; no worker uses it.
+fn api_cloud(pool: &sqlx::PgPool) -> endpoint_hub::cloud::Cloud {
+    let recorder = std::sync::Arc::new(store::audit::DbRecorder(pool.clone()));
+    endpoint_hub::cloud::Cloud::from_all(std::sync::Arc::new(
+        endpoint_hub::cloud::sim::SimCloud::new(Default::default(), recorder),
+    ))
+}
+
 async fn spawn_app_with(request_timeout: Duration, idempotency_ttl: Duration) -> TestApp {
     let (db, pool) = TestDb::migrated().await;
     // No workers run in these tests: every job a request creates stays queued, on purpose.
@@ -61,7 +69,7 @@ async fn spawn_app_with(request_timeout: Duration, idempotency_ttl: Duration) ->
     let router = router(
         App {
             idempotency_ttl,
-            ..app(&pool, Default::default())
+            ..app(&pool, Default::default(), api_cloud(&pool))
         },
         HttpConfig {
             body_limit_bytes: BODY_LIMIT,

@@ -35,9 +35,10 @@ pub fn test_limits() -> Limits {
     }
 }
 
-pub fn app(pool: &PgPool, limits: Limits) -> App {
+pub fn app(pool: &PgPool, limits: Limits, cloud: Cloud) -> App {
     App {
         pool: pool.clone(),
+        cloud,
         limits,
         default_role_name: "endpoint-hub".parse().unwrap(),
         idempotency_ttl: store::idempotency::DEFAULT_TTL,
@@ -101,7 +102,7 @@ impl World {
         let sim = Arc::new(SimCloud::new(sim, recorder));
         let cloud = Cloud::from_all(sim.clone()).paced(pacer(&pool));
         World {
-            app: app(&pool, limits),
+            app: app(&pool, limits, cloud.clone()),
             pool,
             sim,
             cloud,
@@ -207,6 +208,7 @@ impl World {
             role_name: None,
             external_id: None,
             prefix_list_max_entries: Some(160),
+            reconcile_mode: None,
         };
         let hub = self
             .app

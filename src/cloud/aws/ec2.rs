@@ -437,6 +437,7 @@ impl Network for AwsCloud {
                     gateway: associations
                         .iter()
                         .find_map(|a| a.gateway_id().map(str::to_owned)),
+                    routes: routes_of(t),
                 })
             })
             .collect())
@@ -603,21 +604,7 @@ impl Network for AwsCloud {
                 format!("route table {table} does not exist"),
             ));
         };
-        // Routes to destinations that are not VPC-sized IPv4 blocks (0.0.0.0/0, IPv6, prefix
-        // lists) cannot conflict with a spoke's CIDR as an exact destination: skipped.
-        Ok(t.routes()
-            .iter()
-            .filter_map(|r| {
-                Some(RouteInfo {
-                    destination: parse(r.destination_cidr_block())?,
-                    target: route_target(r),
-                    state: r
-                        .state()
-                        .map(|s| s.as_str().to_owned())
-                        .unwrap_or_else(|| "active".to_owned()),
-                })
-            })
-            .collect())
+        Ok(routes_of(t))
     }
 
     #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]
@@ -1198,4 +1185,23 @@ mod tests {
         assert!(!sg.admits(443, &b) && !sg.admits(23, &b));
         assert_eq!(sg.ingress.len(), 4);
     }
+}
+
+/// A table's routes to IPv4 CIDR blocks. Routes to destinations that are not VPC-sized IPv4
+/// blocks (0.0.0.0/0, IPv6, prefix lists) cannot conflict with a spoke's CIDR as an exact
+/// destination: skipped.
+fn routes_of(t: &aws_sdk_ec2::types::RouteTable) -> Vec<RouteInfo> {
+    t.routes()
+        .iter()
+        .filter_map(|r| {
+            Some(RouteInfo {
+                destination: parse(r.destination_cidr_block())?,
+                target: route_target(r),
+                state: r
+                    .state()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_else(|| "active".to_owned()),
+            })
+        })
+        .collect()
 }

@@ -449,12 +449,14 @@ impl Network for SimCloud {
                 .iter()
                 .enumerate()
                 .map(|(i, id)| {
-                    let gateway = s.tables.get(id).and_then(|t| t.gateway.clone());
+                    let table = s.tables.get(id);
+                    let gateway = table.and_then(|t| t.gateway.clone());
                     RouteTableInfo {
                         id: id.clone(),
                         main: i == 0,
                         subnets: usize::from(i > 0 && gateway.is_none()),
                         gateway,
+                        routes: table.map(|t| s.route_infos(t)).unwrap_or_default(),
                     }
                 })
                 .collect())
