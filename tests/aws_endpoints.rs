@@ -252,6 +252,7 @@ async fn deletion_waits_for_endpoints_to_be_deleted() {
             &actor(),
             hub.id,
             HubUpdate {
+                reconcile_mode: None,
                 services: vec!["sqs".parse().unwrap()],
             },
         )

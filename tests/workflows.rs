@@ -7,6 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use endpoint_hub::cloud::PeeringStatus;
 use endpoint_hub::cloud::sim::{Fault, FaultKind, SimConfig};
 use endpoint_hub::model::{Hub, JobKind, JobStatus};
 use endpoint_hub::store;
@@ -117,6 +118,26 @@ async fn setup_for(w: &World, kind: JobKind, cfg: &EngineConfig) -> (Hub, Option
             run(w, cfg).await;
             (hub, None)
         }
+        JobKind::ReconcileHub | JobKind::ReconcileSpoke => {
+            let hub = w.hub_registered(SERVICES).await;
+            run(w, cfg).await;
+            let spoke = w.enroll(1, true).await;
+            run(w, cfg).await;
+            w.assert_attached(&hub, spoke.id).await;
+            w.drift_inject(&hub, spoke.id).await;
+            // The spoke's peering deleted by hand too: repaired by a new one.
+            let peering = w.spoke(spoke.id).await.peering_id.unwrap();
+            w.sim
+                .peering_set_status(&peering, PeeringStatus::Deleted, None);
+            if kind == JobKind::ReconcileHub {
+                let endpoint = w.app.hub_get(hub.id).await.unwrap().services[0]
+                    .endpoint_id
+                    .clone()
+                    .unwrap();
+                w.sim.drift_endpoint_delete(&endpoint);
+            }
+            (hub, Some(spoke.id))
+        }
     }
 }
 
@@ -132,6 +153,18 @@ async fn start(w: &World, kind: JobKind, hub: &Hub, spoke: Option<Uuid>) {
         }
         JobKind::DeleteHub => {
             w.app.hub_delete(&actor(), hub.id).await.unwrap();
+        }
+        JobKind::ReconcileHub => {
+            w.app
+                .hub_reconcile(&actor(), hub.id, Default::default())
+                .await
+                .unwrap();
+        }
+        JobKind::ReconcileSpoke => {
+            w.app
+                .spoke_reconcile(&actor(), spoke.unwrap(), Default::default())
+                .await
+                .unwrap();
         }
     }
 }
@@ -156,6 +189,16 @@ async fn assert_done(w: &World, kind: JobKind, hub: &Hub, spoke: Option<Uuid>) {
             w.assert_attached(hub, spoke.unwrap()).await;
         }
         JobKind::DeleteHub => assert_hub_gone(w, hub).await,
+        JobKind::ReconcileHub | JobKind::ReconcileSpoke => {
+            w.assert_attached(hub, spoke.unwrap()).await;
+            let (open, error) = w.drift_open(hub.id, spoke).await;
+            assert!(open.is_empty() && error.is_none(), "{open:?} {error:?}");
+            if kind == JobKind::ReconcileHub {
+                assert_provisioned_once(w, hub).await;
+                let (open, _) = w.drift_open(hub.id, None).await;
+                assert!(open.is_empty(), "{open:?}");
+            }
+        }
     }
     assert_eq!(store::jobs::job_unfinished_count(&w.pool).await.unwrap(), 0);
 }
@@ -177,6 +220,19 @@ async fn failure_after_each_step_then_retry(kind: JobKind) {
         let error = job.last_error.clone().unwrap();
         assert!(error.contains("injected failure"), "{kind} {step}: {error}");
         match spoke {
+            // A failed reconcile leaves statuses alone and says why on the drift.
+            Some(id) if matches!(kind, JobKind::ReconcileHub | JobKind::ReconcileSpoke) => {
+                let (_, error) = w
+                    .drift_open(hub.id, (kind == JobKind::ReconcileSpoke).then_some(id))
+                    .await;
+                assert!(
+                    error
+                        .as_deref()
+                        .is_some_and(|e| e.contains("injected failure")),
+                    "{kind} {step}: {error:?}"
+                );
+                assert_eq!(w.spoke(id).await.status.as_str(), "attached");
+            }
             Some(id) if kind != JobKind::UpdateHubServices => {
                 let s = w.spoke(id).await;
                 assert_eq!(s.status.as_str(), "failed", "{kind} {step}");
@@ -224,6 +280,16 @@ async fn detach_spoke_failure_after_each_step_then_retry() {
     failure_after_each_step_then_retry(JobKind::DetachSpoke).await;
 }
 
+#[tokio::test]
+async fn reconcile_hub_failure_after_each_step_then_retry() {
+    failure_after_each_step_then_retry(JobKind::ReconcileHub).await;
+}
+
+#[tokio::test]
+async fn reconcile_spoke_failure_after_each_step_then_retry() {
+    failure_after_each_step_then_retry(JobKind::ReconcileSpoke).await;
+}
+
 /// A hub's whole life, every job kind once: provision, attach two spokes, change the
 /// services, detach both, delete. Checks the end state of each.
 async fn lifecycle(w: &World, drive: impl AsyncFn(&World)) {
@@ -238,6 +304,21 @@ async fn lifecycle(w: &World, drive: impl AsyncFn(&World)) {
     w.services_set(hub.id, &["sqs", "ecr.api"]).await;
     drive(w).await;
     assert_provisioned_once(w, &hub).await;
+    w.assert_attached(&hub, a.id).await;
+    w.assert_attached(&hub, b.id).await;
+    // Drift made by hand, repaired by a reconcile of the hub and one of a spoke.
+    w.drift_inject(&hub, a.id).await;
+    w.app
+        .hub_reconcile(&actor(), hub.id, Default::default())
+        .await
+        .unwrap();
+    drive(w).await;
+    w.drift_inject(&hub, b.id).await;
+    w.app
+        .spoke_reconcile(&actor(), b.id, Default::default())
+        .await
+        .unwrap();
+    drive(w).await;
     w.assert_attached(&hub, a.id).await;
     w.assert_attached(&hub, b.id).await;
     w.app.spoke_detach(&actor(), a.id).await.unwrap();

@@ -139,6 +139,7 @@ impl World {
                 &actor(),
                 hub,
                 HubUpdate {
+                    reconcile_mode: None,
                     services: names.iter().map(|s| s.parse().unwrap()).collect(),
                 },
             )
@@ -336,6 +337,55 @@ impl World {
             self.sim.authorizations().is_empty(),
             "no authorizations left"
         );
+    }
+
+    /// Drift made straight in the simulated cloud, as by hand in the accounts: the hub's route
+    /// to the spoke's first CIDR and the spoke's route to the hub deleted, the spoke's
+    /// prefix-list entries removed, the spoke VPC disassociated from the hub's first zone, and
+    /// an association authorization left behind. Returns the number of differences made.
+    pub async fn drift_inject(&self, hub: &Hub, spoke_id: Uuid) -> usize {
+        let hub = self.app.hub_get(hub.id).await.unwrap();
+        let spoke = self.spoke(spoke_id).await;
+        let hub_table = &hub.route_table_ids[0];
+        self.sim.drift_route_delete(hub_table, &spoke.cidrs[0]);
+        let spoke_table = self.sim.route_tables_of(&spoke.vpc_id)[0].clone();
+        self.sim.drift_route_delete(&spoke_table, &hub.cidrs[0]);
+        let pl = hub.prefix_list_id.clone().unwrap();
+        for c in &spoke.cidrs {
+            self.sim.drift_prefix_list_entry_remove(&pl, c);
+        }
+        let zone = hub.services[0].zones[0].id.clone().unwrap();
+        self.sim.drift_zone_disassociate(&zone, &spoke.vpc_id);
+        let zone2 = hub.services[1].zones[0].id.clone().unwrap();
+        self.sim.drift_authorization_add(
+            &zone2,
+            endpoint_hub::cloud::ZoneVpc {
+                vpc_id: spoke.vpc_id.clone(),
+                region: spoke.region.clone(),
+            },
+        );
+        4 + spoke.cidrs.len()
+    }
+
+    /// The drift recorded on the hub and on a spoke: (differences open, error).
+    pub async fn drift_open(
+        &self,
+        hub: Uuid,
+        spoke: Option<Uuid>,
+    ) -> (Vec<String>, Option<String>) {
+        let drift = match spoke {
+            None => self.app.hub_get(hub).await.unwrap().drift,
+            Some(s) => self.spoke(s).await.drift,
+        };
+        let drift = drift.expect("checked");
+        (
+            drift
+                .differences
+                .iter()
+                .map(|d| format!("{} {} {}", d.kind, d.resource, d.detail))
+                .collect(),
+            drift.error,
+        )
     }
 
     /// Checks that nothing of a detached spoke is left in the cloud.

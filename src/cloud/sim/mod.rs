@@ -1008,6 +1008,80 @@ impl SimCloud {
             .push((*destination, RouteTarget::Other(target.to_owned())));
     }
 
+    /// Drift, as someone acting in the account by hand would make it: deletes a route.
+    pub fn drift_route_delete(&self, table: &RouteTableId, destination: &Ipv4Cidr) {
+        let mut s = self.lock();
+        let t = s
+            .tables
+            .get_mut(table)
+            .unwrap_or_else(|| panic!("no route table {table}"));
+        t.routes.retain(|(d, _)| d != destination);
+    }
+
+    /// Drift: removes an entry of a prefix list (its version moves on, as AWS's does).
+    pub fn drift_prefix_list_entry_remove(&self, id: &PrefixListId, cidr: &Ipv4Cidr) {
+        let mut s = self.lock();
+        let pl = s
+            .prefix_lists
+            .get_mut(id)
+            .unwrap_or_else(|| panic!("no prefix list {id}"));
+        pl.entries.retain(|c| c != cidr);
+        pl.version += 1;
+    }
+
+    /// Drift: adds an entry to a prefix list.
+    pub fn drift_prefix_list_entry_add(&self, id: &PrefixListId, cidr: Ipv4Cidr) {
+        let mut s = self.lock();
+        let pl = s
+            .prefix_lists
+            .get_mut(id)
+            .unwrap_or_else(|| panic!("no prefix list {id}"));
+        pl.entries.push(cidr);
+        pl.version += 1;
+    }
+
+    /// Drift: disassociates a VPC from a zone.
+    pub fn drift_zone_disassociate(&self, zone: &HostedZoneId, vpc: &VpcId) {
+        let mut s = self.lock();
+        let z = s
+            .zones
+            .iter_mut()
+            .find(|z| &z.id == zone)
+            .unwrap_or_else(|| panic!("no zone {zone}"));
+        z.vpcs.retain(|v| &v.vpc_id != vpc);
+    }
+
+    /// Drift: an association authorization left behind.
+    pub fn drift_authorization_add(&self, zone: &HostedZoneId, vpc: ZoneVpc) {
+        let mut s = self.lock();
+        let z = s
+            .zones
+            .iter_mut()
+            .find(|z| &z.id == zone)
+            .unwrap_or_else(|| panic!("no zone {zone}"));
+        z.authorizations.push(vpc);
+    }
+
+    /// Drift: an endpoint deleted by hand (gone at once).
+    pub fn drift_endpoint_delete(&self, id: &EndpointId) {
+        let mut s = self.lock();
+        let e = s
+            .endpoints
+            .get_mut(id)
+            .unwrap_or_else(|| panic!("no endpoint {id}"));
+        e.state = "deleted".into();
+    }
+
+    /// Drift: an ingress rule of a security group revoked by hand.
+    pub fn drift_ingress_revoke(&self, sg: &SecurityGroupId, port: u16) {
+        let mut s = self.lock();
+        let g = s
+            .security_groups
+            .get_mut(sg)
+            .unwrap_or_else(|| panic!("no security group {sg}"));
+        g.ingress.retain(|(p, _)| *p != port);
+    }
+
     /// Forces a peering's status (e.g. `Rejected`, `Expired`) and message. Panics if missing.
     pub fn peering_set_status(&self, id: &PeeringId, status: PeeringStatus, message: Option<&str>) {
         let mut s = self.lock();
