@@ -266,7 +266,12 @@ pub struct ClaimedJob {
 ///   jobs of its spoke.
 ///
 /// A hub-level job may overtake spoke jobs that have not started: those read the hub as it is
-/// when they run. Claims are serialised by a transaction-scoped advisory lock (claims are
+/// when they run.
+///
+/// Reconciles yield: every other runnable job is claimed before a reconcile, and a
+/// `reconcile_hub` that has not started does not hold back the hub's later jobs (an attach
+/// enqueued during a background pass overtakes it; once started, it runs alone like any
+/// hub-level job). Claims are serialised by a transaction-scoped advisory lock (claims are
 /// short), which makes these checks race-free.
 pub async fn job_claim(
     pool: &PgPool,
@@ -287,12 +292,14 @@ pub async fn job_claim(
              AND NOT EXISTS ( \
                SELECT 1 FROM jobs o WHERE o.hub_id = j.hub_id AND o.id <> j.id \
                  AND o.status IN ('queued', 'running') AND ( \
-                   (o.spoke_id IS NULL AND o.created_at < j.created_at) \
+                   (o.spoke_id IS NULL AND o.created_at < j.created_at \
+                    AND NOT (o.kind = 'reconcile_hub' AND o.status = 'queued' \
+                             AND o.next_step = 0)) \
                    OR (o.spoke_id IS NULL AND (o.status = 'running' OR o.next_step > 0)) \
                    OR (j.spoke_id IS NULL AND (o.status = 'running' OR o.next_step > 0)) \
                    OR (j.spoke_id IS NOT NULL AND o.spoke_id = j.spoke_id \
                        AND o.created_at < j.created_at))) \
-           ORDER BY j.created_at, j.id \
+           ORDER BY j.kind IN ('reconcile_hub', 'reconcile_spoke'), j.created_at, j.id \
            LIMIT 1 FOR UPDATE SKIP LOCKED) \
          RETURNING id, kind AS \"kind: JobKind\", hub_id, spoke_id, steps, next_step, state, \
            attempts",

@@ -180,6 +180,28 @@ impl Workflow for ReconcileSpoke {
 // Observing
 // ---------------------------------------------------------------------------------------------
 
+/// How long one read of a reconcile keeps trying while AWS throttles it.
+const READ_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Awaits a read, waiting and trying again while AWS throttles it (up to [`READ_PATIENCE`],
+/// backing off to 5 s): a throttled read must not throw away the reads of the pass before it,
+/// which would spend the account's budget again on every retry of the step.
+macro_rules! patiently {
+    ($call:expr) => {{
+        let started = std::time::Instant::now();
+        let mut delay = std::time::Duration::from_millis(100);
+        loop {
+            match $call.await {
+                Err(e) if e.is(CloudErrorKind::Throttled) && started.elapsed() < READ_PATIENCE => {
+                    tokio::time::sleep(delay.mul_f64(0.5 + fastrand::f64() / 2.0)).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(5));
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
 /// What to compare: the hub (its own resources too unless `only` names one spoke), and its
 /// spokes (every one that is not detached: they may hold prefix-list entries and zone
 /// associations; only attached ones are checked).
@@ -252,7 +274,7 @@ pub async fn observe(cloud: &Cloud, scope: &Scope<'_>) -> Result<Vec<Finding>, S
     let hcx = hub_call_cx(hub, scope.job_id);
     let mut f = Findings { items: Vec::new() };
     let hub_level = scope.only.is_none();
-    if let Err(e) = cloud.credentials.caller_account(&hcx).await {
+    if let Err(e) = patiently!(cloud.credentials.caller_account(&hcx)) {
         if e.is(CloudErrorKind::AccessDenied) {
             f.add(
                 DriftKind::Unreadable,
@@ -279,10 +301,11 @@ pub async fn observe(cloud: &Cloud, scope: &Scope<'_>) -> Result<Vec<Finding>, S
         .flat_map(|s| s.ports.iter().copied())
         .collect();
     if hub_level {
-        let sg = cloud
-            .firewall
-            .security_group_find(&hcx, &hub.vpc_id, &hub_tag(hub))
-            .await?;
+        let sg = patiently!(
+            cloud
+                .firewall
+                .security_group_find(&hcx, &hub.vpc_id, &hub_tag(hub))
+        )?;
         match (&sg, &hub.prefix_list_id) {
             (None, _) => f.add(
                 DriftKind::Missing,
@@ -334,7 +357,7 @@ pub async fn observe(cloud: &Cloud, scope: &Scope<'_>) -> Result<Vec<Finding>, S
     }
     let entries: Option<BTreeSet<Ipv4Cidr>> = match &hub.prefix_list_id {
         None => None,
-        Some(id) => match cloud.firewall.prefix_list_get(&hcx, id).await? {
+        Some(id) => match patiently!(cloud.firewall.prefix_list_get(&hcx, id))? {
             Some(pl) => Some(pl.entries.into_iter().collect()),
             None => {
                 if hub_level {
@@ -425,10 +448,11 @@ pub async fn observe(cloud: &Cloud, scope: &Scope<'_>) -> Result<Vec<Finding>, S
         if !hub_level {
             break;
         }
-        let found = cloud
-            .endpoints
-            .endpoints_find(&hcx, &hub.vpc_id, &service_tag(hub, svc))
-            .await?;
+        let found = patiently!(cloud.endpoints.endpoints_find(
+            &hcx,
+            &hub.vpc_id,
+            &service_tag(hub, svc)
+        ))?;
         let live = found
             .iter()
             .find(|e| !endpoint_gone(&e.state) && !endpoint_dead(&e.state));
@@ -508,7 +532,7 @@ pub async fn observe(cloud: &Cloud, scope: &Scope<'_>) -> Result<Vec<Finding>, S
     for svc in hub.services.iter().filter(|s| s.state == "present") {
         for hz in &svc.zones {
             let Some(zone_id) = &hz.id else { continue };
-            let Some(zone) = cloud.dns.zone_get(&hcx, zone_id).await? else {
+            let Some(zone) = patiently!(cloud.dns.zone_get(&hcx, zone_id))? else {
                 f.add(
                     DriftKind::Missing,
                     DriftResource::Zone,
@@ -548,7 +572,7 @@ pub async fn observe(cloud: &Cloud, scope: &Scope<'_>) -> Result<Vec<Finding>, S
                     );
                 }
                 if let Some((target, target_zone)) = regional.get(svc.name.as_str()) {
-                    let records = cloud.dns.alias_records_list(&hcx, zone_id).await?;
+                    let records = patiently!(cloud.dns.alias_records_list(&hcx, zone_id))?;
                     for name in [hz.name.clone(), format!("*.{}", hz.name)] {
                         let found = records
                             .iter()
@@ -649,10 +673,7 @@ pub async fn observe(cloud: &Cloud, scope: &Scope<'_>) -> Result<Vec<Finding>, S
             }
             // Authorizations left behind (an attach interrupted between associating and
             // deleting its authorization leaves one; the spoke job checks its own VPC's).
-            let auths = cloud
-                .dns
-                .association_authorizations_list(&hcx, zone_id)
-                .await?;
+            let auths = patiently!(cloud.dns.association_authorizations_list(&hcx, zone_id))?;
             for auth in auths
                 .iter()
                 .filter(|a| hub_level || checked.iter().any(|s| s.vpc_id == a.vpc_id))
@@ -690,14 +711,13 @@ pub async fn observe(cloud: &Cloud, scope: &Scope<'_>) -> Result<Vec<Finding>, S
 
     // Peerings and routes, both sides.
     let peerings: Vec<PeeringInfo> = if hub_level {
-        cloud
-            .network
-            .peering_list_for_vpc(&hcx, &hub.vpc_id)
-            .await?
+        patiently!(cloud.network.peering_list_for_vpc(&hcx, &hub.vpc_id))?
     } else {
         let mut all = Vec::new();
         for s in &checked {
-            all.extend(cloud.network.peering_find(&hcx, &spoke_tag(s.id)).await?);
+            all.extend(patiently!(
+                cloud.network.peering_find(&hcx, &spoke_tag(s.id))
+            )?);
         }
         all
     };
@@ -714,10 +734,7 @@ pub async fn observe(cloud: &Cloud, scope: &Scope<'_>) -> Result<Vec<Finding>, S
     let hub_tables: Vec<(RouteTableId, Vec<RouteInfo>)> = if checked.is_empty() {
         Vec::new()
     } else {
-        cloud
-            .network
-            .route_tables_list(&hcx, &hub.vpc_id)
-            .await?
+        patiently!(cloud.network.route_tables_list(&hcx, &hub.vpc_id))?
             .into_iter()
             .filter(|t| hub.route_table_ids.contains(&t.id))
             .map(|t| (t.id, t.routes))
@@ -817,7 +834,7 @@ pub async fn observe(cloud: &Cloud, scope: &Scope<'_>) -> Result<Vec<Finding>, S
             }
         }
         let scx = spoke_call_cx(spoke, scope.job_id);
-        let tables = match cloud.network.route_tables_list(&scx, &spoke.vpc_id).await {
+        let tables = match patiently!(cloud.network.route_tables_list(&scx, &spoke.vpc_id)) {
             Ok(t) => t,
             Err(e) if e.is(CloudErrorKind::AccessDenied) => {
                 f.add(

@@ -147,6 +147,24 @@ impl World {
             .expect("hub update");
     }
 
+    /// Runs jobs with a deployment's pacing of waits and retries (the test default polls every
+    /// 5 ms and backs off at most 100 ms, which EC2's buckets in a rate-limited sim throttle
+    /// into failure over many spokes; EC2 is not paced client-side).
+    pub async fn run_like_a_deployment(&self) {
+        let config = EngineConfig {
+            lease: Duration::from_secs(5),
+            poll_interval: Duration::from_millis(100),
+            backoff_base: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(10),
+            wait_interval: Duration::from_millis(500),
+            ..EngineConfig::default()
+        };
+        self.engine(config)
+            .run_until_idle(Duration::from_secs(400))
+            .await
+            .expect("jobs finish");
+    }
+
     pub async fn run_until_idle(&self) {
         self.engine(test_engine_config())
             .run_until_idle(Duration::from_secs(120))
@@ -365,6 +383,13 @@ impl World {
             },
         );
         4 + spoke.cidrs.len()
+    }
+
+    /// Drift: the hub's route to the spoke's first CIDR deleted by hand.
+    pub async fn drift_inject_route(&self, hub: &Hub, spoke_id: Uuid) {
+        let spoke = self.spoke(spoke_id).await;
+        self.sim
+            .drift_route_delete(&hub.route_table_ids[0], &spoke.cidrs[0]);
     }
 
     /// The drift recorded on the hub and on a spoke: (differences open, error).

@@ -1,0 +1,398 @@
+//! Drift detection and repair (issue 9), in the simulated cloud: drift is made straight in the
+//! cloud (never through the service), then reconciled and checked from outside.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use endpoint_hub::app::{ReconcileOptions, Reconciled};
+use endpoint_hub::cloud::{PeeringStatus, RouteTarget};
+use endpoint_hub::model::{DriftKind, DriftResource, JobKind, JobStatus, ReconcileMode};
+use endpoint_hub::store;
+use support::*;
+
+/// Mutating AWS calls recorded so far (every one the cloud layer makes is a `cloud_calls` row).
+async fn mutating_calls(w: &World) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM cloud_calls")
+        .fetch_one(&w.pool)
+        .await
+        .unwrap()
+}
+
+async fn jobs_of(w: &World, kind: JobKind) -> Vec<endpoint_hub::model::Job> {
+    w.app
+        .job_list(
+            store::jobs::JobFilter {
+                kind: Some(kind),
+                ..Default::default()
+            },
+            None,
+            200,
+        )
+        .await
+        .unwrap()
+        .items
+}
+
+fn dry_run() -> ReconcileOptions {
+    ReconcileOptions {
+        dry_run: true,
+        detect_only: false,
+    }
+}
+
+/// A route to the spoke's CIDR through something that is not ours (a transit gateway someone
+/// added) is reported as a conflict and left alone; the rest is repaired.
+#[tokio::test]
+async fn foreign_route_on_the_same_cidr_is_reported_and_left_alone() {
+    let w = World::new(sim_config(false)).await;
+    let hub = w.hub(&["sqs", "kms"]).await;
+    let spoke = w.enroll(1, true).await;
+    w.run_until_idle().await;
+    w.assert_attached(&hub, spoke.id).await;
+    let spoke = w.spoke(spoke.id).await;
+    let table = hub.route_table_ids[0].clone();
+    w.sim
+        .route_put_other(&hub.account_id, &table, &spoke.cidrs[0], "tgw-0foreign");
+    let pl = w.app.hub_get(hub.id).await.unwrap().prefix_list_id.unwrap();
+    w.sim.drift_prefix_list_entry_remove(&pl, &spoke.cidrs[0]);
+
+    w.app
+        .hub_reconcile(&actor(), hub.id, Default::default())
+        .await
+        .unwrap();
+    w.run_until_idle().await;
+
+    let routes = w.sim.routes(&table);
+    let route = routes
+        .iter()
+        .find(|r| r.destination == spoke.cidrs[0])
+        .unwrap();
+    assert_eq!(route.target, RouteTarget::Other("tgw-0foreign".into()));
+    assert!(w.sim.prefix_list_entries(&pl).contains(&spoke.cidrs[0]));
+    let drift = w.spoke(spoke.id).await.drift.unwrap();
+    assert_eq!(drift.differences.len(), 1, "{drift:?}");
+    let d = &drift.differences[0];
+    assert_eq!(
+        (d.kind, d.resource),
+        (DriftKind::Conflict, DriftResource::Route)
+    );
+    assert!(d.detail.contains("tgw-0foreign"), "{}", d.detail);
+    assert!(d.repair.is_none());
+    let job = jobs_of(&w, JobKind::ReconcileHub).await.remove(0);
+    assert_eq!(job.status, JobStatus::Succeeded);
+    // A second reconcile leaves it alone again: nothing mutating at all.
+    let before = mutating_calls(&w).await;
+    w.app
+        .hub_reconcile(&actor(), hub.id, Default::default())
+        .await
+        .unwrap();
+    w.run_until_idle().await;
+    assert_eq!(mutating_calls(&w).await, before);
+    let metrics = w.app.metrics().await.unwrap();
+    assert!(
+        metrics.contains("endpoint_hub_drift_conflicts_open{resource=\"route\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "endpoint_hub_drift_repaired_total{kind=\"missing\",resource=\"prefix_list_entry\"} 1"
+        ),
+        "{metrics}"
+    );
+}
+
+/// `detect_only` (the request flag, or the hub's `reconcile_mode`) reports every difference,
+/// stores it, and makes no mutating call.
+#[tokio::test]
+async fn detect_only_reports_and_changes_nothing() {
+    let w = World::new(sim_config(false)).await;
+    let hub = w.hub(&["sqs", "kms"]).await;
+    let spoke = w.enroll(1, true).await;
+    w.run_until_idle().await;
+    let made = w.drift_inject(&hub, spoke.id).await;
+    let before = mutating_calls(&w).await;
+    w.app
+        .spoke_reconcile(
+            &actor(),
+            spoke.id,
+            ReconcileOptions {
+                dry_run: false,
+                detect_only: true,
+            },
+        )
+        .await
+        .unwrap();
+    w.run_until_idle().await;
+    assert_eq!(mutating_calls(&w).await, before);
+    let (open, error) = w.drift_open(hub.id, Some(spoke.id)).await;
+    assert_eq!(open.len(), made, "{open:?}");
+    assert!(error.is_none());
+
+    // The hub's setting does the same for every reconcile of the hub.
+    let mut conn = w.pool.acquire().await.unwrap();
+    store::hubs::hub_reconcile_mode_set(&mut conn, hub.id, ReconcileMode::Detect)
+        .await
+        .unwrap();
+    drop(conn);
+    w.app
+        .hub_reconcile(&actor(), hub.id, Default::default())
+        .await
+        .unwrap();
+    w.run_until_idle().await;
+    assert_eq!(mutating_calls(&w).await, before);
+    let (open, _) = w.drift_open(hub.id, Some(spoke.id)).await;
+    assert_eq!(open.len(), made, "{open:?}");
+    // Found twice (two jobs), repaired never.
+    let metrics = w.app.metrics().await.unwrap();
+    assert!(
+        metrics
+            .contains("endpoint_hub_drift_repaired_total{kind=\"missing\",resource=\"route\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("endpoint_hub_drift_found_total{kind=\"missing\",resource=\"route\"} 4"),
+        "{metrics}"
+    );
+}
+
+/// A dry run answers what a reconcile would find and change, in order, and makes no mutating
+/// call, creates no job and records nothing.
+#[tokio::test]
+async fn dry_run_plans_without_changing_or_storing_anything() {
+    let w = World::new(sim_config(false)).await;
+    let hub = w.hub(&["sqs", "kms"]).await;
+    let spoke = w.enroll(1, true).await;
+    w.run_until_idle().await;
+    w.drift_inject(&hub, spoke.id).await;
+    let peering = w.spoke(spoke.id).await.peering_id.unwrap();
+    w.sim
+        .peering_set_status(&peering, PeeringStatus::Deleted, None);
+    let calls = mutating_calls(&w).await;
+    let jobs = jobs_of(&w, JobKind::ReconcileHub).await.len();
+
+    let Reconciled::Planned(plan) = w
+        .app
+        .hub_reconcile(&actor(), hub.id, dry_run())
+        .await
+        .unwrap()
+    else {
+        panic!("a dry run answers a plan");
+    };
+    assert_eq!(mutating_calls(&w).await, calls);
+    assert_eq!(jobs_of(&w, JobKind::ReconcileHub).await.len(), jobs);
+    assert!(w.spoke(spoke.id).await.drift.is_none(), "nothing recorded");
+    let ops: Vec<&str> = plan.changes.iter().map(|c| c.operation.as_str()).collect();
+    let first = |op: &str| {
+        ops.iter()
+            .position(|o| *o == op)
+            .unwrap_or_else(|| panic!("{op} in {ops:?}"))
+    };
+    assert!(
+        first("CreateVpcPeeringConnection") < first("ReplaceRoute"),
+        "{ops:?}"
+    );
+    assert!(
+        first("ReplaceRoute") < first("ModifyManagedPrefixList"),
+        "{ops:?}"
+    );
+    first("CreateRoute");
+    first("AssociateVPCWithHostedZone");
+    first("DeleteVPCAssociationAuthorization");
+    // Routes wait for the peering the plan makes first.
+    assert!(
+        plan.changes
+            .iter()
+            .filter(|c| c.operation.ends_with("Route"))
+            .all(|c| c.depends_on.is_some()),
+        "{:?}",
+        plan.changes
+    );
+    assert!(
+        plan.differences
+            .iter()
+            .any(|d| d.kind == DriftKind::WrongTarget && d.resource == DriftResource::Route),
+        "routes through the deleted peering: {:?}",
+        plan.differences
+    );
+    // Detect-only plans list the differences and no change.
+    let Reconciled::Planned(plan) = w
+        .app
+        .spoke_reconcile(
+            &actor(),
+            spoke.id,
+            ReconcileOptions {
+                dry_run: true,
+                detect_only: true,
+            },
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("plan");
+    };
+    assert!(plan.changes.is_empty());
+    assert!(!plan.differences.is_empty());
+    assert_eq!(mutating_calls(&w).await, calls);
+}
+
+/// A spoke whose role can no longer be assumed is reported (`access_denied`), not retried
+/// forever; the other spokes of the pass are still checked and repaired.
+#[tokio::test]
+async fn a_spoke_that_cannot_be_read_is_reported_not_retried() {
+    let w = World::new(sim_config(false)).await;
+    let hub = w.hub(&["sqs"]).await;
+    let a = w.enroll(1, true).await;
+    let b = w.enroll(2, true).await;
+    w.run_until_idle().await;
+    w.sim.role_deny(&a.role_arn);
+    w.drift_inject_route(&hub, b.id).await;
+    w.app
+        .hub_reconcile(&actor(), hub.id, Default::default())
+        .await
+        .unwrap();
+    w.run_until_idle().await;
+    let job = jobs_of(&w, JobKind::ReconcileHub).await.remove(0);
+    assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.last_error);
+    assert_eq!(job.attempts, 0, "not retried");
+    let (open, error) = w.drift_open(hub.id, Some(a.id)).await;
+    assert!(
+        error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("access_denied")),
+        "{error:?} {open:?}"
+    );
+    w.sim.role_allow(&a.role_arn);
+    w.assert_attached(&hub, b.id).await;
+    let (open, error) = w.drift_open(hub.id, Some(b.id)).await;
+    assert!(open.is_empty() && error.is_none());
+}
+
+/// A reconcile already queued is answered instead of a second one.
+#[tokio::test]
+async fn a_second_request_gets_the_reconcile_already_queued() {
+    let w = World::new(sim_config(false)).await;
+    let hub = w.hub(&["sqs"]).await;
+    let first = w
+        .app
+        .hub_reconcile(&actor(), hub.id, Default::default())
+        .await
+        .unwrap();
+    let second = w
+        .app
+        .hub_reconcile(&actor(), hub.id, Default::default())
+        .await
+        .unwrap();
+    let (Reconciled::Accepted(a), Reconciled::Accepted(b)) = (first, second) else {
+        panic!("accepted");
+    };
+    assert_eq!(a.job_id, b.job_id);
+    w.run_until_idle().await;
+}
+
+/// Fifty attached spokes: a background pass without drift makes no mutating call (and prints
+/// how long it took and how many reads it made); with ten drifts made by hand across the
+/// spokes, one pass repairs all ten.
+#[tokio::test]
+async fn background_pass_over_fifty_spokes() {
+    let w = World::new(sim_config(true)).await;
+    let hub = w.hub_registered(&["sqs", "kms", "ssm"]).await;
+    w.run_like_a_deployment().await;
+    let mut spokes = Vec::new();
+    for n in 1..=50 {
+        spokes.push(w.enroll(n, true).await);
+    }
+    w.run_like_a_deployment().await;
+    let statuses: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, count(*) FROM spokes GROUP BY status")
+            .fetch_all(&w.pool)
+            .await
+            .unwrap();
+    assert_eq!(statuses, vec![("attached".to_string(), 50)]);
+    let calls = mutating_calls(&w).await;
+    let reads = w.sim.calls_total();
+    let ops = [
+        "DescribeRouteTables",
+        "DescribeVpcPeeringConnections",
+        "GetHostedZone",
+        "ListResourceRecordSets",
+        "ListVPCAssociationAuthorizations",
+        "DescribeVpcEndpoints",
+        "AssumeRole",
+    ];
+    let counts_before: Vec<usize> = ops.iter().map(|o| w.sim.calls(o)).collect();
+    let started = Instant::now();
+    let jobs = w
+        .app
+        .reconcile_pass(Duration::from_millis(1))
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 1, "one job per ready hub");
+    w.run_like_a_deployment().await;
+    let took = started.elapsed();
+    let job = w.app.job_get(jobs[0]).await.unwrap();
+    assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.last_error);
+    for (o, b) in ops.iter().zip(counts_before) {
+        println!("{o}: {}", w.sim.calls(o) - b);
+    }
+    assert_eq!(mutating_calls(&w).await, calls, "no drift, no change");
+    println!(
+        "no-drift pass over 50 spokes: {:.2} s, {} simulated AWS calls",
+        took.as_secs_f64(),
+        w.sim.calls_total() - reads
+    );
+    for s in &spokes {
+        let d = w.spoke(s.id).await.drift.expect("checked");
+        assert!(d.differences.is_empty());
+    }
+
+    // Ten drifts, straight in the cloud.
+    let hub_now = w.app.hub_get(hub.id).await.unwrap();
+    let pl = hub_now.prefix_list_id.clone().unwrap();
+    let zone = hub_now.services[0].zones[0].id.clone().unwrap();
+    for s in &spokes[0..3] {
+        w.sim
+            .drift_route_delete(&hub_now.route_table_ids[0], &s.cidrs[0]);
+    }
+    for s in &spokes[3..6] {
+        w.sim.drift_prefix_list_entry_remove(&pl, &s.cidrs[0]);
+    }
+    for s in &spokes[6..9] {
+        w.sim.drift_zone_disassociate(&zone, &s.vpc_id);
+    }
+    let gone = w.spoke(spokes[9].id).await.peering_id.unwrap();
+    w.sim
+        .peering_set_status(&gone, PeeringStatus::Deleted, None);
+    let started = Instant::now();
+    let jobs = w
+        .app
+        .reconcile_pass(Duration::from_millis(1))
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 1);
+    w.run_like_a_deployment().await;
+    println!(
+        "pass repairing 10 drifts over 50 spokes: {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    for s in &spokes {
+        w.assert_attached(&hub, s.id).await;
+        let d = w.spoke(s.id).await.drift.expect("checked");
+        assert!(d.differences.is_empty(), "{:?}", d.differences);
+    }
+    let repaired: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM drift_findings WHERE job_id = $1 AND repaired_at IS NOT NULL",
+    )
+    .bind(jobs[0])
+    .fetch_one(&w.pool)
+    .await
+    .unwrap();
+    // The deleted peering is one difference and each of its routes (one hub table, the
+    // spoke's tables) another: at least the ten made.
+    assert!(repaired >= 10, "{repaired}");
+    let metrics = w.app.metrics().await.unwrap();
+    assert!(
+        metrics.contains("endpoint_hub_reconcile_last_pass_seconds"),
+        "{metrics}"
+    );
+}
