@@ -20,6 +20,8 @@ mod hubs;
 mod jobs;
 #[path = "api/openapi.rs"]
 mod openapi;
+#[path = "api/reconcile.rs"]
+mod reconcile;
 #[path = "api/spokes.rs"]
 mod spokes;
 #[path = "api/validation.rs"]

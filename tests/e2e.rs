@@ -584,3 +584,249 @@ async fn two_processes_stay_inside_the_route53_buckets() {
         check_attached(&w.aws, &w.hub, &hub, &spokes).await,
     );
 }
+
+/// A read-only AWS operation (the emulator's call log names each call's operation).
+fn is_read(operation: &str) -> bool {
+    ["Describe", "List", "Get", "AssumeRole"]
+        .iter()
+        .any(|p| operation.starts_with(p))
+}
+
+/// Drift made by hand in the accounts, straight against the emulator: a hub route deleted, a
+/// spoke route deleted, a prefix-list entry removed, a zone disassociated from a spoke, a
+/// peering deleted, and a route to the same CIDR through an internet gateway someone added.
+/// A dry run plans the repairs and makes no mutating call; the reconcile, with the service
+/// killed (SIGKILL) mid-pass and restarted, repairs all of it once, leaves the foreign route
+/// alone and reports it as a conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_by_hand_planned_then_repaired_through_a_kill9() {
+    let mut w = World::start("drift", 1, &[("EH_RECONCILE_INTERVAL_SECS", "0")]).await;
+    let spokes = seed_spokes(&w.aws, &spoke_specs(400_000_000_000, 40, 5)).await;
+    let hub_id = w.hub_register("main").await;
+    w.hub_wait_ready(&hub_id, HUB_READY).await;
+    let mut ids = Vec::new();
+    for s in &spokes {
+        ids.push(w.spoke_enroll("main", s).await);
+    }
+    w.api
+        .wait_spokes(&ids, "attached", Duration::from_secs(120))
+        .await;
+    let hub = w.hub_get(&hub_id).await;
+
+    // The drift, made as each account.
+    let h = w.aws.account(HUB_ACCOUNT).await;
+    let tables: Vec<String> = hub["route_table_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_owned())
+        .collect();
+    assert!(tables.len() >= 2, "the seeded hub has several route tables");
+    h.ec2
+        .delete_route()
+        .route_table_id(&tables[0])
+        .destination_cidr_block(&spokes[0].cidr)
+        .send()
+        .await
+        .unwrap();
+    let s1 = w.aws.account(&spokes[1].account).await;
+    s1.ec2
+        .delete_route()
+        .route_table_id(&spokes[1].route_table_ids[0])
+        .destination_cidr_block(world::HUB_CIDR)
+        .send()
+        .await
+        .unwrap();
+    let pl = hub["prefix_list_id"].as_str().unwrap();
+    let version = h
+        .ec2
+        .describe_managed_prefix_lists()
+        .prefix_list_ids(pl)
+        .send()
+        .await
+        .unwrap()
+        .prefix_lists()[0]
+        .version()
+        .unwrap();
+    h.ec2
+        .modify_managed_prefix_list()
+        .prefix_list_id(pl)
+        .current_version(version)
+        .remove_entries(
+            aws_sdk_ec2::types::RemovePrefixListEntry::builder()
+                .cidr(&spokes[2].cidr)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let zone = hub["services"][0]["zones"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let s3 = w.aws.account(&spokes[3].account).await;
+    s3.r53
+        .disassociate_vpc_from_hosted_zone()
+        .hosted_zone_id(&zone)
+        .vpc(
+            aws_sdk_route53::types::Vpc::builder()
+                .vpc_id(&spokes[3].vpc_id)
+                .vpc_region(aws_sdk_route53::types::VpcRegion::from(harness::REGION))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let gone = w.spoke_get(&ids[4]).await["peering_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    h.ec2
+        .delete_vpc_peering_connection()
+        .vpc_peering_connection_id(&gone)
+        .send()
+        .await
+        .unwrap();
+    let igw = h
+        .ec2
+        .create_internet_gateway()
+        .send()
+        .await
+        .unwrap()
+        .internet_gateway()
+        .unwrap()
+        .internet_gateway_id()
+        .unwrap()
+        .to_owned();
+    h.ec2
+        .attach_internet_gateway()
+        .internet_gateway_id(&igw)
+        .vpc_id(&w.hub.vpc_id)
+        .send()
+        .await
+        .unwrap();
+    h.ec2
+        .delete_route()
+        .route_table_id(&tables[1])
+        .destination_cidr_block(&spokes[0].cidr)
+        .send()
+        .await
+        .unwrap();
+    h.ec2
+        .create_route()
+        .route_table_id(&tables[1])
+        .destination_cidr_block(&spokes[0].cidr)
+        .gateway_id(&igw)
+        .send()
+        .await
+        .unwrap();
+
+    // The plan: every repair, no mutating call.
+    w.emu.calls_clear().await;
+    let t = Instant::now();
+    let (status, plan) = w
+        .api
+        .post_empty(&format!("/v1/hubs/{hub_id}/reconcile?dry_run=true"))
+        .await;
+    let plan_secs = t.elapsed().as_secs_f64();
+    assert_eq!(status, 200, "{plan}");
+    let calls = w.emu.calls().await;
+    let mutating: Vec<&str> = calls
+        .iter()
+        .filter(|c| !is_read(&c.operation))
+        .map(|c| c.operation.as_str())
+        .collect();
+    assert!(mutating.is_empty(), "a dry run made {mutating:?}");
+    let ops: Vec<&str> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["operation"].as_str().unwrap())
+        .collect();
+    for op in [
+        "CreateRoute",
+        "ModifyManagedPrefixList",
+        "AssociateVPCWithHostedZone",
+        "CreateVpcPeeringConnection",
+    ] {
+        assert!(ops.contains(&op), "{op} planned: {ops:?}");
+    }
+    let conflicts: Vec<&Value> = plan["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["kind"] == "conflict")
+        .collect();
+    assert_eq!(conflicts.len(), 1, "{plan}");
+    assert!(conflicts[0]["detail"].as_str().unwrap().contains(&igw));
+    eprintln!(
+        "[drift] plan in {plan_secs:.2}s, {} reads, {} differences, {} changes",
+        calls.len(),
+        plan["differences"].as_array().unwrap().len(),
+        ops.len()
+    );
+
+    // The reconcile, killed once it is past its first step.
+    w.emu.calls_clear().await;
+    let accepted = w
+        .api
+        .post_accepted(&format!("/v1/hubs/{hub_id}/reconcile"), &json!({}))
+        .await;
+    let job = format!("/v1/jobs/{}", accepted["job_id"].as_str().unwrap());
+    let started = Instant::now();
+    loop {
+        assert!(started.elapsed() < Duration::from_secs(60), "job starts");
+        if let Some(j) = w.api.try_get(&job).await
+            && j["current_step"] != "observe_drift"
+            && j["status"] == "running"
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    w.services[0].kill9();
+    w.services[0].restart().await;
+    let done = w
+        .api
+        .wait_status(&job, "succeeded", Duration::from_secs(120))
+        .await;
+    assert_eq!(done["kind"], "reconcile_hub");
+
+    let hub = w.hub_get(&hub_id).await;
+    // Everything is as attached, but for the foreign route (checked below).
+    let foreign = format!("hub table {}: routes to {} are", tables[1], spokes[0].cidr);
+    let problems: Vec<String> = check_attached(&w.aws, &w.hub, &hub, &spokes)
+        .await
+        .into_iter()
+        .filter(|p| !p.starts_with(&foreign))
+        .collect();
+    assert_no_problems("after the reconcile", problems);
+    let routes = aws::routes(&h, &tables[0]).await;
+    let spoke0_pcx = w.spoke_get(&ids[0]).await["peering_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        routes.contains(&(spokes[0].cidr.clone(), spoke0_pcx)),
+        "hub route of spoke 0 restored: {routes:?}"
+    );
+    let routes = aws::routes(&h, &tables[1]).await;
+    assert!(
+        routes.contains(&(spokes[0].cidr.clone(), igw.clone())),
+        "the foreign route is left alone: {routes:?}"
+    );
+    let spoke0 = w.spoke_get(&ids[0]).await;
+    let open = spoke0["drift"]["differences"].as_array().unwrap();
+    assert_eq!(open.len(), 1, "{spoke0}");
+    assert_eq!(open[0]["kind"], "conflict");
+    let calls = w.emu.calls().await;
+    assert_eq!(count_ok(&calls, "CreateVpcPeeringConnection"), 1);
+    assert_eq!(count_ok(&calls, "CreateVpcEndpoint"), 0);
+    eprintln!(
+        "[drift] repaired through a kill -9 in {:.1}s, {} AWS calls:\n{}",
+        started.elapsed().as_secs_f64(),
+        calls.len(),
+        summarize(&calls, HUB_ACCOUNT)
+    );
+}

@@ -501,6 +501,23 @@ impl Api {
         serde_json::from_str(&text).unwrap()
     }
 
+    /// `POST` without a body; returns the status and the body.
+    pub async fn post_empty(&self, path: &str) -> (u16, Value) {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
     pub async fn delete_accepted(&self, path: &str) -> Value {
         let res = self
             .http
