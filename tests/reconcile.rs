@@ -396,3 +396,176 @@ async fn background_pass_over_fifty_spokes() {
         "{metrics}"
     );
 }
+
+/// Counts of each operation in a plan.
+fn plan_counts(
+    changes: &[endpoint_hub::model::PlannedChange],
+) -> std::collections::BTreeMap<String, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for c in changes {
+        *m.entry(c.operation.clone()).or_insert(0) += 1;
+    }
+    m
+}
+
+/// Row counts a request could change.
+async fn rows(w: &World) -> Vec<i64> {
+    let mut out = Vec::new();
+    for t in [
+        "hubs",
+        "hub_services",
+        "spokes",
+        "cidr_claims",
+        "jobs",
+        "audit_log",
+    ] {
+        out.push(
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {t}")))
+                .fetch_one(&w.pool)
+                .await
+                .unwrap(),
+        );
+    }
+    out
+}
+
+/// An enrolment's plan lists exactly the creating calls its attach then makes, and a
+/// detach's plan exactly the deleting calls of the detach; neither plan changes or stores
+/// anything, and a plan refuses what the real request refuses.
+#[tokio::test]
+async fn enrolment_and_detach_plans_match_what_the_jobs_do() {
+    let w = World::new(sim_config(false)).await;
+    let hub = w.hub(&["sqs", "kms"]).await;
+    let first = w.enroll(1, true).await;
+    w.run_until_idle().await;
+    w.assert_attached(&hub, first.id).await;
+
+    let calls = mutating_calls(&w).await;
+    let before = rows(&w).await;
+    let plan = w
+        .app
+        .spoke_enroll_plan(&actor(), w.spoke_request(2, false))
+        .await
+        .unwrap();
+    assert_eq!(mutating_calls(&w).await, calls, "a plan changes nothing");
+    assert_eq!(rows(&w).await, before, "a plan stores nothing");
+    assert!(plan.notes.is_empty(), "{:?}", plan.notes);
+    assert_eq!(plan.resource["cidrs"], serde_json::json!([]));
+    let planned = plan_counts(&plan.changes);
+    // The same request for real; its attach's creating calls are the plan's.
+    let ops = [
+        "CreateVpcPeeringConnection",
+        "AcceptVpcPeeringConnection",
+        "CreateRoute",
+        "ModifyManagedPrefixList",
+        "AssociateVPCWithHostedZone",
+    ];
+    let made_before: Vec<usize> = ops.iter().map(|o| w.sim.calls(o)).collect();
+    let spoke = w.enroll(2, false).await;
+    w.run_until_idle().await;
+    w.assert_attached(&hub, spoke.id).await;
+    for (op, b) in ops.iter().zip(made_before) {
+        assert_eq!(
+            planned.get(*op).copied().unwrap_or(0),
+            w.sim.calls(op) - b,
+            "{op}: plan {planned:?}"
+        );
+    }
+    assert!(
+        plan.changes
+            .iter()
+            .filter(|c| c.operation == "CreateRoute")
+            .all(|c| c.depends_on.is_some())
+    );
+    // Refused as the real request is: the same VPC again.
+    let mut again = w.spoke_request(3, false);
+    again.vpc_id = spoke.vpc_id.clone();
+    again.account_id = spoke.account_id.clone();
+    let e = w.app.spoke_enroll_plan(&actor(), again).await.unwrap_err();
+    assert!(e.to_string().contains("already enrolled"), "{e}");
+
+    // Detach: the plan's deleting calls are the detach's.
+    let calls = mutating_calls(&w).await;
+    let before = rows(&w).await;
+    let plan = w.app.spoke_detach_plan(&actor(), spoke.id).await.unwrap();
+    assert_eq!(mutating_calls(&w).await, calls);
+    assert_eq!(rows(&w).await, before);
+    assert_eq!(plan.resource["status"], "detaching");
+    let planned = plan_counts(&plan.changes);
+    let ops = [
+        "DeleteRoute",
+        "DeleteVpcPeeringConnection",
+        "DisassociateVPCFromHostedZone",
+    ];
+    let made_before: Vec<usize> = ops.iter().map(|o| w.sim.calls(o)).collect();
+    w.app.spoke_detach(&actor(), spoke.id).await.unwrap();
+    w.run_until_idle().await;
+    w.assert_detached(&hub, spoke.id).await;
+    for (op, b) in ops.iter().zip(made_before) {
+        assert_eq!(
+            planned.get(*op).copied().unwrap_or(0),
+            w.sim.calls(op) - b,
+            "{op}: plan {planned:?}"
+        );
+    }
+    assert_eq!(planned["ModifyManagedPrefixList"], 1);
+}
+
+/// A service change's plan and a hub deletion's plan: validated as for real (a hub with
+/// spokes cannot be deleted), nothing changed or stored.
+#[tokio::test]
+async fn service_change_and_hub_delete_plans() {
+    let w = World::new(sim_config(false)).await;
+    let hub = w.hub(&["sqs", "kms"]).await;
+    let a = w.enroll(1, true).await;
+    let b = w.enroll(2, true).await;
+    w.run_until_idle().await;
+    let calls = mutating_calls(&w).await;
+    let before = rows(&w).await;
+    let plan = w
+        .app
+        .hub_update_plan(
+            &actor(),
+            hub.id,
+            endpoint_hub::app::HubUpdate {
+                services: vec!["kms".parse().unwrap(), "ssm".parse().unwrap()],
+                reconcile_mode: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(mutating_calls(&w).await, calls);
+    assert_eq!(rows(&w).await, before);
+    assert_eq!(
+        w.app.hub_get(hub.id).await.unwrap().status.as_str(),
+        "ready"
+    );
+    let planned = plan_counts(&plan.changes);
+    assert_eq!(planned["CreateVpcEndpoint"], 1, "{planned:?}");
+    assert_eq!(planned["DeleteVpcEndpoint"], 1);
+    let zones_made = planned["CreateHostedZone"];
+    assert!(zones_made >= 1);
+    assert_eq!(
+        planned["AssociateVPCWithHostedZone"],
+        2 * zones_made,
+        "two spokes"
+    );
+    assert_eq!(planned["DisassociateVPCFromHostedZone"], 2);
+    assert_eq!(planned["DeleteHostedZone"], 1);
+    // Refused as for real.
+    let e = w.app.hub_delete_plan(&actor(), hub.id).await.unwrap_err();
+    assert!(e.to_string().contains("still has 2 spoke"), "{e}");
+    for s in [&a, &b] {
+        w.app.spoke_detach(&actor(), s.id).await.unwrap();
+    }
+    w.run_until_idle().await;
+    let plan = w.app.hub_delete_plan(&actor(), hub.id).await.unwrap();
+    let planned = plan_counts(&plan.changes);
+    assert_eq!(planned["DeleteVpcEndpoint"], 2);
+    assert_eq!(planned["DeleteSecurityGroup"], 1);
+    assert_eq!(planned["DeleteManagedPrefixList"], 1);
+    assert_eq!(
+        w.app.hub_get(hub.id).await.unwrap().status.as_str(),
+        "ready"
+    );
+}

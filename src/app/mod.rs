@@ -22,10 +22,12 @@ use crate::workflow;
 mod auth;
 mod error;
 mod metrics;
+mod plans;
 mod reconcile;
 pub use error::{AppError, FieldError};
 
 pub use crate::model::Limits;
+pub use plans::Plan;
 pub use reconcile::{ReconcileOptions, ReconcilePlan, Reconciled};
 
 /// Shared state of the application layer.
@@ -419,8 +421,22 @@ impl App {
         id: Uuid,
         req: HubUpdate,
     ) -> Result<Accepted<Hub>, AppError> {
-        services_check(&req.services)?;
         let mut tx = self.pool.begin().await?;
+        let (_, accepted) = self.hub_update_in(&mut tx, actor, id, req).await?;
+        tx.commit().await?;
+        Ok(accepted)
+    }
+
+    /// The hub before the change, and the change accepted, in the caller's transaction.
+    pub(crate) async fn hub_update_in(
+        &self,
+        tx: &mut PgConnection,
+        actor: &Actor,
+        id: Uuid,
+        req: HubUpdate,
+    ) -> Result<(Hub, Accepted<Hub>), AppError> {
+        services_check(&req.services)?;
+        let mut tx = tx;
         let hub = store::hubs::hub_lock(&mut tx, id)
             .await?
             .filter(|h| h.status != HubStatus::Deleted)
@@ -453,17 +469,31 @@ impl App {
         let updated = store::hubs::hub_get(&mut tx, id)
             .await?
             .ok_or(AppError::NotFound("hub"))?;
-        tx.commit().await?;
-        Ok(Accepted {
-            resource: updated,
-            job_id,
-            job_url: job_url(job_id),
-        })
+        Ok((
+            hub,
+            Accepted {
+                resource: updated,
+                job_id,
+                job_url: job_url(job_id),
+            },
+        ))
     }
 
     /// Deprovisions a hub; refused while any spoke is enrolled.
     pub async fn hub_delete(&self, actor: &Actor, id: Uuid) -> Result<Accepted<Hub>, AppError> {
         let mut tx = self.pool.begin().await?;
+        let accepted = self.hub_delete_in(&mut tx, actor, id).await?;
+        tx.commit().await?;
+        Ok(accepted)
+    }
+
+    pub(crate) async fn hub_delete_in(
+        &self,
+        tx: &mut PgConnection,
+        actor: &Actor,
+        id: Uuid,
+    ) -> Result<Accepted<Hub>, AppError> {
+        let mut tx = tx;
         let hub = store::hubs::hub_lock(&mut tx, id)
             .await?
             .filter(|h| h.status != HubStatus::Deleted)
@@ -488,7 +518,6 @@ impl App {
         let hub = store::hubs::hub_get(&mut tx, id)
             .await?
             .ok_or(AppError::NotFound("hub"))?;
-        tx.commit().await?;
         Ok(Accepted {
             resource: hub,
             job_id,
@@ -788,6 +817,18 @@ impl App {
     /// DELETE while detaching answers the running detach job.
     pub async fn spoke_detach(&self, actor: &Actor, id: Uuid) -> Result<Accepted<Spoke>, AppError> {
         let mut tx = self.pool.begin().await?;
+        let accepted = self.spoke_detach_in(&mut tx, actor, id).await?;
+        tx.commit().await?;
+        Ok(accepted)
+    }
+
+    pub(crate) async fn spoke_detach_in(
+        &self,
+        tx: &mut PgConnection,
+        actor: &Actor,
+        id: Uuid,
+    ) -> Result<Accepted<Spoke>, AppError> {
+        let mut tx = tx;
         let spoke = store::spokes::spoke_get(&mut tx, id)
             .await?
             .ok_or(AppError::NotFound("spoke"))?;
@@ -835,7 +876,6 @@ impl App {
         let spoke = store::spokes::spoke_get(&mut tx, id)
             .await?
             .ok_or(AppError::NotFound("spoke"))?;
-        tx.commit().await?;
         Ok(Accepted {
             resource: spoke,
             job_id,

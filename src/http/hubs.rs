@@ -2,12 +2,12 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::accepted_response;
 use super::extract::{AdminScope, Auth, JsonBody, PathId, QueryParams, ReadScope};
 use super::problem::{ApiError, Problem};
-use crate::app::{Accepted, App, HubCreate, HubUpdate};
+use crate::app::{Accepted, App, HubCreate, HubUpdate, Plan};
 use crate::model::{Hub, Page};
 
 /// Register a hub; provisioning runs as a job.
@@ -107,10 +107,15 @@ pub async fn hub_get(
     path = "/v1/hubs/{id}",
     tag = "hubs",
     operation_id = "hub_update",
-    params(("id" = uuid::Uuid, Path, description = "Hub id")),
+    params(
+        ("id" = uuid::Uuid, Path, description = "Hub id"),
+        ("dry_run" = Option<bool>, Query, description = "Answer 200 with the plan: the request validated as for real and the AWS changes its job would make; nothing stored, nothing changed"),
+    ),
     request_body(content = HubUpdate, content_type = "application/json"),
     security(("bearer" = [])),
     responses(
+        (status = 200, description = "`dry_run=true`: the plan", body = Plan),
+        (status = 200, description = "`dry_run=true`: the plan", body = Plan),
         (status = 202, description = "Accepted: the hub is updating", body = Accepted<Hub>,
             headers(("Location" = String, description = "URL of the update job"))),
         (status = 400, description = "`id` is not a UUID, or malformed JSON", body = Problem, content_type = "application/problem+json"),
@@ -132,7 +137,12 @@ pub async fn hub_update(
     q: QueryParams,
     JsonBody(req): JsonBody<HubUpdate>,
 ) -> Result<Response, ApiError> {
+    let mut q = q;
+    let dry_run = q.flag("dry_run")?;
     q.finish()?;
+    if dry_run {
+        return Ok(Json(app.hub_update_plan(&auth.actor, id, req).await?).into_response());
+    }
     Ok(accepted_response(
         app.hub_update(&auth.actor, id, req).await?,
     ))
@@ -144,9 +154,13 @@ pub async fn hub_update(
     path = "/v1/hubs/{id}",
     tag = "hubs",
     operation_id = "hub_delete",
-    params(("id" = uuid::Uuid, Path, description = "Hub id")),
+    params(
+        ("id" = uuid::Uuid, Path, description = "Hub id"),
+        ("dry_run" = Option<bool>, Query, description = "Answer 200 with the plan: the request validated as for real and the AWS changes its job would make; nothing stored, nothing changed"),
+    ),
     security(("bearer" = [])),
     responses(
+        (status = 200, description = "`dry_run=true`: the plan", body = Plan),
         (status = 202, description = "Accepted: the hub is being deleted", body = Accepted<Hub>,
             headers(("Location" = String, description = "URL of the delete job"))),
         (status = 400, description = "`id` is not a UUID", body = Problem, content_type = "application/problem+json"),
@@ -164,6 +178,11 @@ pub async fn hub_delete(
     PathId(id): PathId,
     q: QueryParams,
 ) -> Result<Response, ApiError> {
+    let mut q = q;
+    let dry_run = q.flag("dry_run")?;
     q.finish()?;
+    if dry_run {
+        return Ok(Json(app.hub_delete_plan(&auth.actor, id).await?).into_response());
+    }
     Ok(accepted_response(app.hub_delete(&auth.actor, id).await?))
 }

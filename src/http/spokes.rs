@@ -11,7 +11,7 @@ use super::extract::{
     labels_parse,
 };
 use super::problem::{ApiError, Problem};
-use crate::app::{Accepted, App, SpokeEnroll, SpokeListFilter};
+use crate::app::{Accepted, App, Plan, SpokeEnroll, SpokeListFilter};
 use crate::domain::AccountId;
 use crate::model::{Page, Spoke, SpokeStatus};
 
@@ -25,12 +25,14 @@ use crate::model::{Page, Spoke, SpokeStatus};
     tag = "spokes",
     operation_id = "spoke_enroll",
     params(
+        ("dry_run" = Option<bool>, Query, description = "Answer 200 with the plan: the request validated as for real and the AWS changes its attach would make; nothing stored, nothing changed"),
         ("Idempotency-Key" = Option<String>, Header, max_length = 255, min_length = 1,
             description = "1-255 printable ASCII characters; makes the request safe to retry"),
     ),
     request_body(content = SpokeEnroll, content_type = "application/json"),
     security(("bearer" = [])),
     responses(
+        (status = 200, description = "`dry_run=true`: the plan", body = Plan),
         (status = 202, description = "Accepted: the spoke is attaching", body = Accepted<Spoke>,
             headers(
                 ("Location" = String, description = "URL of the attach job"),
@@ -54,7 +56,12 @@ pub async fn spoke_enroll(
     q: QueryParams,
     JsonBody(req): JsonBody<SpokeEnroll>,
 ) -> Result<Response, ApiError> {
+    let mut q = q;
+    let dry_run = q.flag("dry_run")?;
     q.finish()?;
+    if dry_run {
+        return Ok(Json(app.spoke_enroll_plan(&auth.actor, req).await?).into_response());
+    }
     let answer = app.spoke_enroll(&auth.actor, req, key.as_deref()).await?;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::ACCEPTED);
     let mut res = (status, Json(answer.body)).into_response();
@@ -144,9 +151,13 @@ pub async fn spoke_get(
     path = "/v1/spokes/{id}",
     tag = "spokes",
     operation_id = "spoke_detach",
-    params(("id" = uuid::Uuid, Path, description = "Spoke id")),
+    params(
+        ("id" = uuid::Uuid, Path, description = "Spoke id"),
+        ("dry_run" = Option<bool>, Query, description = "Answer 200 with the plan; nothing stored, nothing changed"),
+    ),
     security(("bearer" = [])),
     responses(
+        (status = 200, description = "`dry_run=true`: the plan", body = Plan),
         (status = 202, description = "Accepted: the spoke is detaching", body = Accepted<Spoke>,
             headers(("Location" = String, description = "URL of the detach job"))),
         (status = 400, description = "`id` is not a UUID", body = Problem, content_type = "application/problem+json"),
@@ -164,6 +175,11 @@ pub async fn spoke_detach(
     PathId(id): PathId,
     q: QueryParams,
 ) -> Result<Response, ApiError> {
+    let mut q = q;
+    let dry_run = q.flag("dry_run")?;
     q.finish()?;
+    if dry_run {
+        return Ok(Json(app.spoke_detach_plan(&auth.actor, id).await?).into_response());
+    }
     Ok(accepted_response(app.spoke_detach(&auth.actor, id).await?))
 }

@@ -23,6 +23,7 @@ pub mod definition;
 pub mod delete_hub;
 pub mod detach_spoke;
 pub mod ops;
+pub mod plan;
 pub mod provision_hub;
 pub mod reconcile;
 pub mod runner;

@@ -173,3 +173,70 @@ async fn dry_run_is_200_with_a_plan_and_stores_nothing_then_a_real_one_is_202() 
     assert_eq!(j["kind"], "reconcile_spoke");
     assert_eq!(j["steps"][0]["name"], "observe_drift");
 }
+
+/// `dry_run=true` on enrolment, PATCH and DELETE: 200 with a plan and nothing stored; bad
+/// input is refused exactly as without it.
+#[tokio::test]
+async fn dry_runs_of_writes_validate_as_for_real_and_store_nothing() {
+    let app = spawn_app().await;
+    let hub = app.hub_create("h1", 1).await;
+    let hub_id = hub["id"].as_str().unwrap();
+    ready(&app, hub_id, None).await;
+    let before = app.counts().await;
+    // Refused requests are audited (as without dry_run); accepted ones would be too.
+    let accepted = "(SELECT * FROM audit_log WHERE outcome = 'accepted') a";
+    let audit = app.count(accepted).await;
+
+    let res = app
+        .post(
+            "/v1/spokes?dry_run=true",
+            &app.spokes,
+            &spoke_body("h1", 1, &["10.50.0.0/16"]),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let plan: Value = res.json().await.unwrap();
+    assert_eq!(plan["resource"]["status"], "pending");
+    assert!(plan["changes"].is_array(), "{plan}");
+    // Invalid: the same 422 as without dry_run.
+    let mut bad = spoke_body("h1", 1, &["10.50.0.0/33"]);
+    bad["labels"] = serde_json::json!({});
+    let p = problem(
+        app.post("/v1/spokes?dry_run=true", &app.spokes, &bad).await,
+        422,
+    )
+    .await;
+    assert_eq!(fields(&p), vec!["cidrs[0]"]);
+    let res = app
+        .req(
+            Method::PATCH,
+            &format!("/v1/hubs/{hub_id}?dry_run=true"),
+            &app.admin,
+        )
+        .json(&serde_json::json!({"services": ["sqs", "kms", "ssm"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let plan: Value = res.json().await.unwrap();
+    assert!(
+        plan["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["operation"] == "CreateVpcEndpoint"),
+        "{plan}"
+    );
+    let res = app
+        .req(
+            Method::DELETE,
+            &format!("/v1/hubs/{hub_id}?dry_run=true"),
+            &app.admin,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(app.counts().await, before, "plans store nothing");
+    assert_eq!(app.count(accepted).await, audit);
+}
