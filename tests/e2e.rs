@@ -602,15 +602,7 @@ fn is_read(operation: &str) -> bool {
 async fn drift_by_hand_planned_then_repaired_through_a_kill9() {
     let mut w = World::start("drift", 1, &[("EH_RECONCILE_INTERVAL_SECS", "0")]).await;
     let spokes = seed_spokes(&w.aws, &spoke_specs(400_000_000_000, 40, 5)).await;
-    let hub_id = w.hub_register("main").await;
-    w.hub_wait_ready(&hub_id, HUB_READY).await;
-    let mut ids = Vec::new();
-    for s in &spokes {
-        ids.push(w.spoke_enroll("main", s).await);
-    }
-    w.api
-        .wait_spokes(&ids, "attached", Duration::from_secs(120))
-        .await;
+    let (hub_id, ids) = w.hub_with_spokes(&spokes, Duration::from_secs(120)).await;
     let hub = w.hub_get(&hub_id).await;
 
     // The drift, made as each account.
@@ -638,46 +630,13 @@ async fn drift_by_hand_planned_then_repaired_through_a_kill9() {
         .await
         .unwrap();
     let pl = hub["prefix_list_id"].as_str().unwrap();
-    let version = h
-        .ec2
-        .describe_managed_prefix_lists()
-        .prefix_list_ids(pl)
-        .send()
-        .await
-        .unwrap()
-        .prefix_lists()[0]
-        .version()
-        .unwrap();
-    h.ec2
-        .modify_managed_prefix_list()
-        .prefix_list_id(pl)
-        .current_version(version)
-        .remove_entries(
-            aws_sdk_ec2::types::RemovePrefixListEntry::builder()
-                .cidr(&spokes[2].cidr)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    aws::prefix_list_entry_remove(&h, pl, &spokes[2].cidr).await;
     let zone = hub["services"][0]["zones"][0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
     let s3 = w.aws.account(&spokes[3].account).await;
-    s3.r53
-        .disassociate_vpc_from_hosted_zone()
-        .hosted_zone_id(&zone)
-        .vpc(
-            aws_sdk_route53::types::Vpc::builder()
-                .vpc_id(&spokes[3].vpc_id)
-                .vpc_region(aws_sdk_route53::types::VpcRegion::from(harness::REGION))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    aws::zone_disassociate(&s3, &zone, &spokes[3].vpc_id).await;
     let gone = w.spoke_get(&ids[4]).await["peering_id"]
         .as_str()
         .unwrap()
@@ -752,7 +711,7 @@ async fn drift_by_hand_planned_then_repaired_through_a_kill9() {
     ] {
         assert!(ops.contains(&op), "{op} planned: {ops:?}");
     }
-    let conflicts: Vec<&Value> = plan["differences"]
+    let conflicts: Vec<&serde_json::Value> = plan["differences"]
         .as_array()
         .unwrap()
         .iter()
@@ -828,5 +787,95 @@ async fn drift_by_hand_planned_then_repaired_through_a_kill9() {
         started.elapsed().as_secs_f64(),
         calls.len(),
         summarize(&calls, HUB_ACCOUNT)
+    );
+}
+
+/// Benchmark (run by hand: `cargo test --test e2e bench_reconcile -- --ignored --nocapture`):
+/// 50 spokes attached over the emulator, then one full reconcile pass without drift (timed,
+/// mutating calls counted: zero), then ten drifts made by hand and one pass repairing them.
+/// The issue's yardstick: `terraform plan` of the same estate takes 198 s on these machines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: minutes of set-up; run by hand for the figures"]
+async fn bench_reconcile_fifty_spokes() {
+    const SPOKES: u32 = 50;
+    let w = World::start(
+        "bench-reconcile",
+        1,
+        &[
+            ("EH_WORKERS", "8"),
+            ("EH_ROUTE53_PACING", "5"),
+            ("EH_RECONCILE_INTERVAL_SECS", "0"),
+        ],
+    )
+    .await;
+    let spokes = seed_spokes(&w.aws, &spoke_specs(500_000_000_000, 60, SPOKES)).await;
+    let (hub_id, ids) = w.hub_with_spokes(&spokes, Duration::from_secs(600)).await;
+
+    let reconcile = async |w: &World| -> (f64, Vec<harness::Call>) {
+        w.emu.calls_clear().await;
+        let t = Instant::now();
+        let accepted = w
+            .api
+            .post_accepted(&format!("/v1/hubs/{hub_id}/reconcile"), &json!({}))
+            .await;
+        let job = format!("/v1/jobs/{}", accepted["job_id"].as_str().unwrap());
+        w.api
+            .wait_status(&job, "succeeded", Duration::from_secs(300))
+            .await;
+        (t.elapsed().as_secs_f64(), w.emu.calls().await)
+    };
+    let (secs, calls) = reconcile(&w).await;
+    let mutating = calls.iter().filter(|c| !is_read(&c.operation)).count();
+    eprintln!(
+        "[bench-reconcile] no drift, {SPOKES} spokes: one pass in {secs:.2}s, {} AWS calls, \
+         {mutating} mutating",
+        calls.len()
+    );
+    assert_eq!(mutating, 0);
+
+    // Ten drifts by hand: 3 hub routes, 3 prefix-list entries, 3 zone associations, a peering.
+    let hub = w.hub_get(&hub_id).await;
+    let h = w.aws.account(HUB_ACCOUNT).await;
+    let table = hub["route_table_ids"][0].as_str().unwrap();
+    for s in &spokes[0..3] {
+        h.ec2
+            .delete_route()
+            .route_table_id(table)
+            .destination_cidr_block(&s.cidr)
+            .send()
+            .await
+            .unwrap();
+    }
+    let pl = hub["prefix_list_id"].as_str().unwrap();
+    for s in &spokes[3..6] {
+        aws::prefix_list_entry_remove(&h, pl, &s.cidr).await;
+    }
+    let zone = hub["services"][0]["zones"][0]["id"].as_str().unwrap();
+    for s in &spokes[6..9] {
+        let a = w.aws.account(&s.account).await;
+        aws::zone_disassociate(&a, zone, &s.vpc_id).await;
+    }
+    let pcx = w.spoke_get(&ids[9]).await["peering_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    h.ec2
+        .delete_vpc_peering_connection()
+        .vpc_peering_connection_id(&pcx)
+        .send()
+        .await
+        .unwrap();
+    let (secs, calls) = reconcile(&w).await;
+    let mutating = calls.iter().filter(|c| !is_read(&c.operation)).count();
+    eprintln!(
+        "[bench-reconcile] 10 drifts, {SPOKES} spokes: one pass repaired them in {secs:.2}s, \
+         {} AWS calls, {mutating} mutating:\n{}",
+        calls.len(),
+        summarize(&calls, HUB_ACCOUNT)
+    );
+    let hub = w.hub_get(&hub_id).await;
+    assert_no_problems(
+        "after the repairing pass",
+        check_attached(&w.aws, &w.hub, &hub, &spokes).await,
     );
 }

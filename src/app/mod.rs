@@ -436,8 +436,7 @@ impl App {
         req: HubUpdate,
     ) -> Result<(Hub, Accepted<Hub>), AppError> {
         services_check(&req.services)?;
-        let mut tx = tx;
-        let hub = store::hubs::hub_lock(&mut tx, id)
+        let hub = store::hubs::hub_lock(&mut *tx, id)
             .await?
             .filter(|h| h.status != HubStatus::Deleted)
             .ok_or(AppError::NotFound("hub"))?;
@@ -448,15 +447,15 @@ impl App {
                 hub.name
             )));
         }
-        store::hubs::hub_services_want(&mut tx, id, &req.services).await?;
+        store::hubs::hub_services_want(&mut *tx, id, &req.services).await?;
         if let Some(mode) = req.reconcile_mode {
-            store::hubs::hub_reconcile_mode_set(&mut tx, id, mode).await?;
+            store::hubs::hub_reconcile_mode_set(&mut *tx, id, mode).await?;
         }
-        store::hubs::hub_status_set(&mut tx, id, HubStatus::Updating, None).await?;
-        let job_id = workflow::enqueue(&mut tx, JobKind::UpdateHubServices, id, None).await?;
-        store::hubs::hub_current_job_set(&mut tx, id, job_id).await?;
+        store::hubs::hub_status_set(&mut *tx, id, HubStatus::Updating, None).await?;
+        let job_id = workflow::enqueue(&mut *tx, JobKind::UpdateHubServices, id, None).await?;
+        store::hubs::hub_current_job_set(&mut *tx, id, job_id).await?;
         Self::audit(
-            &mut tx,
+            &mut *tx,
             actor,
             "hub.update",
             &format!("hub:{id}"),
@@ -466,7 +465,7 @@ impl App {
             })),
         )
         .await?;
-        let updated = store::hubs::hub_get(&mut tx, id)
+        let updated = store::hubs::hub_get(&mut *tx, id)
             .await?
             .ok_or(AppError::NotFound("hub"))?;
         Ok((
@@ -493,8 +492,7 @@ impl App {
         actor: &Actor,
         id: Uuid,
     ) -> Result<Accepted<Hub>, AppError> {
-        let mut tx = tx;
-        let hub = store::hubs::hub_lock(&mut tx, id)
+        let hub = store::hubs::hub_lock(&mut *tx, id)
             .await?
             .filter(|h| h.status != HubStatus::Deleted)
             .ok_or(AppError::NotFound("hub"))?;
@@ -504,18 +502,18 @@ impl App {
                 hub.name
             )));
         }
-        let live = store::hubs::hub_live_spokes(&mut tx, id).await?;
+        let live = store::hubs::hub_live_spokes(&mut *tx, id).await?;
         if live > 0 {
             return Err(AppError::conflict(format!(
                 "hub {} still has {live} spoke(s) enrolled; detach them first (DELETE /v1/spokes/{{id}})",
                 hub.name
             )));
         }
-        store::hubs::hub_status_set(&mut tx, id, HubStatus::Deleting, None).await?;
-        let job_id = workflow::enqueue(&mut tx, JobKind::DeleteHub, id, None).await?;
-        store::hubs::hub_current_job_set(&mut tx, id, job_id).await?;
-        Self::audit(&mut tx, actor, "hub.delete", &format!("hub:{id}"), None).await?;
-        let hub = store::hubs::hub_get(&mut tx, id)
+        store::hubs::hub_status_set(&mut *tx, id, HubStatus::Deleting, None).await?;
+        let job_id = workflow::enqueue(&mut *tx, JobKind::DeleteHub, id, None).await?;
+        store::hubs::hub_current_job_set(&mut *tx, id, job_id).await?;
+        Self::audit(&mut *tx, actor, "hub.delete", &format!("hub:{id}"), None).await?;
+        let hub = store::hubs::hub_get(&mut *tx, id)
             .await?
             .ok_or(AppError::NotFound("hub"))?;
         Ok(Accepted {
@@ -828,12 +826,11 @@ impl App {
         actor: &Actor,
         id: Uuid,
     ) -> Result<Accepted<Spoke>, AppError> {
-        let mut tx = tx;
-        let spoke = store::spokes::spoke_get(&mut tx, id)
+        let spoke = store::spokes::spoke_get(&mut *tx, id)
             .await?
             .ok_or(AppError::NotFound("spoke"))?;
-        store::hubs::hub_lock(&mut tx, spoke.hub_id).await?;
-        let spoke = store::spokes::spoke_get(&mut tx, id)
+        store::hubs::hub_lock(&mut *tx, spoke.hub_id).await?;
+        let spoke = store::spokes::spoke_get(&mut *tx, id)
             .await?
             .ok_or(AppError::NotFound("spoke"))?;
         match spoke.status {
@@ -862,18 +859,25 @@ impl App {
                 .is_some_and(|j| j.kind == JobKind::AttachSpoke)
         {
             store::jobs::job_cancel_unstarted(
-                &mut tx,
+                &mut *tx,
                 attach,
                 "canceled: the spoke was deleted before its attach started",
             )
             .await?;
         }
         let job_id =
-            workflow::enqueue(&mut tx, JobKind::DetachSpoke, spoke.hub_id, Some(id)).await?;
-        store::spokes::spoke_status_set(&mut tx, id, SpokeStatus::Detaching, None).await?;
-        store::spokes::spoke_current_job_set(&mut tx, id, job_id).await?;
-        Self::audit(&mut tx, actor, "spoke.detach", &format!("spoke:{id}"), None).await?;
-        let spoke = store::spokes::spoke_get(&mut tx, id)
+            workflow::enqueue(&mut *tx, JobKind::DetachSpoke, spoke.hub_id, Some(id)).await?;
+        store::spokes::spoke_status_set(&mut *tx, id, SpokeStatus::Detaching, None).await?;
+        store::spokes::spoke_current_job_set(&mut *tx, id, job_id).await?;
+        Self::audit(
+            &mut *tx,
+            actor,
+            "spoke.detach",
+            &format!("spoke:{id}"),
+            None,
+        )
+        .await?;
+        let spoke = store::spokes::spoke_get(&mut *tx, id)
             .await?
             .ok_or(AppError::NotFound("spoke"))?;
         Ok(Accepted {

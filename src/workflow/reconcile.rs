@@ -1182,7 +1182,15 @@ async fn repair_routes(cx: &mut Cx) -> StepResult {
                     .await?;
             }
         }
-        match routes_ensure(&cx.cloud, &ccx, &[table.clone()], &[destination], &peering).await {
+        match routes_ensure(
+            &cx.cloud,
+            &ccx,
+            std::slice::from_ref(&table),
+            &[destination],
+            &peering,
+        )
+        .await
+        {
             Ok(()) => {}
             // Taken by something else meanwhile: reported, left alone.
             Err(StepError::Fail(why)) => cx.state.repair_conflicts.push(Difference {
@@ -1360,12 +1368,9 @@ async fn verify_drift(cx: &mut Cx) -> StepResult {
             error,
         }
     };
-    match cx.job.spoke_id {
-        None => {
-            let drift = drift_of(None);
-            cx.effect(Effect::DriftRecorded { spoke: None, drift });
-        }
-        Some(_) => {}
+    if cx.job.spoke_id.is_none() {
+        let drift = drift_of(None);
+        cx.effect(Effect::DriftRecorded { spoke: None, drift });
     }
     for id in cx.state.spokes.clone() {
         let drift = drift_of(Some(id));

@@ -720,3 +720,47 @@ pub fn summarize(calls: &[Call], hub_account: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// Drift by hand: removes one entry of a managed prefix list (at its current version).
+pub async fn prefix_list_entry_remove(acct: &Account, id: &str, cidr: &str) {
+    let version = acct
+        .ec2
+        .describe_managed_prefix_lists()
+        .prefix_list_ids(id)
+        .send()
+        .await
+        .unwrap()
+        .prefix_lists()[0]
+        .version()
+        .unwrap();
+    acct.ec2
+        .modify_managed_prefix_list()
+        .prefix_list_id(id)
+        .current_version(version)
+        .remove_entries(
+            aws_sdk_ec2::types::RemovePrefixListEntry::builder()
+                .cidr(cidr)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Drift by hand: the VPC's owner disassociates it from a zone.
+pub async fn zone_disassociate(acct: &Account, zone: &str, vpc: &str) {
+    acct.r53
+        .disassociate_vpc_from_hosted_zone()
+        .hosted_zone_id(zone)
+        .vpc(
+            aws_sdk_route53::types::Vpc::builder()
+                .vpc_id(vpc)
+                .vpc_region(aws_sdk_route53::types::VpcRegion::from(
+                    super::harness::REGION,
+                ))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}

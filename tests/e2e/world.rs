@@ -104,6 +104,23 @@ impl World {
         v["id"].as_str().unwrap().to_owned()
     }
 
+    /// Registers the hub as `main`, waits until it is ready, enrols `spokes` and waits until
+    /// every one is attached; returns the hub's id and the spokes' ids.
+    pub async fn hub_with_spokes(
+        &self,
+        spokes: &[Vpc],
+        timeout: Duration,
+    ) -> (String, Vec<String>) {
+        let hub_id = self.hub_register("main").await;
+        self.hub_wait_ready(&hub_id, Duration::from_secs(120)).await;
+        let mut ids = Vec::new();
+        for s in spokes {
+            ids.push(self.spoke_enroll("main", s).await);
+        }
+        self.api.wait_spokes(&ids, "attached", timeout).await;
+        (hub_id, ids)
+    }
+
     pub async fn spoke_get(&self, id: &str) -> Value {
         self.api.get(&format!("/v1/spokes/{id}")).await
     }

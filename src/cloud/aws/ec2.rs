@@ -1124,6 +1124,25 @@ impl Endpoints for AwsCloud {
     }
 }
 
+/// A table's routes to IPv4 CIDR blocks. Routes to destinations that are not VPC-sized IPv4
+/// blocks (0.0.0.0/0, IPv6, prefix lists) cannot conflict with a spoke's CIDR as an exact
+/// destination: skipped.
+fn routes_of(t: &aws_sdk_ec2::types::RouteTable) -> Vec<RouteInfo> {
+    t.routes()
+        .iter()
+        .filter_map(|r| {
+            Some(RouteInfo {
+                destination: parse(r.destination_cidr_block())?,
+                target: route_target(r),
+                state: r
+                    .state()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_else(|| "active".to_owned()),
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1185,23 +1204,4 @@ mod tests {
         assert!(!sg.admits(443, &b) && !sg.admits(23, &b));
         assert_eq!(sg.ingress.len(), 4);
     }
-}
-
-/// A table's routes to IPv4 CIDR blocks. Routes to destinations that are not VPC-sized IPv4
-/// blocks (0.0.0.0/0, IPv6, prefix lists) cannot conflict with a spoke's CIDR as an exact
-/// destination: skipped.
-fn routes_of(t: &aws_sdk_ec2::types::RouteTable) -> Vec<RouteInfo> {
-    t.routes()
-        .iter()
-        .filter_map(|r| {
-            Some(RouteInfo {
-                destination: parse(r.destination_cidr_block())?,
-                target: route_target(r),
-                state: r
-                    .state()
-                    .map(|s| s.as_str().to_owned())
-                    .unwrap_or_else(|| "active".to_owned()),
-            })
-        })
-        .collect()
 }
