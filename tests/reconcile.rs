@@ -569,3 +569,102 @@ async fn service_change_and_hub_delete_plans() {
         "ready"
     );
 }
+
+/// The hub's own resources drifted: an ingress rule revoked, an entry no spoke claims added
+/// to the prefix list, an endpoint deleted, the hub VPC disassociated from a zone. A reconcile
+/// of the hub repairs each once; a second reconcile makes no mutating call.
+#[tokio::test]
+async fn hub_resources_drift_is_repaired_once() {
+    let w = World::new(sim_config(false)).await;
+    let hub = w.hub(&["sqs", "kms"]).await;
+    let spoke = w.enroll(1, true).await;
+    w.run_until_idle().await;
+    let hub = w.app.hub_get(hub.id).await.unwrap();
+    let sg = hub.security_group_id.clone().unwrap();
+    let pl = hub.prefix_list_id.clone().unwrap();
+    w.sim.drift_ingress_revoke(&sg, 443);
+    w.sim
+        .drift_prefix_list_entry_add(&pl, cidr_("10.99.0.0/16"));
+    let endpoint = hub.services[1].endpoint_id.clone().unwrap();
+    w.sim.drift_endpoint_delete(&endpoint);
+    let zone = hub.services[0].zones[0].id.clone().unwrap();
+    w.sim.drift_zone_disassociate(&zone, &hub.vpc_id);
+    let created = w.sim.calls("CreateVpcEndpoint");
+    let authorized = w.sim.calls("AuthorizeSecurityGroupIngress");
+
+    w.app
+        .hub_reconcile(&actor(), hub.id, Default::default())
+        .await
+        .unwrap();
+    w.run_until_idle().await;
+    let after = w.app.hub_get(hub.id).await.unwrap();
+    let (open, error) = w.drift_open(hub.id, None).await;
+    assert!(open.is_empty() && error.is_none(), "{open:?} {error:?}");
+    assert!(
+        w.sim
+            .security_groups()
+            .iter()
+            .any(|g| g.id == sg && g.admits(443, &pl))
+    );
+    assert!(
+        !w.sim
+            .prefix_list_entries(&pl)
+            .contains(&cidr_("10.99.0.0/16"))
+    );
+    assert_eq!(
+        w.sim.calls("CreateVpcEndpoint"),
+        created + 1,
+        "one new endpoint"
+    );
+    assert_ne!(after.services[1].endpoint_id.as_ref(), Some(&endpoint));
+    assert!(
+        w.sim
+            .zone_vpcs(&zone)
+            .iter()
+            .any(|v| v.vpc_id == hub.vpc_id)
+    );
+    w.assert_attached(&after, spoke.id).await;
+    let found: Vec<(String, String, bool)> = sqlx::query_as(
+        "SELECT kind, resource, repaired_at IS NOT NULL FROM drift_findings ORDER BY id",
+    )
+    .fetch_all(&w.pool)
+    .await
+    .unwrap();
+    for (kind, resource) in [
+        ("missing", "ingress_rule"),
+        ("extra", "prefix_list_entry"),
+        ("missing", "endpoint"),
+        ("missing", "zone_association"),
+    ] {
+        assert!(
+            found
+                .iter()
+                .any(|(k, r, repaired)| k == kind && r == resource && *repaired),
+            "{kind} {resource} found and repaired: {found:?}"
+        );
+    }
+
+    let calls = mutating_calls(&w).await;
+    w.app
+        .hub_reconcile(&actor(), hub.id, Default::default())
+        .await
+        .unwrap();
+    w.run_until_idle().await;
+    assert_eq!(mutating_calls(&w).await, calls, "nothing left to repair");
+
+    // Only an endpoint gone: the hub's provisioning steps run again, and the group, read
+    // first, is not written (every port is admitted already).
+    let authorized = w.sim.calls("AuthorizeSecurityGroupIngress");
+    let endpoint = w.app.hub_get(hub.id).await.unwrap().services[0]
+        .endpoint_id
+        .clone()
+        .unwrap();
+    w.sim.drift_endpoint_delete(&endpoint);
+    w.app
+        .hub_reconcile(&actor(), hub.id, Default::default())
+        .await
+        .unwrap();
+    w.run_until_idle().await;
+    assert_eq!(w.sim.calls("CreateVpcEndpoint"), created + 2);
+    assert_eq!(w.sim.calls("AuthorizeSecurityGroupIngress"), authorized);
+}

@@ -218,7 +218,17 @@ async fn ingress_ensure<S>(
     };
     let wanted = ports_of("present");
     let unwanted: Vec<u16> = ports_of("removing").difference(&wanted).copied().collect();
-    for port in wanted {
+    // Read before writing: ports the group already admits from the list are skipped. A group
+    // just made may not be found yet (EC2 is eventually consistent): then every port is
+    // authorized, "already there" being success.
+    let found = cx
+        .cloud
+        .firewall
+        .security_group_find(&hcx, &cx.hub.vpc_id, &cx.hub_tag())
+        .await?
+        .filter(|g| &g.id == sg);
+    let admitted = |port: u16| found.as_ref().is_some_and(|g| g.admits(port, pl));
+    for port in wanted.into_iter().filter(|p| !admitted(*p)) {
         match cx
             .cloud
             .firewall
@@ -244,7 +254,10 @@ async fn ingress_ensure<S>(
             Err(e) => return Err(e.into()),
         }
     }
-    for port in unwanted {
+    for port in unwanted
+        .into_iter()
+        .filter(|p| found.is_none() || admitted(*p))
+    {
         cx.cloud
             .firewall
             .security_group_revoke(&hcx, sg, pl, port)
