@@ -616,6 +616,8 @@ async fn hub_resources_drift_is_repaired_once() {
         created + 1,
         "one new endpoint"
     );
+    // The group is read before it is written: the one rule missing is authorized, once.
+    assert_eq!(w.sim.calls("AuthorizeSecurityGroupIngress"), authorized + 1);
     assert_ne!(after.services[1].endpoint_id.as_ref(), Some(&endpoint));
     assert!(
         w.sim
