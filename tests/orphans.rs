@@ -344,3 +344,32 @@ async fn a_hub_marked_deleted_by_hand_is_swept_in_order_over_several_sweeps() {
     // One audit row per deletion: 2 zones, 2 endpoints, the group, the list.
     assert_eq!(orphan_audits(&w).await.len(), 6);
 }
+
+#[tokio::test]
+async fn an_account_that_cannot_be_read_is_named_and_nothing_is_swept_there() {
+    let w = World::new(sim_config(false)).await;
+    let hub = w.hub(&["sqs"]).await;
+    sqlx::query("UPDATE hubs SET status = 'deleted' WHERE id = $1")
+        .bind(hub.id)
+        .execute(&w.pool)
+        .await
+        .unwrap();
+    w.sim.role_deny(&hub.role_arn);
+
+    let listed = w.app.orphans_list().await.unwrap();
+    assert!(listed.orphans.is_empty(), "{:?}", listed.orphans);
+    assert_eq!(listed.unreachable.len(), 1, "{:?}", listed.unreachable);
+    assert_eq!(listed.unreachable[0].account_id.as_str(), HUB_ACCOUNT);
+    assert_eq!(listed.unreachable[0].region.as_str(), REGION);
+    let before = cloud_calls(&w).await;
+    let r = w.app.orphans_sweep(&actor(), false).await.unwrap();
+    assert!(r.items.is_empty(), "{:?}", r.items);
+    assert_eq!(r.unreachable.len(), 1);
+    assert_eq!(cloud_calls(&w).await, before);
+
+    // Reachable again: everything of the hub is listed.
+    w.sim.role_allow(&hub.role_arn);
+    let listed = w.app.orphans_list().await.unwrap();
+    assert!(listed.unreachable.is_empty(), "{:?}", listed.unreachable);
+    assert_eq!(listed.orphans.len(), 4, "{:?}", listed.orphans);
+}
