@@ -2,12 +2,12 @@
 //! endpoint-hub's whose owner has no live registration any more, and their removal.
 //!
 //! Every hub account the database knows (the distinct account and region of every `hubs` row,
-//! deleted hubs included) is listed by tag key [`OWNER_TAG`](crate::cloud::OWNER_TAG) (peerings, security groups, prefix
-//! lists, interface endpoints) and by caller reference (hosted zones,
-//! `endpoint-hub:{hub}:{generation}...`). A resource is an orphan when the owner it names is not
-//! live: its hub row is missing or `deleted`, its spoke row is missing or `detached`, its
-//! endpoint's service is not on the hub or has another generation now, or no zone row of a
-//! live hub holds its caller reference.
+//! deleted hubs included) is listed by tag key [`OWNER_TAG`](crate::cloud::OWNER_TAG)
+//! (peerings, security groups, prefix lists, interface endpoints) and by caller reference
+//! (hosted zones, `endpoint-hub:{hub}:{generation}...`). A resource is an orphan when the
+//! owner it names is not live: its hub row is missing or `deleted`, its spoke row is missing
+//! or `detached`, its endpoint's service is not on the hub or has another generation now, or
+//! no zone row of a live hub holds its caller reference.
 //!
 //! AWS is read before the registrations: a resource made by a registration created while the
 //! listing runs is then seen with its owner. Orphan-ness only grows (a deleted hub, a detached
