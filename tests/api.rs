@@ -20,6 +20,8 @@ mod hubs;
 mod jobs;
 #[path = "api/openapi.rs"]
 mod openapi;
+#[path = "api/orphans.rs"]
+mod orphans;
 #[path = "api/reconcile.rs"]
 mod reconcile;
 #[path = "api/spokes.rs"]

@@ -22,6 +22,7 @@ use crate::workflow;
 mod auth;
 mod error;
 mod metrics;
+pub mod orphans;
 mod plans;
 mod reconcile;
 pub use error::{AppError, FieldError};

@@ -440,6 +440,9 @@ pub trait Network: Send + Sync {
         table: &RouteTableId,
         destination: &Ipv4Cidr,
     ) -> CloudResult<()>;
+    /// Every peering visible to the account (as requester) tagged with the key [`OWNER_TAG`],
+    /// whatever its value, in any state (for the orphan listing).
+    async fn peerings_owned(&self, cx: &CallCx) -> CloudResult<Vec<PeeringInfo>>;
 }
 
 /// Managed prefix lists and the endpoints' security group.
@@ -503,6 +506,12 @@ pub trait Firewall: Send + Sync {
         port: u16,
     ) -> CloudResult<()>;
     async fn security_group_delete(&self, cx: &CallCx, sg: &SecurityGroupId) -> CloudResult<()>;
+    /// Every prefix list of the account tagged with the key [`OWNER_TAG`], whatever its value,
+    /// not being deleted (for the orphan listing). Entries are not read: `entries` is empty.
+    async fn prefix_lists_owned(&self, cx: &CallCx) -> CloudResult<Vec<PrefixListInfo>>;
+    /// Every security group of the account tagged with the key [`OWNER_TAG`], whatever its
+    /// value, in any VPC (for the orphan listing).
+    async fn security_groups_owned(&self, cx: &CallCx) -> CloudResult<Vec<SecurityGroupInfo>>;
 }
 
 /// Interface endpoints.
@@ -535,6 +544,9 @@ pub trait Endpoints: Send + Sync {
     /// Starts deleting the endpoint: it is `deleting` until its network interfaces are gone,
     /// then `deleted` (and later not listed). Missing or deleted is `Ok`.
     async fn endpoint_delete(&self, cx: &CallCx, id: &EndpointId) -> CloudResult<()>;
+    /// Every endpoint of the account tagged with the key [`OWNER_TAG`], whatever its value, in
+    /// any VPC and any state but `deleted` (for the orphan listing).
+    async fn endpoints_owned(&self, cx: &CallCx) -> CloudResult<Vec<EndpointInfo>>;
 }
 
 /// Route 53 private hosted zones and cross-account VPC association.
@@ -602,6 +614,9 @@ pub trait Dns: Send + Sync {
     ) -> CloudResult<()>;
     /// Zone ids (any owner) associated with the VPC, as `ListHostedZonesByVPC` sees them.
     async fn zones_by_vpc(&self, cx: &CallCx, vpc: &ZoneVpc) -> CloudResult<Vec<HostedZoneId>>;
+    /// Every hosted zone the account owns, with its caller reference (`ListHostedZones`; for
+    /// the orphan listing). VPCs are not read: `vpcs` is empty (`zone_get` has them).
+    async fn zones_list(&self, cx: &CallCx) -> CloudResult<Vec<ZoneInfo>>;
 }
 
 /// Every capability, as the workflows hold them.

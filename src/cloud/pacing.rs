@@ -326,6 +326,10 @@ impl Dns for PacedDns {
         self.turn(cx, Route53Bucket::Other).await;
         self.inner.zones_by_vpc(cx, vpc).await
     }
+    async fn zones_list(&self, cx: &CallCx) -> CloudResult<Vec<ZoneInfo>> {
+        self.turn(cx, Route53Bucket::Other).await;
+        self.inner.zones_list(cx).await
+    }
 }
 
 #[cfg(test)]

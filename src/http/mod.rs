@@ -31,6 +31,7 @@ mod health;
 mod hubs;
 mod jobs;
 mod openapi;
+mod orphans;
 mod problem;
 mod reconcile;
 mod spokes;

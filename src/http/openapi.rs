@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{audit, health, hubs, jobs, reconcile, spokes};
+use super::{audit, health, hubs, jobs, orphans, reconcile, spokes};
 use crate::app::App;
 
 #[derive(OpenApi)]
@@ -23,6 +23,7 @@ use crate::app::App;
         (name = "hubs", description = "Hub VPCs holding the shared endpoints"),
         (name = "spokes", description = "Spoke VPCs using the hub's endpoints"),
         (name = "jobs", description = "Background work carrying out changes"),
+        (name = "orphans", description = "Resources tagged as endpoint-hub's whose owner is gone"),
         (name = "audit", description = "Append-only record of mutations"),
         (name = "health", description = "Probes"),
     )
@@ -60,6 +61,8 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(spokes::spoke_get, spokes::spoke_detach))
         .routes(routes!(reconcile::hub_reconcile))
         .routes(routes!(reconcile::spoke_reconcile))
+        .routes(routes!(orphans::orphans_list))
+        .routes(routes!(orphans::orphans_sweep))
         .routes(routes!(jobs::job_list))
         .routes(routes!(jobs::job_get))
         .routes(routes!(jobs::job_retry))

@@ -40,6 +40,8 @@ fn spec_documents_every_endpoint_with_problems_and_security() {
         ("/v1/spokes/{id}", vec!["get", "delete"]),
         ("/v1/hubs/{id}/reconcile", vec!["post"]),
         ("/v1/spokes/{id}/reconcile", vec!["post"]),
+        ("/v1/orphans", vec!["get"]),
+        ("/v1/orphans/sweep", vec!["post"]),
         ("/v1/jobs", vec!["get"]),
         ("/v1/jobs/{id}", vec!["get"]),
         ("/v1/jobs/{id}/retry", vec!["post"]),

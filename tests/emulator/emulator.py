@@ -839,7 +839,8 @@ def _pcx(call, pcx_id):
 def describe_vpc_peering_connections(layer, call):
     """Only what the caller can see: a `failed` peering is the requester's alone, a new one
     reaches the accepter after the propagation delay. Any id asked for and not visible
-    (unknown ids included: moto answered an empty list) is NotFound, as on AWS."""
+    (unknown ids included: moto answered an empty list) is NotFound, as on AWS. A `tag-key`
+    filter keeps only peerings with one of the keys."""
     for pcx_id in _listed(call.form, "VpcPeeringConnectionId"):
         pcx = _pcx(call, pcx_id)
         if pcx is None or not layer.peering_visible(pcx, call.account):
@@ -848,8 +849,13 @@ def describe_vpc_peering_connections(layer, call):
     if status != 200:
         return status, headers, out
 
+    # The `tag-key` filter, which moto 5.2.5 ignores for peerings.
+    keys = _filter_values(call.form, "tag-key")
+
     def hidden(pcx_id):
         pcx = _pcx(call, pcx_id)
+        if keys and (pcx is None or not any(t.get("key") in keys for t in pcx.get_tags())):
+            return True
         return pcx is not None and not layer.peering_visible(pcx, call.account)
     return status, headers, _drop_items(out, "vpcPeeringConnectionSet", "vpcPeeringConnectionId", hidden)
 
@@ -899,6 +905,31 @@ def _drop_items(out, set_tag, id_tag, hidden):
         return out
     ET.register_namespace("", ns)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root)
+
+
+def _filter_values(form, name):
+    """The values of every `Filter.N` named `name` (`Filter.N.Value.M`)."""
+    values = []
+    for k, v in form.items():
+        m = re.fullmatch(r"Filter\.(\d+)\.Name", k)
+        if m and v == name:
+            values += _listed(form, f"Filter.{m.group(1)}.Value")
+    return values
+
+
+def describe_managed_prefix_lists(layer, call):
+    """The `tag-key` filter, which moto 5.2.5 ignores for prefix lists (it answered every list,
+    AWS-managed ones included): only lists with one of the tag keys asked for."""
+    status, headers, out = layer.pass_to_moto(call)
+    keys = _filter_values(call.form, "tag-key")
+    if status != 200 or not keys:
+        return status, headers, out
+    lists = ec2_backends[call.account][call.region].managed_prefix_lists
+
+    def hidden(pl_id):
+        pl = lists.get(pl_id)
+        return pl is None or not any(t.get("key") in keys for t in pl.get_tags())
+    return status, headers, _drop_items(out, "prefixListSet", "prefixListId", hidden)
 
 
 EC2_NS = "http://ec2.amazonaws.com/doc/2016-11-15"
@@ -959,6 +990,7 @@ OVERRIDES = {
     ("ec2", "RejectVpcPeeringConnection"): peering_by_accepter,
     ("ec2", "DeleteVpcPeeringConnection"): delete_vpc_peering_connection,
     ("ec2", "DescribeVpcEndpointServices"): describe_vpc_endpoint_services,
+    ("ec2", "DescribeManagedPrefixLists"): describe_managed_prefix_lists,
 }
 
 

@@ -757,3 +757,59 @@ def test_prefix_list_concurrent_writers_one_wins(emu):
         results = sorted(pool.map(add, range(4)))
     assert results == ["PrefixListVersionMismatch"] * 3 + ["ok"]
     assert len(ec2.get_managed_prefix_list_entries(PrefixListId=pl_id)["Entries"]) == 2
+
+
+# ------------------------------------------------------------------ orphan listing
+OWNER_TAG = "endpoint-hub:owner"
+
+
+def _owner(resource, value):
+    return [{"ResourceType": resource, "Tags": [{"Key": OWNER_TAG, "Value": value}]}]
+
+
+def test_tag_key_filters_and_caller_references_for_orphan_listing(emu):
+    """What `GET /v1/orphans` asks: every resource with the owner tag key, whatever its value,
+    and every zone with its CallerReference."""
+    h, s = emu.client(HUB, "ec2"), emu.client(SPOKE, "ec2")
+    hv, sv = vpc(h, "10.0.0.0/16"), vpc(s, "10.1.0.0/16")
+    subnet = h.create_subnet(VpcId=hv, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    by_key = [{"Name": "tag-key", "Values": [OWNER_TAG]}]
+
+    sg = h.create_security_group(GroupName="eh", Description="d", VpcId=hv,
+                                 TagSpecifications=_owner("security-group", "hub:a"))["GroupId"]
+    h.create_security_group(GroupName="other", Description="d", VpcId=hv)
+    got = h.describe_security_groups(Filters=by_key)["SecurityGroups"]
+    assert [g["GroupId"] for g in got] == [sg]
+    assert {"Key": OWNER_TAG, "Value": "hub:a"} in got[0]["Tags"]
+
+    pl = h.create_managed_prefix_list(PrefixListName="eh", AddressFamily="IPv4", MaxEntries=2,
+                                      TagSpecifications=_owner("prefix-list", "hub:a"))[
+        "PrefixList"]["PrefixListId"]
+    h.create_managed_prefix_list(PrefixListName="other", AddressFamily="IPv4", MaxEntries=2)
+    got = h.describe_managed_prefix_lists(Filters=by_key)["PrefixLists"]
+    assert [p["PrefixListId"] for p in got] == [pl]
+
+    ep = h.create_vpc_endpoint(VpcId=hv, ServiceName=f"com.amazonaws.{REGION}.sqs",
+                               VpcEndpointType="Interface", SubnetIds=[subnet],
+                               TagSpecifications=_owner("vpc-endpoint", "hub:a:service:sqs:0"))[
+        "VpcEndpoint"]["VpcEndpointId"]
+    h.create_vpc_endpoint(VpcId=hv, ServiceName=f"com.amazonaws.{REGION}.ssm",
+                          VpcEndpointType="Interface", SubnetIds=[subnet])
+    got = h.describe_vpc_endpoints(Filters=by_key)["VpcEndpoints"]
+    assert [e["VpcEndpointId"] for e in got] == [ep]
+
+    pcx = h.create_vpc_peering_connection(VpcId=hv, PeerVpcId=sv, PeerOwnerId=SPOKE,
+                                          TagSpecifications=_owner("vpc-peering-connection",
+                                                                   "spoke:b"))[
+        "VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    h.create_vpc_peering_connection(VpcId=hv, PeerVpcId=sv, PeerOwnerId=SPOKE)
+    got = h.describe_vpc_peering_connections(Filters=by_key)["VpcPeeringConnections"]
+    assert [p["VpcPeeringConnectionId"] for p in got] == [pcx]
+
+    r53 = emu.client(HUB, "route53")
+    ref = "endpoint-hub:0123:4567:sqs.us-east-1.amazonaws.com"
+    zone = r53.create_hosted_zone(Name="sqs.us-east-1.amazonaws.com", CallerReference=ref,
+                                  VPC={"VPCRegion": REGION, "VPCId": hv},
+                                  HostedZoneConfig={"PrivateZone": True})["HostedZone"]["Id"]
+    listed = r53.list_hosted_zones()["HostedZones"]
+    assert [(z["Id"], z["CallerReference"]) for z in listed] == [(zone, ref)]

@@ -662,6 +662,15 @@ impl Network for AwsCloud {
         }
         res.map(|_| ())
     }
+
+    #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]
+    async fn peerings_owned(&self, cx: &CallCx) -> CloudResult<Vec<PeeringInfo>> {
+        let mut found = self
+            .peerings_filtered(cx, vec![filter("tag-key", OWNER_TAG)])
+            .await?;
+        found.retain(|p| p.owner_tag.is_some() && p.requester_owner == cx.account);
+        Ok(found)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -955,6 +964,47 @@ impl Firewall for AwsCloud {
         }
         res.map(|_| ())
     }
+
+    #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]
+    async fn prefix_lists_owned(&self, cx: &CallCx) -> CloudResult<Vec<PrefixListInfo>> {
+        let lists = self
+            .ec2(cx)
+            .describe_managed_prefix_lists()
+            .filters(filter("tag-key", OWNER_TAG))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_error("DescribeManagedPrefixLists", e))?;
+        Ok(lists
+            .iter()
+            .filter(|l| {
+                owner_tag_of(l.tags()).is_some()
+                    && !l.state().is_some_and(|s| s.as_str().starts_with("delete"))
+            })
+            .filter_map(|l| prefix_list_info(l, Vec::new()))
+            .collect())
+    }
+
+    #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]
+    async fn security_groups_owned(&self, cx: &CallCx) -> CloudResult<Vec<SecurityGroupInfo>> {
+        let groups = self
+            .ec2(cx)
+            .describe_security_groups()
+            .filters(filter("tag-key", OWNER_TAG))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_error("DescribeSecurityGroups", e))?;
+        Ok(groups
+            .iter()
+            .filter_map(security_group_info)
+            .filter(|g| g.owner_tag.is_some())
+            .collect())
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1121,6 +1171,25 @@ impl Endpoints for AwsCloud {
             return Ok(());
         }
         res.map(|_| ())
+    }
+
+    #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]
+    async fn endpoints_owned(&self, cx: &CallCx) -> CloudResult<Vec<EndpointInfo>> {
+        let endpoints = self
+            .ec2(cx)
+            .describe_vpc_endpoints()
+            .filters(filter("tag-key", OWNER_TAG))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_error("DescribeVpcEndpoints", e))?;
+        Ok(endpoints
+            .iter()
+            .filter_map(endpoint_info)
+            .filter(|e| e.owner_tag.is_some() && !e.state.eq_ignore_ascii_case("deleted"))
+            .collect())
     }
 }
 

@@ -510,6 +510,31 @@ impl Dns for AwsCloud {
             }
         }
     }
+
+    #[tracing::instrument(skip(self, cx), fields(account = %cx.account))]
+    async fn zones_list(&self, cx: &CallCx) -> CloudResult<Vec<ZoneInfo>> {
+        let mut all = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let out = self
+                .route53(cx)
+                .await
+                .list_hosted_zones()
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("ListHostedZones", e))?;
+            all.extend(
+                out.hosted_zones()
+                    .iter()
+                    .filter_map(|z| zone_info(z, Vec::new())),
+            );
+            match (out.is_truncated(), out.next_marker()) {
+                (true, Some(m)) => marker = Some(m.to_owned()),
+                _ => return Ok(all),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -470,4 +470,18 @@ impl Dns for SimCloud {
         })
         .await
     }
+
+    async fn zones_list(&self, cx: &CallCx) -> CloudResult<Vec<ZoneInfo>> {
+        self.read(cx, "ListHostedZones", |s| {
+            Ok(s.zones
+                .iter()
+                .filter(|z| z.owner == cx.account)
+                .map(|z| ZoneInfo {
+                    vpcs: Vec::new(),
+                    ..Zone::info(z)
+                })
+                .collect())
+        })
+        .await
+    }
 }

@@ -406,4 +406,18 @@ impl Endpoints for SimCloud {
         })
         .await
     }
+
+    async fn endpoints_owned(&self, cx: &CallCx) -> CloudResult<Vec<EndpointInfo>> {
+        self.read(cx, "DescribeVpcEndpoints", |s| {
+            Ok(s.endpoints
+                .values_mut()
+                .filter(|e| e.visible_to(cx) && !e.owner_tag.is_empty() && e.state != "deleted")
+                .map(|e| {
+                    e.touch();
+                    e.info()
+                })
+                .collect())
+        })
+        .await
+    }
 }

@@ -398,6 +398,31 @@ impl Firewall for SimCloud {
         })
         .await
     }
+
+    async fn prefix_lists_owned(&self, cx: &CallCx) -> CloudResult<Vec<PrefixListInfo>> {
+        self.read(cx, "DescribeManagedPrefixLists", |s| {
+            Ok(s.prefix_lists
+                .values()
+                .filter(|p| p.visible_to(cx) && !p.owner_tag.is_empty())
+                .map(|p| PrefixListInfo {
+                    entries: Vec::new(),
+                    ..p.info()
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn security_groups_owned(&self, cx: &CallCx) -> CloudResult<Vec<SecurityGroupInfo>> {
+        self.read(cx, "DescribeSecurityGroups", |s| {
+            Ok(s.security_groups
+                .values()
+                .filter(|g| g.visible_to(cx) && !g.owner_tag.is_empty())
+                .map(SecurityGroup::info)
+                .collect())
+        })
+        .await
+    }
 }
 
 impl SimCloud {

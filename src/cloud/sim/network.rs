@@ -584,4 +584,11 @@ impl Network for SimCloud {
         })
         .await
     }
+
+    async fn peerings_owned(&self, cx: &CallCx) -> CloudResult<Vec<PeeringInfo>> {
+        self.read(cx, "DescribeVpcPeeringConnections", |s| {
+            Ok(s.peerings_describe(cx, |p| p.is_requester(cx) && !p.owner_tag.is_empty()))
+        })
+        .await
+    }
 }
