@@ -20,9 +20,9 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use crate::model::{HubStatus, SpokeStatus};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::Row;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -203,60 +203,32 @@ struct Registry {
 impl Registry {
     async fn load(pool: &sqlx::PgPool) -> Result<Registry, sqlx::Error> {
         let mut reg = Registry::default();
-        for row in
-            sqlx::query("SELECT id, status, vpc_id, security_group_id, prefix_list_id FROM hubs")
-                .fetch_all(pool)
-                .await?
-        {
-            let id: Uuid = row.try_get("id")?;
-            let status: String = row.try_get("status")?;
-            if status != "deleted" {
-                for col in ["security_group_id", "prefix_list_id"] {
-                    if let Some(v) = row.try_get::<Option<String>, _>(col)? {
-                        reg.recorded.insert(v);
-                    }
-                }
+        for h in store::orphans::hubs_all(pool).await? {
+            if h.status != HubStatus::Deleted {
+                reg.recorded
+                    .extend(h.security_group_id.into_iter().chain(h.prefix_list_id));
             }
-            let vpc_id = row.try_get("vpc_id")?;
-            reg.hubs.insert(id, HubRow { status, vpc_id });
+            reg.hubs.insert(
+                h.id,
+                HubRow {
+                    status: h.status.to_string(),
+                    vpc_id: h.vpc_id,
+                },
+            );
         }
-        for row in sqlx::query("SELECT id, status, peering_id FROM spokes")
-            .fetch_all(pool)
-            .await?
-        {
-            let status: String = row.try_get("status")?;
-            if status != "detached"
-                && let Some(p) = row.try_get::<Option<String>, _>("peering_id")?
-            {
-                reg.recorded.insert(p);
+        for s in store::orphans::spokes_all(pool).await? {
+            if s.status != SpokeStatus::Detached {
+                reg.recorded.extend(s.peering_id);
             }
-            reg.spokes.insert(row.try_get("id")?, status);
+            reg.spokes.insert(s.id, s.status.to_string());
         }
-        for row in sqlx::query(
-            "SELECT s.hub_id, s.service, s.generation, s.endpoint_id FROM hub_services s \
-             JOIN hubs h ON h.id = s.hub_id WHERE h.status <> 'deleted'",
-        )
-        .fetch_all(pool)
-        .await?
-        {
-            let hub: Uuid = row.try_get("hub_id")?;
-            if let Some(e) = row.try_get::<Option<String>, _>("endpoint_id")? {
-                reg.recorded.insert(e);
-            }
-            reg.services
-                .insert((hub, row.try_get("service")?), row.try_get("generation")?);
+        for s in store::orphans::services_of_live_hubs(pool).await? {
+            reg.recorded.extend(s.endpoint_id);
+            reg.services.insert((s.hub_id, s.service), s.generation);
         }
-        for row in sqlx::query(
-            "SELECT z.caller_reference, z.zone_id FROM hub_service_zones z \
-             JOIN hubs h ON h.id = z.hub_id WHERE h.status <> 'deleted'",
-        )
-        .fetch_all(pool)
-        .await?
-        {
-            reg.zone_references.insert(row.try_get("caller_reference")?);
-            if let Some(z) = row.try_get::<Option<String>, _>("zone_id")? {
-                reg.recorded.insert(z);
-            }
+        for z in store::orphans::zones_of_live_hubs(pool).await? {
+            reg.zone_references.insert(z.caller_reference);
+            reg.recorded.extend(z.zone_id);
         }
         Ok(reg)
     }
@@ -356,37 +328,21 @@ struct Listing {
     unreachable: Vec<OrphanAccountError>,
 }
 
-fn parse_row<T: std::str::FromStr>(value: &str, what: &str) -> Result<T, AppError> {
-    value
-        .parse()
-        .map_err(|_| AppError::Internal(anyhow::anyhow!("hubs row has an invalid {what}")))
-}
-
 impl App {
     /// The hub accounts to list: one role per account and region, a live hub's when there is
     /// one (a deleted hub's role may be gone), the newest otherwise.
     async fn orphan_accounts(&self) -> Result<Vec<CallCx>, AppError> {
-        let rows = sqlx::query(
-            "SELECT DISTINCT ON (account_id, region) account_id, region, role_arn, external_id \
-             FROM hubs ORDER BY account_id, region, (status = 'deleted'), created_at DESC",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::new();
-        for row in rows {
-            let external: Option<String> = row.try_get("external_id")?;
-            out.push(CallCx {
-                account: parse_row(&row.try_get::<String, _>("account_id")?, "account_id")?,
-                region: parse_row(&row.try_get::<String, _>("region")?, "region")?,
-                role: parse_row(&row.try_get::<String, _>("role_arn")?, "role_arn")?,
-                external_id: match external {
-                    Some(e) => Some(parse_row(&e, "external_id")?),
-                    None => None,
-                },
+        Ok(store::orphans::hub_accounts(&self.pool)
+            .await?
+            .into_iter()
+            .map(|a| CallCx {
+                account: a.account_id,
+                region: a.region,
+                role: a.role_arn,
+                external_id: a.external_id,
                 job_id: None,
-            });
-        }
-        Ok(out)
+            })
+            .collect())
     }
 
     async fn orphan_seen(&self, cx: &CallCx, zones: bool) -> CloudResult<Seen> {

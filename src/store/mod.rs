@@ -12,6 +12,7 @@ pub mod effects;
 pub mod hubs;
 pub mod idempotency;
 pub mod jobs;
+pub mod orphans;
 pub mod pacing;
 pub mod spokes;
 pub mod tokens;
