@@ -670,3 +670,72 @@ async fn hub_resources_drift_is_repaired_once() {
     assert_eq!(w.sim.calls("CreateVpcEndpoint"), created + 2);
     assert_eq!(w.sim.calls("AuthorizeSecurityGroupIngress"), authorized);
 }
+
+/// A zone deleted by hand is made again (Route 53 never takes a caller reference twice: a new
+/// one), gets its records, and every attached spoke is associated with it again.
+#[tokio::test]
+async fn a_zone_deleted_by_hand_is_made_again_and_reassociated() {
+    let w = World::new(sim_config(false)).await;
+    let hub = w.hub(&["sqs", "kms"]).await;
+    let a = w.enroll(1, true).await;
+    let b = w.enroll(2, true).await;
+    w.run_until_idle().await;
+    let before = w.app.hub_get(hub.id).await.unwrap();
+    let gone = before.services[0].zones[0].id.clone().unwrap();
+    w.sim.drift_zone_delete(&gone);
+    let made = w.sim.calls("CreateHostedZone");
+
+    // A spoke's reconcile reports it and leaves it to the hub's.
+    w.app
+        .spoke_reconcile(&actor(), a.id, Default::default())
+        .await
+        .unwrap();
+    w.run_until_idle().await;
+    assert_eq!(w.sim.calls("CreateHostedZone"), made);
+    let (open, _) = w.drift_open(hub.id, Some(a.id)).await;
+    assert!(
+        open.iter().any(|d| d.starts_with("missing zone")),
+        "{open:?}"
+    );
+
+    w.app
+        .hub_reconcile(&actor(), hub.id, Default::default())
+        .await
+        .unwrap();
+    w.run_until_idle().await;
+    assert_eq!(w.sim.calls("CreateHostedZone"), made + 1);
+    let after = w.app.hub_get(hub.id).await.unwrap();
+    let remade = after.services[0].zones[0].id.clone().unwrap();
+    assert_ne!(remade, gone);
+    assert_eq!(w.sim.zone_records(&remade).len(), 2, "apex and wildcard");
+    for s in [&a, &b] {
+        w.assert_attached(&after, s.id).await;
+    }
+    let (open, error) = w.drift_open(hub.id, None).await;
+    assert!(open.is_empty() && error.is_none(), "{open:?}");
+    // The remade zone is not an orphan, and nothing else is.
+    let orphans = w.app.orphans_list().await.unwrap();
+    assert!(orphans.orphans.is_empty(), "{:?}", orphans.orphans);
+}
+
+/// Detaching a spoke cancels a reconcile of it that has not started.
+#[tokio::test]
+async fn detach_cancels_a_reconcile_not_started() {
+    let w = World::new(sim_config(false)).await;
+    let _hub = w.hub(&["sqs"]).await;
+    let a = w.enroll(1, true).await;
+    w.run_until_idle().await;
+    let Reconciled::Accepted(r) = w
+        .app
+        .spoke_reconcile(&actor(), a.id, Default::default())
+        .await
+        .unwrap()
+    else {
+        panic!("accepted");
+    };
+    w.app.spoke_detach(&actor(), a.id).await.unwrap();
+    w.run_until_idle().await;
+    let job = w.app.job_get(r.job_id).await.unwrap();
+    assert_eq!(job.status, JobStatus::Canceled);
+    assert_eq!(w.spoke(a.id).await.status.as_str(), "detached");
+}

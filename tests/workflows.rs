@@ -135,6 +135,12 @@ async fn setup_for(w: &World, kind: JobKind, cfg: &EngineConfig) -> (Hub, Option
                     .clone()
                     .unwrap();
                 w.sim.drift_endpoint_delete(&endpoint);
+                // And a zone deleted by hand: made again, every spoke re-associated.
+                let zone = w.app.hub_get(hub.id).await.unwrap().services[1].zones[0]
+                    .id
+                    .clone()
+                    .unwrap();
+                w.sim.drift_zone_delete(&zone);
             }
             (hub, Some(spoke.id))
         }

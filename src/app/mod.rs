@@ -866,6 +866,17 @@ impl App {
             )
             .await?;
         }
+        // A reconcile of the spoke that has not started would only find it detached.
+        if let Some(reconcile) =
+            store::drift::reconcile_unfinished(&mut *tx, spoke.hub_id, Some(id)).await?
+        {
+            store::jobs::job_cancel_unstarted(
+                &mut *tx,
+                reconcile,
+                "canceled: the spoke is being detached",
+            )
+            .await?;
+        }
         let job_id =
             workflow::enqueue(&mut *tx, JobKind::DetachSpoke, spoke.hub_id, Some(id)).await?;
         store::spokes::spoke_status_set(&mut *tx, id, SpokeStatus::Detaching, None).await?;

@@ -277,7 +277,7 @@ fn hub_ready(hub: &Hub) -> Result<(), AppError> {
 fn plan_order(findings: &[workflow::reconcile::Finding]) -> Vec<PlannedChange> {
     use workflow::reconcile::Repair;
     let rank = |r: &Repair| match r {
-        Repair::HubResources => 0,
+        Repair::HubResources | Repair::ZoneRemake { .. } => 0,
         Repair::Peering { .. } => 1,
         Repair::Route { .. } => 2,
         Repair::PrefixListAdd { .. } | Repair::PrefixListRemove { .. } => 3,

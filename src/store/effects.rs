@@ -44,6 +44,13 @@ pub enum Effect {
         zone_name: String,
         zone_id: HostedZoneId,
     },
+    /// A zone of a service deleted by hand, to be made again with a new caller reference (its
+    /// id is forgotten).
+    HubServiceZoneReplanned {
+        service: ServiceName,
+        zone_name: String,
+        caller_reference: String,
+    },
     /// A service marked `removing` whose endpoint and zone are gone.
     HubServiceRemoved(ServiceName),
     /// Every service of the hub marked `removing` (the hub is being deleted).
@@ -177,6 +184,23 @@ async fn effect_apply(
         } => {
             hubs::hub_service_zone_id_set(conn, hub_id, service, zone_name, zone_id.as_str())
                 .await?;
+        }
+        Effect::HubServiceZoneReplanned {
+            service,
+            zone_name,
+            caller_reference,
+        } => {
+            sqlx::query!(
+                "UPDATE hub_service_zones SET caller_reference = $4, zone_id = NULL \
+                 WHERE hub_id = $1 AND service = $2 AND zone_name = $3 \
+                   AND caller_reference <> $4",
+                hub_id,
+                service.as_str(),
+                zone_name,
+                caller_reference
+            )
+            .execute(&mut *conn)
+            .await?;
         }
         Effect::HubServiceRemoved(service) => {
             hubs::hub_service_delete(conn, hub_id, service).await?;

@@ -1051,6 +1051,12 @@ impl SimCloud {
         z.vpcs.retain(|v| &v.vpc_id != vpc);
     }
 
+    /// Drift: a zone deleted by hand (its caller reference stays spent, as in Route 53).
+    pub fn drift_zone_delete(&self, zone: &HostedZoneId) {
+        let mut s = self.lock();
+        s.zones.retain(|z| &z.id != zone);
+    }
+
     /// Drift: an association authorization left behind.
     pub fn drift_authorization_add(&self, zone: &HostedZoneId, vpc: ZoneVpc) {
         let mut s = self.lock();

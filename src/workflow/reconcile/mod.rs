@@ -30,6 +30,7 @@ use super::context::{
 };
 use super::definition::{Step, Workflow};
 use super::ops::{self, Association, prefix_list_change, routes_ensure, zone_associate};
+use super::zone_names::zone_caller_reference;
 use crate::cloud::{CallCx, CloudErrorKind, PeeringStatus, RouteTarget, ZoneVpc};
 use crate::domain::{HostedZoneId, Ipv4Cidr, PeeringId, Region, RouteTableId, VpcId};
 use crate::model::{Difference, DriftKind, DriftResource, HubStatus, JobKind, Spoke, SpokeStatus};
@@ -86,6 +87,12 @@ pub enum Repair {
     ZoneAssociateHub {
         zone: HostedZoneId,
     },
+    /// A zone deleted by hand: planned again with a new caller reference, made by the
+    /// provisioning step, then associated with every spoke the job checks.
+    ZoneRemake {
+        service: String,
+        zone_name: String,
+    },
     ZoneDisassociate {
         zone: HostedZoneId,
         vpc: VpcId,
@@ -133,6 +140,7 @@ const STEPS: &[Step<ReconcileState>] = crate::steps![ReconcileState:
     repair_security_group,
     repair_prefix_list,
     repair_endpoints,
+    replan_zones,
     repair_zones,
     repair_peerings,
     repair_routes,
@@ -246,8 +254,47 @@ async fn repair_endpoints(cx: &mut Cx) -> StepResult {
     Ok(())
 }
 
+/// The zones to make again: `(service, zone name)`.
+fn zones_to_remake(cx: &Cx) -> Result<Vec<(String, String)>, StepError> {
+    Ok(repairs(cx)?
+        .into_iter()
+        .filter_map(|r| match r {
+            Repair::ZoneRemake { service, zone_name } => Some((service, zone_name)),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Gives each zone deleted by hand a new caller reference (the job's, so that a rerun finds the
+/// zone it made), for `repair_zones` to make it.
+async fn replan_zones(cx: &mut Cx) -> StepResult {
+    for (service, zone_name) in zones_to_remake(cx)? {
+        let Some(svc) = cx
+            .hub
+            .services
+            .iter()
+            .find(|s| s.name.as_str() == service)
+            .cloned()
+        else {
+            continue;
+        };
+        let job = cx.job.id.simple().to_string();
+        let reference = zone_caller_reference(
+            cx.hub.id,
+            svc.generation,
+            &format!("{}/{zone_name}", &job[20..]),
+        );
+        cx.effect(Effect::HubServiceZoneReplanned {
+            service: svc.name.clone(),
+            zone_name,
+            caller_reference: reference,
+        });
+    }
+    Ok(())
+}
+
 async fn repair_zones(cx: &mut Cx) -> StepResult {
-    if hub_repair(cx)? {
+    if hub_repair(cx)? || !zones_to_remake(cx)?.is_empty() {
         ops::zones(cx).await?;
     }
     Ok(())
@@ -421,6 +468,7 @@ async fn repair_zone_associations(cx: &mut Cx) -> StepResult {
                 r,
                 Repair::ZoneAssociate { .. }
                     | Repair::ZoneAssociateHub { .. }
+                    | Repair::ZoneRemake { .. }
                     | Repair::ZoneDisassociate { .. }
                     | Repair::AuthorizationDelete { .. }
             )
@@ -439,19 +487,25 @@ async fn repair_zone_associations(cx: &mut Cx) -> StepResult {
                 service,
             } => {
                 let s = spoke_by_id(&all, spoke)?;
-                let scx = spoke_call_cx(s, Some(cx.job.id));
-                let vpc = spoke_zone_vpc(s);
-                if let Association::Conflict(why) =
-                    zone_associate(&cx.cloud, &hcx, &scx, &zone, &service, &vpc).await?
-                {
-                    cx.state.repair_conflicts.push(Difference {
-                        kind: DriftKind::Conflict,
-                        resource: DriftResource::ZoneAssociation,
-                        spoke_id: Some(spoke),
-                        key: format!("zone_association:{zone}:{}", s.vpc_id),
-                        detail: format!("{why}: left alone"),
-                        repair: None,
-                    });
+                associate_or_report(cx, s, &zone, &service).await?;
+            }
+            Repair::ZoneRemake { service, zone_name } => {
+                // The zone made again: every spoke the job checked gets it.
+                let Some(zone) = cx
+                    .hub
+                    .services
+                    .iter()
+                    .filter(|s| s.name.as_str() == service)
+                    .flat_map(|s| s.zones.iter())
+                    .find(|z| z.name == zone_name)
+                    .and_then(|z| z.id.clone())
+                else {
+                    return super::context::fail(format!(
+                        "zone {zone_name} of {service} was not made again (step repair_zones)"
+                    ));
+                };
+                for id in cx.state.spokes.clone() {
+                    associate_or_report(cx, spoke_by_id(&all, id)?, &zone, &service).await?;
                 }
             }
             Repair::ZoneAssociateHub { zone } => {
@@ -490,6 +544,32 @@ async fn repair_zone_associations(cx: &mut Cx) -> StepResult {
             }
             _ => {}
         }
+    }
+    Ok(())
+}
+
+/// Associates a zone with a spoke VPC; another zone of the same name holding the VPC is
+/// reported as a conflict and left alone.
+async fn associate_or_report(
+    cx: &mut Cx,
+    spoke: &Spoke,
+    zone: &HostedZoneId,
+    service: &str,
+) -> StepResult {
+    let hcx = cx.hub_cx();
+    let scx = spoke_call_cx(spoke, Some(cx.job.id));
+    let vpc = spoke_zone_vpc(spoke);
+    if let Association::Conflict(why) =
+        zone_associate(&cx.cloud, &hcx, &scx, zone, service, &vpc).await?
+    {
+        cx.state.repair_conflicts.push(Difference {
+            kind: DriftKind::Conflict,
+            resource: DriftResource::ZoneAssociation,
+            spoke_id: Some(spoke.id),
+            key: format!("zone_association:{zone}:{}", spoke.vpc_id),
+            detail: format!("{why}: left alone"),
+            repair: None,
+        });
     }
     Ok(())
 }

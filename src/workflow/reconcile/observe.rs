@@ -424,12 +424,34 @@ impl Observer<'_> {
                         DriftResource::Zone,
                         scope.only,
                         format!("zone:{zone_id}"),
-                        format!(
-                            "zone {zone_id} ({}) of {} is gone; reconcile does not remake a zone \
-                             (its caller reference is spent): remove the service and add it again",
-                            hz.name, svc.name
-                        ),
-                        None,
+                        if hub_level {
+                            format!("zone {zone_id} ({}) of {} is gone", hz.name, svc.name)
+                        } else {
+                            format!(
+                                "zone {zone_id} ({}) of {} is gone: a reconcile of the hub \
+                                 remakes it",
+                                hz.name, svc.name
+                            )
+                        },
+                        hub_level.then(|| {
+                            (
+                                Repair::ZoneRemake {
+                                    service: svc.name.to_string(),
+                                    zone_name: hz.name.clone(),
+                                },
+                                PlannedChange {
+                                    operation: "CreateHostedZone".into(),
+                                    account_id: hub.account_id.clone(),
+                                    resource: hz.name.clone(),
+                                    reason: "the zone is gone: made again with a new caller \
+                                             reference (Route 53 never takes one twice), its \
+                                             records and every attached spoke's association \
+                                             follow"
+                                        .into(),
+                                    depends_on: None,
+                                },
+                            )
+                        }),
                     );
                     continue;
                 };
