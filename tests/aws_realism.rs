@@ -497,3 +497,17 @@ async fn an_unknown_service_gets_443_and_a_note() {
         );
     }
 }
+
+/// An attach reads the DNS attributes of the spoke's VPC only (two DescribeVpcAttribute, one
+/// per attribute): the hub's were checked when it was provisioned, and its CIDR blocks come
+/// from one DescribeVpcs.
+#[tokio::test]
+async fn an_attach_reads_the_dns_attributes_of_the_spoke_vpc_only() {
+    let w = World::new(sim_config(false)).await;
+    let hub = w.hub(&["sqs"]).await;
+    let attributes = w.sim.calls("DescribeVpcAttribute");
+    let spoke = w.enroll(1, true).await;
+    w.run_until_idle().await;
+    w.assert_attached(&hub, spoke.id).await;
+    assert_eq!(w.sim.calls("DescribeVpcAttribute") - attributes, 2);
+}

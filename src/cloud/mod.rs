@@ -409,7 +409,11 @@ pub trait Credentials: Send + Sync {
 /// VPCs, VPC peering and routes.
 #[async_trait]
 pub trait Network: Send + Sync {
+    /// The VPC with its DNS attributes (three requests: DescribeVpcs, and one
+    /// DescribeVpcAttribute per attribute).
     async fn vpc_get(&self, cx: &CallCx, vpc: &VpcId) -> CloudResult<Option<VpcInfo>>;
+    /// The VPC's associated IPv4 CIDR blocks only (one request).
+    async fn vpc_cidrs(&self, cx: &CallCx, vpc: &VpcId) -> CloudResult<Option<Vec<Ipv4Cidr>>>;
     async fn subnets_get(&self, cx: &CallCx, ids: &[SubnetId]) -> CloudResult<Vec<SubnetInfo>>;
     /// Every route table of a VPC, with its associations.
     async fn route_tables_list(&self, cx: &CallCx, vpc: &VpcId)

@@ -121,14 +121,15 @@ async fn verify_spoke(cx: &mut Cx) -> StepResult {
     // Every CIDR block of both VPCs counts, secondary ones too (registered or not): any
     // overlap makes the peering `failed`, visible to the hub account only.
     let hcx = cx.hub_cx();
-    let Some(hub_vpc) = cx.cloud.network.vpc_get(&hcx, &cx.hub.vpc_id).await? else {
+    // Its CIDR blocks only: the hub's DNS attributes were checked when it was provisioned.
+    let Some(hub_cidrs) = cx.cloud.network.vpc_cidrs(&hcx, &cx.hub.vpc_id).await? else {
         return fail(format!("the hub VPC {} is gone", cx.hub.vpc_id));
     };
-    if let Some(pairs) = overlaps(&hub_vpc.cidrs, &vpc.cidrs) {
+    if let Some(pairs) = overlaps(&hub_cidrs, &vpc.cidrs) {
         return fail(format!(
             "the spoke VPC {} overlaps the hub VPC {} ({pairs}): VPC peering needs disjoint \
              CIDR blocks, secondary ones included",
-            vpc.id, hub_vpc.id
+            vpc.id, cx.hub.vpc_id
         ));
     }
     let cidrs = if spoke.cidrs.is_empty() {
@@ -271,10 +272,10 @@ async fn peering_current(
     if p.status == PeeringStatus::Failed {
         let hcx = cx.hub_cx();
         let scx = cx.spoke_cx();
-        let hub_vpc = cx.cloud.network.vpc_get(&hcx, &cx.hub.vpc_id).await?;
-        let spoke_vpc = cx.cloud.network.vpc_get(&scx, &cx.spoke().vpc_id).await?;
+        let hub_vpc = cx.cloud.network.vpc_cidrs(&hcx, &cx.hub.vpc_id).await?;
+        let spoke_vpc = cx.cloud.network.vpc_cidrs(&scx, &cx.spoke().vpc_id).await?;
         if let (Some(h), Some(s)) = (hub_vpc, spoke_vpc)
-            && let Some(pairs) = overlaps(&h.cidrs, &s.cidrs)
+            && let Some(pairs) = overlaps(&h, &s)
         {
             hint = format!(" (overlapping CIDR blocks: {pairs})");
         }

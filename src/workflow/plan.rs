@@ -46,8 +46,8 @@ pub async fn attach(
     spoke.status = SpokeStatus::Attached;
     if spoke.cidrs.is_empty() {
         let scx = spoke_call_cx(&spoke, None);
-        match cloud.network.vpc_get(&scx, &spoke.vpc_id).await {
-            Ok(Some(vpc)) => spoke.cidrs = vpc.cidrs,
+        match cloud.network.vpc_cidrs(&scx, &spoke.vpc_id).await {
+            Ok(Some(cidrs)) => spoke.cidrs = cidrs,
             Ok(None) => out.notes.push(format!(
                 "VPC {} is not found in account {}: the attach will fail",
                 spoke.vpc_id, spoke.account_id

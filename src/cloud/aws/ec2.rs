@@ -263,6 +263,44 @@ fn route_target(r: &aws_sdk_ec2::types::Route) -> RouteTarget {
 // ---------------------------------------------------------------------------------------------
 
 impl AwsCloud {
+    /// DescribeVpcs of one VPC: the VPC and its associated IPv4 CIDR blocks.
+    async fn vpc_described(
+        &self,
+        cx: &CallCx,
+        vpc: &VpcId,
+    ) -> CloudResult<Option<(aws_sdk_ec2::types::Vpc, Vec<Ipv4Cidr>)>> {
+        let out = self
+            .ec2(cx)
+            .describe_vpcs()
+            .vpc_ids(vpc.as_str())
+            .send()
+            .await
+            .map_err(|e| sdk_error("DescribeVpcs", e));
+        let Some(out) = none_if_missing(out)? else {
+            return Ok(None);
+        };
+        let Some(v) = out.vpcs().iter().find(|v| v.vpc_id() == Some(vpc.as_str())) else {
+            return Ok(None);
+        };
+        let mut cidrs: Vec<Ipv4Cidr> = v
+            .cidr_block_association_set()
+            .iter()
+            .filter(|a| {
+                a.cidr_block_state()
+                    .and_then(|s| s.state())
+                    .is_some_and(|s| s.as_str() == "associated")
+            })
+            .filter_map(|a| parse(a.cidr_block()))
+            .collect();
+        if cidrs.is_empty()
+            && v.cidr_block_association_set().is_empty()
+            && let Some(c) = parse(v.cidr_block())
+        {
+            cidrs.push(c);
+        }
+        Ok(Some((v.clone(), cidrs)))
+    }
+
     async fn peerings_filtered(
         &self,
         cx: &CallCx,
@@ -319,35 +357,9 @@ impl AwsCloud {
 impl Network for AwsCloud {
     #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]
     async fn vpc_get(&self, cx: &CallCx, vpc: &VpcId) -> CloudResult<Option<VpcInfo>> {
-        let out = self
-            .ec2(cx)
-            .describe_vpcs()
-            .vpc_ids(vpc.as_str())
-            .send()
-            .await
-            .map_err(|e| sdk_error("DescribeVpcs", e));
-        let Some(out) = none_if_missing(out)? else {
+        let Some((v, cidrs)) = self.vpc_described(cx, vpc).await? else {
             return Ok(None);
         };
-        let Some(v) = out.vpcs().iter().find(|v| v.vpc_id() == Some(vpc.as_str())) else {
-            return Ok(None);
-        };
-        let mut cidrs: Vec<Ipv4Cidr> = v
-            .cidr_block_association_set()
-            .iter()
-            .filter(|a| {
-                a.cidr_block_state()
-                    .and_then(|s| s.state())
-                    .is_some_and(|s| s.as_str() == "associated")
-            })
-            .filter_map(|a| parse(a.cidr_block()))
-            .collect();
-        if cidrs.is_empty()
-            && v.cidr_block_association_set().is_empty()
-            && let Some(c) = parse(v.cidr_block())
-        {
-            cidrs.push(c);
-        }
         let mut dns = [false, false];
         for (i, attribute) in [
             VpcAttributeName::EnableDnsSupport,
@@ -379,6 +391,11 @@ impl Network for AwsCloud {
             dns_support: dns[0],
             dns_hostnames: dns[1],
         }))
+    }
+
+    #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]
+    async fn vpc_cidrs(&self, cx: &CallCx, vpc: &VpcId) -> CloudResult<Option<Vec<Ipv4Cidr>>> {
+        Ok(self.vpc_described(cx, vpc).await?.map(|(_, cidrs)| cidrs))
     }
 
     #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]

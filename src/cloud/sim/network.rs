@@ -407,6 +407,14 @@ impl Network for SimCloud {
         Ok(found)
     }
 
+    async fn vpc_cidrs(&self, cx: &CallCx, vpc: &VpcId) -> CloudResult<Option<Vec<Ipv4Cidr>>> {
+        self.read(cx, "DescribeVpcs", |s| {
+            Ok(s.vpc_in(&cx.account, &cx.region, vpc)
+                .map(|v| v.info().cidrs))
+        })
+        .await
+    }
+
     async fn subnets_get(&self, cx: &CallCx, ids: &[SubnetId]) -> CloudResult<Vec<SubnetInfo>> {
         self.read(cx, "DescribeSubnets", |s| {
             ids.iter()
