@@ -1,6 +1,7 @@
 """Local AWS emulator for endpoint-hub: moto (server mode) plus a thin WSGI layer.
 
-One process serves EC2, Route 53 and STS on one port. The layer adds what moto 5.2.5 lacks
+One process serves EC2, Route 53 and STS on one port (moto), plus Route 53 Profiles and AWS
+RAM (implemented entirely in this layer). The layer adds what moto 5.2.5 lacks
 or gets wrong (see README.md): the Route 53 cross-account VPC association flow, a cross-account
 ListHostedZonesByVPC, prefix-list version/size checks, failed peering on overlapping CIDRs
 (requester-only, undeletable), opt-in propagation delays for new security groups, prefix lists
@@ -87,16 +88,26 @@ R53_OPS = [(m, re.compile(p + r"/?$"), n) for m, p, n in [
 ]]
 
 # What each injected fault answers: kind -> service -> (code, http status, message).
+# Route 53 Profiles: the API reference gives HTTP 400 for every error it lists (ThrottlingException
+# included); RAM's model gives ThrottlingException 429, ServerInternalException 500 and
+# ServiceUnavailableException 503. Route 53 Profiles lists no 503 error: that one is ours.
 FAULT_ERRORS = {
     "throttle": {"ec2": ("RequestLimitExceeded", 503, "Request limit exceeded."),
                  "route53": ("Throttling", 400, "Rate exceeded"),
-                 "sts": ("Throttling", 400, "Rate exceeded")},
+                 "sts": ("Throttling", 400, "Rate exceeded"),
+                 "route53profiles": ("ThrottlingException", 400,
+                                     "The request was throttled. Try again in a few minutes."),
+                 "ram": ("ThrottlingException", 429, "Rate exceeded")},
     "error5xx": {"ec2": ("InternalError", 500, "An internal error has occurred"),
                  "route53": ("InternalFailure", 500, "An internal failure occurred"),
-                 "sts": ("InternalFailure", 500, "An internal failure occurred")},
+                 "sts": ("InternalFailure", 500, "An internal failure occurred"),
+                 "route53profiles": ("InternalServiceErrorException", 500, "An internal service error occurred"),
+                 "ram": ("ServerInternalException", 500, "The service encountered an internal error")},
     "error503": {"ec2": ("Unavailable", 503, "The server is overloaded and can't handle the request"),
                  "route53": ("ServiceUnavailable", 503, "Service unavailable"),
-                 "sts": ("ServiceUnavailable", 503, "Service unavailable")},
+                 "sts": ("ServiceUnavailable", 503, "Service unavailable"),
+                 "route53profiles": ("ServiceUnavailableException", 503, "Service unavailable"),
+                 "ram": ("ServiceUnavailableException", 503, "The service is not available")},
     # Route 53 only: another request changed the object at the same time (authorizations), and
     # a request sent while an earlier one on the same zone is still being processed.
     "concurrent_modification": {"route53": (
@@ -171,9 +182,10 @@ NOT_FOUND = {
 
 
 class AwsError(Exception):
-    def __init__(self, code, status, message, sender=True):
+    def __init__(self, code, status, message, sender=True, extra=None):
         super().__init__(message)
         self.code, self.status, self.message, self.sender = code, status, message, sender
+        self.extra = extra or {}  # more members of a JSON error shape (ResourceType, FieldName)
 
 
 def _rid():
@@ -181,7 +193,11 @@ def _rid():
 
 
 def error_body(service, err):
-    """The error document each real service sends (EC2 vs. Route 53/STS shapes)."""
+    """The error document each real service sends (EC2 vs. Route 53/STS shapes; JSON for the
+    restJson1 services: Route 53 Profiles' shapes spell the member `Message`, RAM's `message`)."""
+    if service in JSON_SERVICES:
+        key = "Message" if service == "route53profiles" else "message"
+        return json.dumps({key: err.message, **err.extra}), _rid()
     code, msg, rid = escape(err.code), escape(err.message), _rid()
     if service == "ec2":
         return ('<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
@@ -239,6 +255,11 @@ class Call:
         return get_account_id_from(self.access_key) if self.access_key else DEFAULT_ACCOUNT_ID
 
     def _operation(self):
+        if self.service in JSON_SERVICES:
+            for method, rx, name in JSON_OPS[self.service]:
+                if method == self.method and rx.fullmatch(self.path.rstrip("/") or "/"):
+                    return name
+            return f"{self.method} {self.path}"
         if self.service == "route53":
             sub = self.path[len(R53_PREFIX):] if self.path.startswith(R53_PREFIX) else self.path
             for method, rx, name in R53_OPS:
@@ -249,8 +270,10 @@ class Call:
 
     @property
     def mutating(self):
-        if self.service == "route53":
+        if self.service == "route53" or self.service == "route53profiles":
             return self.method != "GET"
+        if self.service == "ram":  # every RAM operation is a POST (DELETE for deletions)
+            return not self.operation.startswith(("Get", "List", "POST ", "GET "))
         if self.service == "ec2":
             return self.operation.startswith(EC2_MUTATING)
         return False
@@ -292,6 +315,7 @@ class Layer:
             self.r53_buckets_on = False
             self.r53_buckets = {}    # (account, operation or None for the account) -> TokenBucket
             self.r53_throttled = {}  # account -> requests throttled by the buckets
+            self.profiles_state = ProfilesState()  # Route 53 Profiles and RAM (ours entirely)
 
     # ---------------------------------------------------------------- WSGI entry
     def __call__(self, environ, start_response):
@@ -340,6 +364,9 @@ class Layer:
             answer = self.idempotent_replay(call)
             if answer is None:
                 handler = OVERRIDES.get((call.service, call.operation))
+                if handler is None and call.service in JSON_SERVICES:
+                    raise AwsError("UnknownOperationException", 404,
+                                   f"{call.operation} is not implemented by the emulator")
                 answer = handler(self, call) if handler else self.pass_to_moto(call)
                 if call.service == "ec2" and answer[0] == 200:
                     answer = self.after_ec2(call, answer)
@@ -352,6 +379,9 @@ class Layer:
             return answer
         except AwsError as err:
             body, rid = error_body(call.service, err)
+            if call.service in JSON_SERVICES:
+                return err.status, [("Content-Type", "application/json"), ("x-amzn-RequestId", rid),
+                                    ("x-amzn-ErrorType", err.code)], body.encode()
             hdr = "x-amzn-RequestId" if call.service != "ec2" else "x-amz-request-id"
             return err.status, [("Content-Type", "text/xml"), (hdr, rid)], body.encode()
 
@@ -557,8 +587,8 @@ class Layer:
         if kind not in ("latency", "lost_response", *FAULT_ERRORS):
             raise ValueError("kind must be latency, lost_response or one of " + ", ".join(FAULT_ERRORS))
         service = spec.get("service", "*")
-        if service not in ("*", "ec2", "route53", "sts"):
-            raise ValueError("service must be ec2, route53, sts or *")
+        if service not in ("*", "ec2", "route53", "sts", *JSON_SERVICES):
+            raise ValueError("service must be ec2, route53, sts, route53profiles, ram or *")
         if kind in ROUTE53_ONLY_FAULTS and service != "route53":
             raise ValueError(kind + " is a Route 53 error: service must be route53")
         count = spec.get("count")
@@ -599,6 +629,18 @@ class Layer:
                 payload = self.set_propagation(json.loads(body or b"{}"))
             elif path == "/_emulator/propagation" and method == "GET":
                 payload = self.propagation_state()
+            elif path == "/_emulator/ram-organization" and method == "POST":
+                with self.lock:
+                    payload = self.profiles_state.set_organization(json.loads(body or b"{}"))
+            elif path == "/_emulator/ram-organization" and method == "GET":
+                with self.lock:
+                    payload = self.profiles_state.organization_state()
+            elif path == "/_emulator/limits" and method == "POST":
+                with self.lock:
+                    payload = self.profiles_state.set_limits(json.loads(body or b"{}"))
+            elif path == "/_emulator/limits" and method == "GET":
+                with self.lock:
+                    payload = self.profiles_state.limits_state()
             elif path == "/_emulator/calls" and method == "GET":
                 with self.lock:
                     payload = list(self.calls)
@@ -976,6 +1018,936 @@ def _cidrs_overlap(a, b):
     return any(x.overlaps(y) for x in nets(a) for y in nets(b))
 
 
+# ==================================================================== Route 53 Profiles and RAM
+# Both are restJson1 services implemented entirely here (moto 5.2.5 has no Route 53 Profiles and
+# no cross-account RAM invitations). State is per Layer and goes with every reset.
+JSON_SERVICES = ("route53profiles", "ram")
+_RAM_OPS = ["AcceptResourceShareInvitation", "AssociateResourceShare", "AssociateResourceSharePermission",
+            "CreatePermission", "CreatePermissionVersion", "CreateResourceShare", "DeletePermission",
+            "DeletePermissionVersion", "DeleteResourceShare", "DisassociateResourceShare",
+            "DisassociateResourceSharePermission", "EnableSharingWithAwsOrganization", "GetPermission",
+            "GetResourcePolicies", "GetResourceShareAssociations", "GetResourceShareInvitations",
+            "GetResourceShares", "ListPendingInvitationResources", "ListPermissionAssociations",
+            "ListPermissionVersions", "ListPermissions", "ListPrincipals",
+            "ListReplacePermissionAssociationsWork", "ListResourceSharePermissions", "ListResourceTypes",
+            "ListResources", "ListSourceAssociations", "PromotePermissionCreatedFromPolicy",
+            "PromoteResourceShareCreatedFromPolicy", "RejectResourceShareInvitation",
+            "ReplacePermissionAssociations", "SetDefaultPermissionVersion", "TagResource", "UntagResource",
+            "UpdatePermission", "UpdateResourceShare"]
+# (method, full-path regex, official name), from botocore's service models.
+JSON_OPS = {
+    "route53profiles": [(m, re.compile(p), n) for m, p, n in [
+        ("POST", r"/profile", "CreateProfile"),
+        ("GET", r"/profiles", "ListProfiles"),
+        ("GET", r"/profile/[^/]+", "GetProfile"),
+        ("DELETE", r"/profile/[^/]+", "DeleteProfile"),
+        ("POST", r"/profileassociation", "AssociateProfile"),
+        ("GET", r"/profileassociations", "ListProfileAssociations"),
+        ("DELETE", r"/profileassociation/Profileid/[^/]+/resourceid/[^/]+", "DisassociateProfile"),
+        ("GET", r"/profileassociation/[^/]+", "GetProfileAssociation"),
+        ("PATCH", r"/profileassociation/[^/]+", "UpdateProfileAssociation"),
+        ("POST", r"/profileresourceassociation", "AssociateResourceToProfile"),
+        ("DELETE", r"/profileresourceassociation/profileid/[^/]+/resourcearn/.+",
+         "DisassociateResourceFromProfile"),
+        ("GET", r"/profileresourceassociation/[^/]+", "GetProfileResourceAssociation"),
+        ("PATCH", r"/profileresourceassociation/[^/]+", "UpdateProfileResourceAssociation"),
+        ("GET", r"/profileresourceassociations/profileid/[^/]+", "ListProfileResourceAssociations"),
+        ("GET", r"/tags/.+", "ListTagsForResource"),
+        ("POST", r"/tags/.+", "TagResource"),
+        ("DELETE", r"/tags/.+", "UntagResource"),
+    ]],
+    "ram": [("DELETE" if n.startswith("Delete") else "POST", re.compile("/" + n.lower()), n)
+            for n in _RAM_OPS],
+}
+# Quotas (settable with /_emulator/limits so tests need not make 1,000 VPCs).
+DEFAULT_LIMITS = {"profiles_per_region": 5, "vpcs_per_profile": 1000, "resources_per_profile": 5000}
+ARN_RE = re.compile(r"arn:aws[a-z-]*:([a-z0-9-]+):([a-z0-9-]*):(\d{12}|):(.+)")
+ACCOUNT_RE = re.compile(r"\d{12}")
+
+
+def _now():
+    return time.time()
+
+
+class ProfilesState:
+    """Route 53 Profiles (per account and region) and RAM resource shares."""
+
+    def __init__(self):
+        self.profiles = {}       # profile id -> dict (Profile members + region, tags)
+        self.resources = {}      # profile resource association id -> dict
+        self.assocs = {}         # profile association id -> dict (+ region)
+        self.shares = {}         # share arn -> dict (owner, region, resources, principals, ...)
+        self.invitations = {}    # invitation arn -> dict
+        self.tokens = {}         # (account, region, operation, client token) -> (params, answer)
+        self.org_all = False     # every account in one organization with sharing enabled
+        self.org = set()         # accounts of that organization
+        self.limits = dict(DEFAULT_LIMITS)
+
+    # ---------------------------------------------------------------- control endpoints
+    def set_organization(self, spec):
+        if not isinstance(spec, dict):
+            raise ValueError('expected {"accounts": [...]} or {"all": true}')
+        accounts, everyone = spec.get("accounts", []), spec.get("all", False)
+        if not isinstance(everyone, bool) or not isinstance(accounts, list) \
+                or not all(isinstance(a, str) and ACCOUNT_RE.fullmatch(a) for a in accounts):
+            raise ValueError('"accounts" must be a list of 12-digit account ids, "all" a boolean')
+        self.org_all, self.org = everyone, set(accounts)
+        return self.organization_state()
+
+    def organization_state(self):
+        return {"all": self.org_all, "accounts": sorted(self.org)}
+
+    def set_limits(self, spec):
+        if not isinstance(spec, dict):
+            raise ValueError("expected a JSON object")
+        for key, value in spec.items():
+            if key not in DEFAULT_LIMITS:
+                raise ValueError(f"unknown key {key}: use " + ", ".join(DEFAULT_LIMITS))
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{key} must be a non-negative integer")
+        self.limits.update(spec)
+        return self.limits_state()
+
+    def limits_state(self):
+        return dict(self.limits)
+
+    def same_org(self, a, b):
+        return self.org_all or (a in self.org and b in self.org)
+
+    # ---------------------------------------------------------------- sharing
+    def shared_with(self, profile, account):
+        """Whether `account` sees another account's profile: an ACTIVE share of the profile's
+        owner, in its region, holds the profile and has `account` as an ASSOCIATED principal."""
+        for share in self.shares.values():
+            if (share["owner"] == profile["OwnerId"] and share["region"] == profile["region"]
+                    and share["status"] == "ACTIVE"
+                    and share["resources"].get(profile["Arn"], {}).get("status") == "ASSOCIATED"
+                    and share["principals"].get(account, {}).get("status") == "ASSOCIATED"):
+                return True
+        return False
+
+    def visible_profile(self, call, profile_id):
+        p = self.profiles.get(profile_id)
+        if p is None or p["region"] != call.region or p["Status"] == "DELETED":
+            return None
+        if p["OwnerId"] == call.account or self.shared_with(p, call.account):
+            return p
+        return None
+
+    def share_status(self, p, account):
+        if p["OwnerId"] != account:
+            return "SHARED_WITH_ME"
+        for share in self.shares.values():
+            if share["status"] == "ACTIVE" and share["resources"].get(p["Arn"], {}).get("status") == "ASSOCIATED":
+                return "SHARED_BY_ME"
+        return "NOT_SHARED"
+
+
+def _json(payload, status=200):
+    return status, [("Content-Type", "application/json"), ("x-amzn-RequestId", _rid())], \
+        json.dumps(payload).encode()
+
+
+def _body(call):
+    try:
+        body = json.loads(call.body or b"{}")
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise _p_validation("The request body is not a JSON object") if call.service == "route53profiles" \
+            else _ram_invalid("The request body is not a JSON object")
+    return body
+
+
+def _path_part(call, index):
+    return call.path.strip("/").split("/")[index]
+
+
+def _page(items, call, max_key, token_key, cap, source):
+    """One page of `items`: `max_key`/`token_key` read from `source` (query or body); the token
+    is the offset, opaque to clients. A bad token is InvalidNextTokenException."""
+    raw_max, token = source.get(max_key), source.get(token_key)
+    try:
+        size = int(raw_max) if raw_max not in (None, "") else cap
+    except (TypeError, ValueError):
+        size = 0
+    if not 1 <= size <= cap:
+        if call.service == "route53profiles":
+            raise _p_validation(f"MaxResults must be between 1 and {cap}")
+        raise AwsError("InvalidParameterException", 400, f"maxResults must be between 1 and {cap}")
+    start = 0
+    if token:
+        m = re.fullmatch(r"emu-(\d+)", str(token))
+        if not m or int(m.group(1)) > len(items):
+            raise AwsError("InvalidNextTokenException", 400, "The specified next token is not valid.")
+        start = int(m.group(1))
+    end = start + size
+    return items[start:end], (f"emu-{end}" if end < len(items) else None)
+
+
+def _client_token_replay(layer, call, token, params, mismatch):
+    """The earlier answer to the same operation with this client token (same account and
+    region), or None; other parameters: `mismatch()`."""
+    if not token:
+        return None
+    kept = layer.profiles_state.tokens.get((call.account, call.region, call.operation, token))
+    if kept is None:
+        return None
+    if kept[0] != params:
+        raise mismatch()
+    return kept[1]
+
+
+def _client_token_keep(layer, call, token, params, answer):
+    if token:
+        layer.profiles_state.tokens.setdefault((call.account, call.region, call.operation, token),
+                                               (params, answer))
+
+
+# ---------------------------------------------------------------- Route 53 Profiles
+def _p_validation(msg):
+    return AwsError("ValidationException", 400, msg)
+
+
+def _p_not_found(what, rid, rtype):
+    return AwsError("ResourceNotFoundException", 400, f"{what} {rid} does not exist or is not visible to this account.",
+                    extra={"ResourceType": rtype})
+
+
+def _p_invalid(msg, field=None):
+    return AwsError("InvalidParameterException", 400, msg, extra={"FieldName": field} if field else None)
+
+
+def _p_limit(msg, rtype):
+    return AwsError("LimitExceededException", 400, msg, extra={"ResourceType": rtype})
+
+
+def _p_conflict(msg):
+    return AwsError("ConflictException", 400, msg)
+
+
+def _require(body, *names):
+    for n in names:
+        if body.get(n) in (None, ""):
+            raise _p_validation(f"1 validation error detected: Value at '{n[0].lower() + n[1:]}' failed to "
+                                "satisfy constraint: Member must not be null")
+
+
+def _profile_view(st, p, account):
+    out = {k: p[k] for k in ("Id", "Arn", "Name", "OwnerId", "Status", "StatusMessage", "ClientToken",
+                             "CreationTime", "ModificationTime")}
+    out["ShareStatus"] = st.share_status(p, account)
+    return out
+
+
+def _public(d):
+    return {k: v for k, v in d.items() if k[0].isupper()}
+
+
+def create_profile(layer, call):
+    body = _body(call)
+    _require(body, "Name", "ClientToken")
+    st = layer.profiles_state
+    with layer.lock:
+        params = {"Name": body["Name"], "Tags": body.get("Tags") or []}
+        replay = _client_token_replay(layer, call, body["ClientToken"], params, lambda: _p_invalid(
+            "The ClientToken was used before with different parameters.", "ClientToken"))
+        if replay is not None:
+            return replay
+        mine = [p for p in st.profiles.values() if p["OwnerId"] == call.account
+                and p["region"] == call.region and p["Status"] != "DELETED"]
+        if len(mine) >= st.limits["profiles_per_region"]:
+            raise _p_limit(f"The account has reached the limit of {st.limits['profiles_per_region']} "
+                           "Profiles in this Region.", "PROFILE")
+        pid = "rp-" + uuid.uuid4().hex[:16]
+        now = _now()
+        p = {"Id": pid, "Arn": f"arn:aws:route53profiles:{call.region}:{call.account}:profile/{pid}",
+             "Name": body["Name"], "OwnerId": call.account, "Status": "COMPLETE",
+             "StatusMessage": "Created Profile", "ClientToken": body["ClientToken"], "CreationTime": now,
+             "ModificationTime": now, "region": call.region,
+             "tags": {t["Key"]: t["Value"] for t in body.get("Tags") or []}}
+        st.profiles[pid] = p
+        answer = _json({"Profile": _profile_view(st, p, call.account)})
+        _client_token_keep(layer, call, body["ClientToken"], params, answer)
+        return answer
+
+
+def get_profile(layer, call):
+    pid = _path_part(call, 1)
+    with layer.lock:
+        p = layer.profiles_state.visible_profile(call, pid)
+        if p is None:
+            raise _p_not_found("Profile", pid, "PROFILE")
+        return _json({"Profile": _profile_view(layer.profiles_state, p, call.account)})
+
+
+def list_profiles(layer, call):
+    st = layer.profiles_state
+    with layer.lock:
+        seen = [p for p in st.profiles.values() if st.visible_profile(call, p["Id"])]
+        seen.sort(key=lambda p: (p["CreationTime"], p["Id"]))
+        page, token = _page(seen, call, "maxResults", "nextToken", 100, call.query)
+        out = {"ProfileSummaries": [{k: v for k, v in _profile_view(st, p, call.account).items()
+                                     if k in ("Id", "Arn", "Name", "ShareStatus")} for p in page]}
+        if token:
+            out["NextToken"] = token
+        return _json(out)
+
+
+def _owned_profile(layer, call, pid):
+    """The profile when the caller owns it; anyone else: ResourceNotFoundException (our choice:
+    a profile shared with the caller can't be changed by it)."""
+    p = layer.profiles_state.visible_profile(call, pid)
+    if p is None or p["OwnerId"] != call.account:
+        raise _p_not_found("Profile", pid, "PROFILE")
+    return p
+
+
+def delete_profile(layer, call):
+    pid = _path_part(call, 1)
+    st = layer.profiles_state
+    with layer.lock:
+        p = _owned_profile(layer, call, pid)
+        vpcs = [a["ResourceId"] for a in st.assocs.values() if a["ProfileId"] == pid]
+        if vpcs:
+            raise _p_conflict(f"Profile {pid} is associated with {len(vpcs)} VPC(s) ({', '.join(sorted(vpcs)[:5])}). "
+                              "Disassociate it from all VPCs before deleting it.")
+        for rid in [r for r, a in st.resources.items() if a["ProfileId"] == pid]:
+            del st.resources[rid]
+        now = _now()
+        for share in st.shares.values():  # a deleted resource leaves every share
+            ra = share["resources"].get(p["Arn"])
+            if ra and ra["status"] == "ASSOCIATED":
+                ra.update(status="DISASSOCIATED", lastUpdatedTime=now)
+        p.update(Status="DELETED", StatusMessage="Deleted Profile", ModificationTime=now)
+        view = _profile_view(st, p, call.account)
+        del st.profiles[pid]
+        return _json({"Profile": view})
+
+
+def _zone_id_from_arn(arn):
+    m = re.fullmatch(r"arn:aws[a-z-]*:route53:::hostedzone/([A-Za-z0-9]+)", arn or "")
+    return m.group(1) if m else None
+
+
+def associate_resource_to_profile(layer, call):
+    body = _body(call)
+    _require(body, "ProfileId", "ResourceArn", "Name")
+    st = layer.profiles_state
+    with layer.lock:
+        p = _owned_profile(layer, call, body["ProfileId"])
+        arn = body["ResourceArn"]
+        zone_id = _zone_id_from_arn(arn)
+        if zone_id is None:
+            raise _p_invalid(f"The resource {arn} is not a private hosted zone ARN "
+                             "(arn:aws:route53:::hostedzone/<id>); the emulator supports hosted zones only.",
+                             "ResourceArn")
+        owner, zone = find_zone(zone_id)
+        if zone is None or owner != call.account:
+            raise _p_not_found("Hosted zone", zone_id, "HOSTED_ZONE")
+        if not zone.private_zone:
+            raise _p_invalid(f"Hosted zone {zone_id} is a public hosted zone; only private hosted zones "
+                             "can be associated with a Profile.", "ResourceArn")
+        mine = [a for a in st.resources.values() if a["ProfileId"] == p["Id"]]
+        name = zone.name.rstrip(".").lower()
+        for a in mine:
+            if a["ResourceArn"] == arn:
+                raise _p_conflict(f"The resource {arn} is already associated with Profile {p['Id']} "
+                                  f"({a['Id']}).")
+            if a["domain"] == name:
+                raise _p_conflict(f"Profile {p['Id']} already has a private hosted zone for {zone.name} "
+                                  f"({a['ResourceArn']}).")
+        if len(mine) >= st.limits["resources_per_profile"]:
+            raise _p_limit(f"Profile {p['Id']} has reached the limit of {st.limits['resources_per_profile']} "
+                           "resource associations.", "PROFILE_RESOURCE_ASSOCIATION")
+        now = _now()
+        rid = "rpr-" + uuid.uuid4().hex[:17]
+        a = {"Id": rid, "Name": body["Name"], "OwnerId": call.account, "ProfileId": p["Id"],
+             "ResourceArn": arn, "ResourceType": "PRIVATE_HOSTED_ZONE", "Status": "COMPLETE",
+             "StatusMessage": "Created Profile Resource Association", "CreationTime": now,
+             "ModificationTime": now, "domain": name}
+        if body.get("ResourceProperties"):
+            a["ResourceProperties"] = body["ResourceProperties"]
+        st.resources[rid] = a
+        p["ModificationTime"] = now
+        return _json({"ProfileResourceAssociation": _public(a)})
+
+
+def disassociate_resource_from_profile(layer, call):
+    parts = call.path.strip("/").split("/", 4)  # profileresourceassociation/profileid/X/resourcearn/ARN
+    pid, arn = parts[2], parts[4]
+    st = layer.profiles_state
+    with layer.lock:
+        p = _owned_profile(layer, call, pid)
+        for rid, a in list(st.resources.items()):
+            if a["ProfileId"] == p["Id"] and a["ResourceArn"] == arn:
+                del st.resources[rid]
+                a.update(Status="DELETED", StatusMessage="Deleted Profile Resource Association",
+                         ModificationTime=_now())
+                return _json({"ProfileResourceAssociation": _public(a)})
+        raise _p_not_found("Resource association of", arn, "PROFILE_RESOURCE_ASSOCIATION")
+
+
+def get_profile_resource_association(layer, call):
+    rid = _path_part(call, 1)
+    st = layer.profiles_state
+    with layer.lock:
+        a = st.resources.get(rid)
+        if a is None or st.visible_profile(call, a["ProfileId"]) is None:
+            raise _p_not_found("Profile resource association", rid, "PROFILE_RESOURCE_ASSOCIATION")
+        return _json({"ProfileResourceAssociation": _public(a)})
+
+
+def list_profile_resource_associations(layer, call):
+    pid = _path_part(call, 2)
+    st = layer.profiles_state
+    with layer.lock:
+        if st.visible_profile(call, pid) is None:
+            raise _p_not_found("Profile", pid, "PROFILE")
+        items = [a for a in st.resources.values() if a["ProfileId"] == pid
+                 and call.query.get("resourceType") in (None, a["ResourceType"])
+                 and call.query.get("resourceArn") in (None, a["ResourceArn"])]
+        items.sort(key=lambda a: (a["CreationTime"], a["Id"]))
+        page, token = _page(items, call, "maxResults", "nextToken", 100, call.query)
+        out = {"ProfileResourceAssociations": [_public(a) for a in page]}
+        if token:
+            out["NextToken"] = token
+        return _json(out)
+
+
+def associate_profile(layer, call):
+    body = _body(call)
+    _require(body, "ProfileId", "ResourceId", "Name")
+    st = layer.profiles_state
+    pid, vpc_id = body["ProfileId"], body["ResourceId"]
+    with layer.lock:
+        p = st.visible_profile(call, pid)
+        if p is None:
+            raise _p_not_found("Profile", pid, "PROFILE")
+        if not caller_owns_vpc(call, vpc_id, call.region):
+            raise _p_not_found("VPC", vpc_id, "VPC")
+        for a in st.assocs.values():
+            if a["ResourceId"] == vpc_id and a["region"] == call.region:
+                if a["ProfileId"] == pid:
+                    raise AwsError("ResourceExistsException", 400,
+                                   f"VPC {vpc_id} is already associated with Profile {pid} ({a['Id']}).",
+                                   extra={"ResourceType": "PROFILE_ASSOCIATION"})
+                raise _p_conflict(f"VPC {vpc_id} is already associated with Profile {a['ProfileId']}; "
+                                  "a VPC can have only one Profile associated with it.")
+        count = sum(1 for a in st.assocs.values() if a["ProfileId"] == pid)
+        if count >= st.limits["vpcs_per_profile"]:
+            raise _p_limit(f"Profile {pid} is associated with {count} VPCs, the limit.", "PROFILE_ASSOCIATION")
+        now = _now()
+        aid = "rpassoc-" + uuid.uuid4().hex[:17]
+        a = {"Id": aid, "Name": body["Name"], "OwnerId": call.account, "ProfileId": pid,
+             "ResourceId": vpc_id, "Status": "COMPLETE", "StatusMessage": "Created Profile Association",
+             "CreationTime": now, "ModificationTime": now, "region": call.region,
+             "tags": {t["Key"]: t["Value"] for t in body.get("Tags") or []}}
+        st.assocs[aid] = a
+        return _json({"ProfileAssociation": _public(a)})
+
+
+def disassociate_profile(layer, call):
+    parts = call.path.strip("/").split("/")  # profileassociation/Profileid/X/resourceid/Y
+    pid, vpc_id = parts[2], parts[4]
+    st = layer.profiles_state
+    with layer.lock:
+        # The VPC's owner disassociates; it needs no visibility of the Profile any more (a
+        # Profile no longer shared with it keeps its association until then).
+        for aid, a in list(st.assocs.items()):
+            if (a["ProfileId"] == pid and a["ResourceId"] == vpc_id and a["region"] == call.region
+                    and a["OwnerId"] == call.account):
+                del st.assocs[aid]
+                a.update(Status="DELETED", StatusMessage="Deleted Profile Association", ModificationTime=_now())
+                return _json({"ProfileAssociation": _public(a)})
+        raise _p_not_found(f"Association of Profile {pid} with VPC", vpc_id, "PROFILE_ASSOCIATION")
+
+
+def _assoc_visible(st, a, account):
+    """The VPC's owner sees its association; the Profile's owner sees every association of it."""
+    p = st.profiles.get(a["ProfileId"])
+    return a["OwnerId"] == account or (p is not None and p["OwnerId"] == account)
+
+
+def get_profile_association(layer, call):
+    aid = _path_part(call, 1)
+    st = layer.profiles_state
+    with layer.lock:
+        a = st.assocs.get(aid)
+        if a is None or a["region"] != call.region or not _assoc_visible(st, a, call.account):
+            raise _p_not_found("Profile association", aid, "PROFILE_ASSOCIATION")
+        return _json({"ProfileAssociation": _public(a)})
+
+
+def list_profile_associations(layer, call):
+    st = layer.profiles_state
+    with layer.lock:
+        items = [a for a in st.assocs.values() if a["region"] == call.region
+                 and _assoc_visible(st, a, call.account)
+                 and call.query.get("profileId") in (None, a["ProfileId"])
+                 and call.query.get("resourceId") in (None, a["ResourceId"])]
+        items.sort(key=lambda a: (a["CreationTime"], a["Id"]))
+        page, token = _page(items, call, "maxResults", "nextToken", 100, call.query)
+        out = {"ProfileAssociations": [_public(a) for a in page]}
+        if token:
+            out["NextToken"] = token
+        return _json(out)
+
+
+def _tagged(layer, call):
+    """(dict of tags) of the caller's Profile or Profile association named by /tags/{arn}."""
+    from urllib.parse import unquote
+    arn = unquote(call.path.split("/tags/", 1)[1])
+    st = layer.profiles_state
+    m = re.fullmatch(r"arn:aws[a-z-]*:route53profiles:([^:]+):(\d{12}):profile/(.+)", arn)
+    if m and m.group(3) in st.profiles and st.profiles[m.group(3)]["OwnerId"] == call.account:
+        return st.profiles[m.group(3)]["tags"]
+    raise _p_not_found("Resource", arn, "PROFILE")
+
+
+def list_tags_for_resource(layer, call):
+    with layer.lock:
+        return _json({"Tags": dict(_tagged(layer, call))})
+
+
+def tag_resource(layer, call):
+    body = _body(call)
+    with layer.lock:
+        _tagged(layer, call).update(body.get("Tags") or {})
+        return 204, [("x-amzn-RequestId", _rid())], b""
+
+
+def untag_resource(layer, call):
+    keys = parse_qs(call.environ.get("QUERY_STRING", "")).get("tagKeys", [])
+    with layer.lock:
+        tags = _tagged(layer, call)
+        for k in keys:
+            tags.pop(k, None)
+        return 204, [("x-amzn-RequestId", _rid())], b""
+
+
+# ---------------------------------------------------------------- RAM
+def _ram_invalid(msg):
+    return AwsError("InvalidParameterException", 400, msg)
+
+
+def _ram_unknown(msg):
+    return AwsError("UnknownResourceException", 400, msg)
+
+
+def _ram_mismatch():
+    return AwsError("IdempotentParameterMismatchException", 400,
+                    "The client token was already used with different parameters.")
+
+
+def _share_view(share):
+    return {k: share[k] for k in ("resourceShareArn", "name", "owningAccountId", "allowExternalPrincipals",
+                                  "status", "tags", "creationTime", "lastUpdatedTime", "featureSet")}
+
+
+def _assoc_view(share, kind, entity, a):
+    out = {"resourceShareArn": share["resourceShareArn"], "resourceShareName": share["name"],
+           "associatedEntity": entity, "associationType": kind, "status": a["status"],
+           "creationTime": a["creationTime"], "lastUpdatedTime": a["lastUpdatedTime"],
+           "external": a.get("external", False)}
+    if a.get("statusMessage"):
+        out["statusMessage"] = a["statusMessage"]
+    return out
+
+
+def _ram_resource_type(layer, call, arn):
+    """The RAM resource type of an ARN the caller owns in this region; MalformedArnException for
+    what is no ARN, UnknownResourceException for what the caller doesn't have."""
+    m = ARN_RE.fullmatch(arn or "")
+    if not m:
+        raise AwsError("MalformedArnException", 400, f"The ARN {arn} is malformed.")
+    service, region, account, rest = m.groups()
+    st = layer.profiles_state
+    if service == "route53profiles" and rest.startswith("profile/"):
+        p = st.profiles.get(rest.split("/", 1)[1])
+        if p and p["Arn"] == arn and p["OwnerId"] == call.account and p["region"] == call.region:
+            return "route53profiles:Profile"
+    elif service == "ec2" and rest.startswith("transit-gateway/"):
+        tgw_id = rest.split("/", 1)[1]
+        if account == call.account and region == call.region:
+            try:
+                if tgw_id in ec2_backends[call.account][call.region].transit_gateways:
+                    return "ec2:TransitGateway"
+            except Exception:
+                pass
+    raise _ram_unknown(f"The resource {arn} does not exist or is not owned by account {call.account} "
+                       f"in {call.region} (the emulator shares Route 53 Profiles and transit gateways only).")
+
+
+def _check_principals(call, principals):
+    for pr in principals:
+        if not isinstance(pr, str) or not ACCOUNT_RE.fullmatch(pr):
+            raise _ram_invalid(f"Principal {pr} is not valid: the emulator accepts 12-digit AWS account ids only.")
+        if pr == call.account:
+            raise _ram_invalid(f"The resource share owner {pr} can't be a principal of its own resource share.")
+
+
+def _add_to_share(layer, call, share, resource_arns, principals):
+    """Associates resources and principals; answers the new associations."""
+    st = layer.profiles_state
+    types = {arn: _ram_resource_type(layer, call, arn) for arn in resource_arns}
+    _check_principals(call, principals)
+    for pr in principals:
+        if not share["allowExternalPrincipals"] and not st.same_org(share["owner"], pr):
+            raise AwsError("OperationNotPermittedException", 400,
+                           f"Principal {pr} is not in your organization and the resource share does not "
+                           "allow external principals.")
+    now, out = _now(), []
+    for arn in resource_arns:
+        a = share["resources"].get(arn)
+        if a is None or a["status"] != "ASSOCIATED":
+            a = share["resources"][arn] = {"status": "ASSOCIATED", "creationTime": now, "lastUpdatedTime": now,
+                                           "type": types[arn]}
+        out.append(_assoc_view(share, "RESOURCE", arn, a))
+    for pr in principals:
+        a = share["principals"].get(pr)
+        if a is None or a["status"] in ("DISASSOCIATED", "FAILED"):
+            external = not st.same_org(share["owner"], pr)
+            a = share["principals"][pr] = {"status": "ASSOCIATING" if external else "ASSOCIATED",
+                                           "creationTime": now, "lastUpdatedTime": now, "external": external}
+            if external:  # an invitation the receiver has to accept
+                inv_arn = f"arn:aws:ram:{call.region}:{share['owner']}:resource-share-invitation/{uuid.uuid4()}"
+                st.invitations[inv_arn] = {"resourceShareInvitationArn": inv_arn, "resourceShareName": share["name"],
+                                           "resourceShareArn": share["resourceShareArn"],
+                                           "senderAccountId": share["owner"], "receiverAccountId": pr,
+                                           "invitationTimestamp": now, "status": "PENDING"}
+        out.append(_assoc_view(share, "PRINCIPAL", pr, a))
+    share["lastUpdatedTime"] = now
+    return out
+
+
+def _owned_share(layer, call, arn):
+    share = layer.profiles_state.shares.get(arn or "")
+    if not ARN_RE.fullmatch(arn or ""):
+        raise AwsError("MalformedArnException", 400, f"The ARN {arn} is malformed.")
+    if share is None or share["owner"] != call.account or share["region"] != call.region:
+        raise _ram_unknown(f"ResourceShare {arn} could not be found.")
+    if share["status"] == "DELETED":
+        raise AwsError("InvalidStateTransitionException", 400, f"ResourceShare {arn} is DELETED.")
+    return share
+
+
+def _list_param(body, name):
+    value = body.get(name) or []
+    if not isinstance(value, list):
+        raise _ram_invalid(f"{name} must be a list")
+    return value
+
+
+def create_resource_share(layer, call):
+    body = _body(call)
+    if not body.get("name"):
+        raise _ram_invalid("name is required")
+    token = body.get("clientToken")
+    params = {k: v for k, v in body.items() if k != "clientToken"}
+    with layer.lock:
+        replay = _client_token_replay(layer, call, token, params, _ram_mismatch)
+        if replay is not None:
+            return replay
+        now = _now()
+        arn = f"arn:aws:ram:{call.region}:{call.account}:resource-share/{uuid.uuid4()}"
+        share = {"resourceShareArn": arn, "name": body["name"], "owningAccountId": call.account,
+                 "allowExternalPrincipals": body.get("allowExternalPrincipals", True), "status": "ACTIVE",
+                 "tags": body.get("tags") or [], "creationTime": now, "lastUpdatedTime": now,
+                 "featureSet": "STANDARD", "owner": call.account, "region": call.region,
+                 "resources": {}, "principals": {}}
+        _add_to_share(layer, call, share, _list_param(body, "resourceArns"), _list_param(body, "principals"))
+        layer.profiles_state.shares[arn] = share  # only once everything was valid
+        answer = _json({"resourceShare": _share_view(share), "clientToken": token or str(uuid.uuid4())})
+        _client_token_keep(layer, call, token, params, answer)
+        return answer
+
+
+def _ram_mutation(layer, call, work):
+    """A RAM change carrying `clientToken`: same token and parameters answer the first answer."""
+    body = _body(call)
+    token = body.get("clientToken")
+    params = {k: v for k, v in body.items() if k != "clientToken"}
+    with layer.lock:
+        replay = _client_token_replay(layer, call, token, params, _ram_mismatch)
+        if replay is not None:
+            return replay
+        payload = work(body)
+        answer = _json({**payload, "clientToken": token or str(uuid.uuid4())})
+        _client_token_keep(layer, call, token, params, answer)
+        return answer
+
+
+def associate_resource_share(layer, call):
+    def work(body):
+        share = _owned_share(layer, call, body.get("resourceShareArn"))
+        return {"resourceShareAssociations": _add_to_share(
+            layer, call, share, _list_param(body, "resourceArns"), _list_param(body, "principals"))}
+    return _ram_mutation(layer, call, work)
+
+
+def disassociate_resource_share(layer, call):
+    st = layer.profiles_state
+
+    def work(body):
+        share = _owned_share(layer, call, body.get("resourceShareArn"))
+        now, out = _now(), []
+        resources, principals = _list_param(body, "resourceArns"), _list_param(body, "principals")
+        for arn in resources:
+            a = share["resources"].get(arn)
+            if a is None or a["status"] == "DISASSOCIATED":
+                raise _ram_unknown(f"Resource {arn} is not associated with resource share "
+                                   f"{share['resourceShareArn']}.")
+        for pr in principals:
+            a = share["principals"].get(pr)
+            if a is None or a["status"] == "DISASSOCIATED":
+                raise _ram_unknown(f"Principal {pr} is not associated with resource share "
+                                   f"{share['resourceShareArn']}.")
+        for kind, entities, table in (("RESOURCE", resources, share["resources"]),
+                                      ("PRINCIPAL", principals, share["principals"])):
+            for e in entities:
+                a = table[e]
+                a.update(status="DISASSOCIATED", lastUpdatedTime=now)
+                out.append(_assoc_view(share, kind, e, a))
+                if kind == "PRINCIPAL":  # a pending invitation can no longer be accepted
+                    for inv in st.invitations.values():
+                        if (inv["resourceShareArn"] == share["resourceShareArn"]
+                                and inv["receiverAccountId"] == e and inv["status"] == "PENDING"):
+                            inv["status"] = "EXPIRED"
+        share["lastUpdatedTime"] = now
+        return {"resourceShareAssociations": out}
+    return _ram_mutation(layer, call, work)
+
+
+def delete_resource_share(layer, call):
+    arn, token = call.query.get("resourceShareArn"), call.query.get("clientToken")
+    st = layer.profiles_state
+    with layer.lock:
+        params = {"resourceShareArn": arn}
+        replay = _client_token_replay(layer, call, token, params, _ram_mismatch)
+        if replay is not None:
+            return replay
+        share = _owned_share(layer, call, arn)
+        now = _now()
+        share.update(status="DELETED", lastUpdatedTime=now)
+        for table in (share["resources"], share["principals"]):
+            for a in table.values():
+                a.update(status="DISASSOCIATED", lastUpdatedTime=now)
+        for inv in st.invitations.values():
+            if inv["resourceShareArn"] == arn and inv["status"] == "PENDING":
+                inv["status"] = "EXPIRED"
+        answer = _json({"returnValue": True, "clientToken": token or str(uuid.uuid4())})
+        _client_token_keep(layer, call, token, params, answer)
+        return answer
+
+
+def _resource_owner(body):
+    owner = body.get("resourceOwner")
+    if owner not in ("SELF", "OTHER-ACCOUNTS"):
+        raise _ram_invalid("resourceOwner must be SELF or OTHER-ACCOUNTS")
+    return owner
+
+
+def _shares_seen(st, call, owner):
+    """SELF: the caller's shares in this region; OTHER-ACCOUNTS: shares whose principal the caller
+    is, once ASSOCIATED (after accepting the invitation, or at once inside an organization)."""
+    out = []
+    for s in st.shares.values():
+        if s["region"] != call.region:
+            continue
+        if owner == "SELF" and s["owner"] == call.account:
+            out.append(s)
+        elif owner == "OTHER-ACCOUNTS" and s["owner"] != call.account \
+                and s["principals"].get(call.account, {}).get("status") == "ASSOCIATED":
+            out.append(s)
+    out.sort(key=lambda s: (s["creationTime"], s["resourceShareArn"]))
+    return out
+
+
+def get_resource_shares(layer, call):
+    body = _body(call)
+    st = layer.profiles_state
+    with layer.lock:
+        shares = _shares_seen(st, call, _resource_owner(body))
+        arns = body.get("resourceShareArns")
+        if arns:
+            shares = [s for s in shares if s["resourceShareArn"] in arns]
+        if body.get("name"):
+            shares = [s for s in shares if s["name"] == body["name"]]
+        if body.get("resourceShareStatus"):
+            shares = [s for s in shares if s["status"] == body["resourceShareStatus"]]
+        for f in body.get("tagFilters") or []:
+            shares = [s for s in shares if any(t["key"] == f.get("tagKey") and (
+                not f.get("tagValues") or t["value"] in f["tagValues"]) for t in s["tags"])]
+        page, token = _page(shares, call, "maxResults", "nextToken", 500, body)
+        out = {"resourceShares": [_share_view(s) for s in page]}
+        if token:
+            out["nextToken"] = token
+        return _json(out)
+
+
+def get_resource_share_associations(layer, call):
+    body = _body(call)
+    kind = body.get("associationType")
+    if kind not in ("PRINCIPAL", "RESOURCE"):
+        raise _ram_invalid("associationType must be PRINCIPAL or RESOURCE")
+    if kind == "PRINCIPAL" and body.get("resourceArn") or kind == "RESOURCE" and body.get("principal"):
+        raise _ram_invalid("resourceArn goes with associationType RESOURCE, principal with PRINCIPAL")
+    st = layer.profiles_state
+    with layer.lock:
+        items = []
+        for s in _shares_seen(st, call, "SELF"):
+            if body.get("resourceShareArns") and s["resourceShareArn"] not in body["resourceShareArns"]:
+                continue
+            table = s["principals"] if kind == "PRINCIPAL" else s["resources"]
+            for entity, a in table.items():
+                if body.get("principal") not in (None, entity) or body.get("resourceArn") not in (None, entity):
+                    continue
+                if body.get("associationStatus") not in (None, a["status"]):
+                    continue
+                items.append(_assoc_view(s, kind, entity, a))
+        page, token = _page(items, call, "maxResults", "nextToken", 500, body)
+        out = {"resourceShareAssociations": page}
+        if token:
+            out["nextToken"] = token
+        return _json(out)
+
+
+def get_resource_share_invitations(layer, call):
+    body = _body(call)
+    st = layer.profiles_state
+    with layer.lock:
+        mine = [i for i in st.invitations.values() if i["receiverAccountId"] == call.account
+                and i["resourceShareInvitationArn"].split(":")[3] == call.region]
+        wanted = body.get("resourceShareInvitationArns")
+        if wanted:
+            for arn in wanted:
+                if not ARN_RE.fullmatch(arn):
+                    raise AwsError("MalformedArnException", 400, f"The ARN {arn} is malformed.")
+                if not any(i["resourceShareInvitationArn"] == arn for i in mine):
+                    raise AwsError("ResourceShareInvitationArnNotFoundException", 400,
+                                   f"ResourceShareInvitation {arn} could not be found.")
+            mine = [i for i in mine if i["resourceShareInvitationArn"] in wanted]
+        if body.get("resourceShareArns"):
+            mine = [i for i in mine if i["resourceShareArn"] in body["resourceShareArns"]]
+        mine.sort(key=lambda i: (i["invitationTimestamp"], i["resourceShareInvitationArn"]))
+        page, token = _page(mine, call, "maxResults", "nextToken", 500, body)
+        out = {"resourceShareInvitations": [dict(i) for i in page]}
+        if token:
+            out["nextToken"] = token
+        return _json(out)
+
+
+def accept_resource_share_invitation(layer, call):
+    st = layer.profiles_state
+
+    def work(body):
+        arn = body.get("resourceShareInvitationArn") or ""
+        if not ARN_RE.fullmatch(arn):
+            raise AwsError("MalformedArnException", 400, f"The ARN {arn} is malformed.")
+        inv = st.invitations.get(arn)
+        # Another account's invitation is not found (our choice: AWS does not document it).
+        if inv is None or inv["receiverAccountId"] != call.account:
+            raise AwsError("ResourceShareInvitationArnNotFoundException", 400,
+                           f"ResourceShareInvitation {arn} could not be found.")
+        if inv["status"] == "ACCEPTED":
+            raise AwsError("ResourceShareInvitationAlreadyAcceptedException", 400,
+                           f"ResourceShareInvitation {arn} has already been accepted.")
+        if inv["status"] == "REJECTED":
+            raise AwsError("ResourceShareInvitationAlreadyRejectedException", 400,
+                           f"ResourceShareInvitation {arn} has already been rejected.")
+        if inv["status"] == "EXPIRED":
+            raise AwsError("ResourceShareInvitationExpiredException", 400,
+                           f"ResourceShareInvitation {arn} has expired.")
+        now = _now()
+        inv["status"] = "ACCEPTED"
+        share = st.shares[inv["resourceShareArn"]]
+        share["principals"][call.account].update(status="ASSOCIATED", lastUpdatedTime=now)
+        return {"resourceShareInvitation": dict(inv)}
+    return _ram_mutation(layer, call, work)
+
+
+def reject_resource_share_invitation(layer, call):
+    st = layer.profiles_state
+
+    def work(body):
+        arn = body.get("resourceShareInvitationArn") or ""
+        if not ARN_RE.fullmatch(arn):
+            raise AwsError("MalformedArnException", 400, f"The ARN {arn} is malformed.")
+        inv = st.invitations.get(arn)
+        if inv is None or inv["receiverAccountId"] != call.account:
+            raise AwsError("ResourceShareInvitationArnNotFoundException", 400,
+                           f"ResourceShareInvitation {arn} could not be found.")
+        for status, code in (("ACCEPTED", "ResourceShareInvitationAlreadyAcceptedException"),
+                             ("REJECTED", "ResourceShareInvitationAlreadyRejectedException"),
+                             ("EXPIRED", "ResourceShareInvitationExpiredException")):
+            if inv["status"] == status:
+                raise AwsError(code, 400, f"ResourceShareInvitation {arn} is {status.lower()}.")
+        inv["status"] = "REJECTED"
+        share = st.shares[inv["resourceShareArn"]]
+        share["principals"][call.account].update(status="DISASSOCIATED", lastUpdatedTime=_now())
+        return {"resourceShareInvitation": dict(inv)}
+    return _ram_mutation(layer, call, work)
+
+
+def list_resources(layer, call):
+    body = _body(call)
+    st = layer.profiles_state
+    with layer.lock:
+        owner = _resource_owner(body)
+        items = []
+        for s in _shares_seen(st, call, owner):
+            if body.get("resourceShareArns") and s["resourceShareArn"] not in body["resourceShareArns"]:
+                continue
+            if body.get("principal") and (owner != "SELF" or s["principals"].get(body["principal"], {})
+                                          .get("status") not in ("ASSOCIATED", "ASSOCIATING")):
+                continue
+            for arn, a in s["resources"].items():
+                if a["status"] != "ASSOCIATED":
+                    continue
+                if body.get("resourceArns") and arn not in body["resourceArns"]:
+                    continue
+                if body.get("resourceType") and body["resourceType"].lower() != a["type"].lower():
+                    continue
+                items.append({"arn": arn, "type": a["type"], "resourceShareArn": s["resourceShareArn"],
+                              "status": "AVAILABLE", "creationTime": a["creationTime"],
+                              "lastUpdatedTime": a["lastUpdatedTime"], "resourceRegionScope": "REGIONAL"})
+        page, token = _page(items, call, "maxResults", "nextToken", 500, body)
+        out = {"resources": page}
+        if token:
+            out["nextToken"] = token
+        return _json(out)
+
+
+PROFILES_OVERRIDES = {
+    ("route53profiles", "CreateProfile"): create_profile,
+    ("route53profiles", "GetProfile"): get_profile,
+    ("route53profiles", "ListProfiles"): list_profiles,
+    ("route53profiles", "DeleteProfile"): delete_profile,
+    ("route53profiles", "AssociateResourceToProfile"): associate_resource_to_profile,
+    ("route53profiles", "DisassociateResourceFromProfile"): disassociate_resource_from_profile,
+    ("route53profiles", "GetProfileResourceAssociation"): get_profile_resource_association,
+    ("route53profiles", "ListProfileResourceAssociations"): list_profile_resource_associations,
+    ("route53profiles", "AssociateProfile"): associate_profile,
+    ("route53profiles", "DisassociateProfile"): disassociate_profile,
+    ("route53profiles", "GetProfileAssociation"): get_profile_association,
+    ("route53profiles", "ListProfileAssociations"): list_profile_associations,
+    ("route53profiles", "ListTagsForResource"): list_tags_for_resource,
+    ("route53profiles", "TagResource"): tag_resource,
+    ("route53profiles", "UntagResource"): untag_resource,
+    ("ram", "CreateResourceShare"): create_resource_share,
+    ("ram", "GetResourceShares"): get_resource_shares,
+    ("ram", "DeleteResourceShare"): delete_resource_share,
+    ("ram", "AssociateResourceShare"): associate_resource_share,
+    ("ram", "DisassociateResourceShare"): disassociate_resource_share,
+    ("ram", "GetResourceShareAssociations"): get_resource_share_associations,
+    ("ram", "GetResourceShareInvitations"): get_resource_share_invitations,
+    ("ram", "AcceptResourceShareInvitation"): accept_resource_share_invitation,
+    ("ram", "RejectResourceShareInvitation"): reject_resource_share_invitation,
+    ("ram", "ListResources"): list_resources,
+}
+
+
 OVERRIDES = {
     ("route53", "CreateVPCAssociationAuthorization"): create_vpc_association_authorization,
     ("route53", "ListVPCAssociationAuthorizations"): list_vpc_association_authorizations,
@@ -992,6 +1964,7 @@ OVERRIDES = {
     ("ec2", "DescribeVpcEndpointServices"): describe_vpc_endpoint_services,
     ("ec2", "DescribeManagedPrefixLists"): describe_managed_prefix_lists,
 }
+OVERRIDES.update(PROFILES_OVERRIDES)
 
 
 def build_app(propagation_ms=0, route53_buckets=False):
