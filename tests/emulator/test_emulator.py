@@ -1,9 +1,11 @@
 """Tests of the local AWS emulator (moto + our layer), through boto3 like a real client."""
 import json
+import re
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -38,8 +40,11 @@ def http(url, method="GET", data=None):
 @pytest.fixture(scope="session")
 def emulator():
     port = _free_port()
+    # The emulator logs every request: into a file, as an unread pipe fills up (64 KiB) and
+    # then blocks the server for good.
+    log = tempfile.TemporaryFile()
     proc = subprocess.Popen([sys.executable, str(EMULATOR), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
@@ -49,10 +54,12 @@ def emulator():
             time.sleep(0.1)
     else:
         proc.kill()
-        pytest.fail("emulator did not become healthy: " + proc.stdout.read().decode())
+        log.seek(0)
+        pytest.fail("emulator did not become healthy: " + log.read().decode())
     yield url
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
+    log.close()
 
 
 @pytest.fixture
@@ -813,3 +820,393 @@ def test_tag_key_filters_and_caller_references_for_orphan_listing(emu):
                                   HostedZoneConfig={"PrivateZone": True})["HostedZone"]["Id"]
     listed = r53.list_hosted_zones()["HostedZones"]
     assert [(z["Id"], z["CallerReference"]) for z in listed] == [(zone, ref)]
+
+
+# ---------------------------------------------------------------- Route 53 Profiles and RAM
+def zone_arn(zone_id):
+    return f"arn:aws:route53:::hostedzone/{zone_id}"
+
+
+@pytest.fixture
+def profiles(hub_spoke, emu):
+    """hub_spoke plus Route 53 Profiles and RAM clients of both accounts, and a hub Profile
+    holding the hub's private zone."""
+    d = dict(hub_spoke)
+    d.update(h_p=emu.client(HUB, "route53profiles"), s_p=emu.client(SPOKE, "route53profiles"),
+             h_ram=emu.client(HUB, "ram"), s_ram=emu.client(SPOKE, "ram"))
+    d["profile"] = d["h_p"].create_profile(Name="hub", ClientToken="hub-1")["Profile"]
+    d["h_p"].associate_resource_to_profile(ProfileId=d["profile"]["Id"], ResourceArn=zone_arn(d["zone"]),
+                                           Name="ec2")
+    return d
+
+
+def principal_status(ram, share_arn, account):
+    assocs = ram.get_resource_share_associations(associationType="PRINCIPAL", resourceShareArns=[share_arn],
+                                                 principal=account)["resourceShareAssociations"]
+    return [a["status"] for a in assocs]
+
+
+def test_profile_flow_across_accounts_with_invitation(profiles, emu):
+    d = profiles
+    pid, parn = d["profile"]["Id"], d["profile"]["Arn"]
+    assert pid.startswith("rp-") and parn == f"arn:aws:route53profiles:{REGION}:{HUB}:profile/{pid}"
+    assert d["profile"]["ShareStatus"] == "NOT_SHARED" and d["profile"]["Status"] == "COMPLETE"
+    # Before sharing the Profile is invisible to the spoke.
+    assert d["s_p"].list_profiles()["ProfileSummaries"] == []
+    for call in (lambda: d["s_p"].get_profile(ProfileId=pid),
+                 lambda: d["s_p"].associate_profile(ProfileId=pid, ResourceId=d["spoke_vpc"], Name="s")):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == ("ResourceNotFoundException", 400)
+
+    share = d["h_ram"].create_resource_share(name="hub-profile", resourceArns=[parn])["resourceShare"]
+    sarn = share["resourceShareArn"]
+    assert re.fullmatch(rf"arn:aws:ram:{REGION}:{HUB}:resource-share/[0-9a-f-]{{36}}", sarn)
+    assert share["status"] == "ACTIVE" and share["allowExternalPrincipals"] is True
+    assert d["h_p"].get_profile(ProfileId=pid)["Profile"]["ShareStatus"] == "SHARED_BY_ME"
+    d["h_ram"].associate_resource_share(resourceShareArn=sarn, principals=[SPOKE])
+    # No organization: an invitation, and the principal is ASSOCIATING until it is accepted.
+    assert principal_status(d["h_ram"], sarn, SPOKE) == ["ASSOCIATING"]
+    assert d["s_p"].list_profiles()["ProfileSummaries"] == []
+    assert d["s_ram"].get_resource_shares(resourceOwner="OTHER-ACCOUNTS")["resourceShares"] == []
+    invs = d["s_ram"].get_resource_share_invitations()["resourceShareInvitations"]
+    assert [(i["status"], i["senderAccountId"], i["receiverAccountId"], i["resourceShareArn"]) for i in invs] \
+        == [("PENDING", HUB, SPOKE, sarn)]
+    assert re.fullmatch(rf"arn:aws:ram:{REGION}:{HUB}:resource-share-invitation/[0-9a-f-]{{36}}",
+                        invs[0]["resourceShareInvitationArn"])
+    assert d["h_ram"].get_resource_share_invitations()["resourceShareInvitations"] == []  # the receiver's
+    accepted = d["s_ram"].accept_resource_share_invitation(
+        resourceShareInvitationArn=invs[0]["resourceShareInvitationArn"])["resourceShareInvitation"]
+    assert accepted["status"] == "ACCEPTED"
+    assert principal_status(d["h_ram"], sarn, SPOKE) == ["ASSOCIATED"]
+
+    # Shared: the spoke sees it, lists the resource and associates its VPC.
+    assert d["s_p"].list_profiles()["ProfileSummaries"] == [
+        {"Id": pid, "Arn": parn, "Name": "hub", "ShareStatus": "SHARED_WITH_ME"}]
+    assert [r["arn"] for r in d["s_ram"].list_resources(resourceOwner="OTHER-ACCOUNTS")["resources"]] == [parn]
+    assert [s["resourceShareArn"] for s in
+            d["s_ram"].get_resource_shares(resourceOwner="OTHER-ACCOUNTS")["resourceShares"]] == [sarn]
+    a = d["s_p"].associate_profile(ProfileId=pid, ResourceId=d["spoke_vpc"], Name="spoke")["ProfileAssociation"]
+    assert a["Id"].startswith("rpassoc-") and (a["OwnerId"], a["ProfileId"], a["ResourceId"], a["Status"]) \
+        == (SPOKE, pid, d["spoke_vpc"], "COMPLETE")
+    assert d["s_p"].get_profile_association(ProfileAssociationId=a["Id"])["ProfileAssociation"]["Id"] == a["Id"]
+    # The Profile's owner sees every association of its Profile; the spoke only its own.
+    assert [x["Id"] for x in d["h_p"].list_profile_associations(ProfileId=pid)["ProfileAssociations"]] == [a["Id"]]
+    assert d["h_p"].get_profile_association(ProfileAssociationId=a["Id"])["ProfileAssociation"]["OwnerId"] == SPOKE
+    assert [x["ResourceArn"] for x in d["s_p"].list_profile_resource_associations(
+        ProfileId=pid)["ProfileResourceAssociations"]] == [zone_arn(d["zone"])]
+
+    # Detach: the spoke disassociates, the hub removes the principal; the Profile is invisible again.
+    gone = d["s_p"].disassociate_profile(ProfileId=pid, ResourceId=d["spoke_vpc"])["ProfileAssociation"]
+    assert gone["Status"] == "DELETED"
+    assert d["h_p"].list_profile_associations(ProfileId=pid)["ProfileAssociations"] == []
+    with pytest.raises(ClientError) as e:
+        d["s_p"].disassociate_profile(ProfileId=pid, ResourceId=d["spoke_vpc"])
+    assert code(e) == ("ResourceNotFoundException", 400)
+    d["h_ram"].disassociate_resource_share(resourceShareArn=sarn, principals=[SPOKE])
+    assert principal_status(d["h_ram"], sarn, SPOKE) == ["DISASSOCIATED"]
+    assert d["s_p"].list_profiles()["ProfileSummaries"] == []
+    with pytest.raises(ClientError) as e:
+        d["s_p"].get_profile(ProfileId=pid)
+    assert code(e) == ("ResourceNotFoundException", 400)
+    assert d["s_ram"].list_resources(resourceOwner="OTHER-ACCOUNTS")["resources"] == []
+    # Re-adding the account makes a new invitation.
+    d["h_ram"].associate_resource_share(resourceShareArn=sarn, principals=[SPOKE])
+    assert principal_status(d["h_ram"], sarn, SPOKE) == ["ASSOCIATING"]
+    statuses = sorted(i["status"] for i in d["s_ram"].get_resource_share_invitations()["resourceShareInvitations"])
+    assert statuses == ["ACCEPTED", "PENDING"]
+
+
+def test_unsharing_keeps_an_existing_vpc_association(profiles, emu):
+    d = profiles
+    http(emu.url + "/_emulator/ram-organization", "POST", {"all": True})
+    pid = d["profile"]["Id"]
+    sarn = d["h_ram"].create_resource_share(name="p", resourceArns=[d["profile"]["Arn"]],
+                                            principals=[SPOKE])["resourceShare"]["resourceShareArn"]
+    d["s_p"].associate_profile(ProfileId=pid, ResourceId=d["spoke_vpc"], Name="spoke")
+    d["h_ram"].disassociate_resource_share(resourceShareArn=sarn, principals=[SPOKE])
+    with pytest.raises(ClientError) as e:
+        d["s_p"].get_profile(ProfileId=pid)
+    assert code(e) == ("ResourceNotFoundException", 400)
+    # Undocumented on AWS: we keep the association, and its VPC owner can still remove it.
+    assert [a["ResourceId"] for a in d["s_p"].list_profile_associations()["ProfileAssociations"]] == [d["spoke_vpc"]]
+    d["s_p"].disassociate_profile(ProfileId=pid, ResourceId=d["spoke_vpc"])
+    assert d["s_p"].list_profile_associations()["ProfileAssociations"] == []
+
+
+def test_profile_flow_inside_an_organization(profiles, emu):
+    d = profiles
+    assert http(emu.url + "/_emulator/ram-organization", "POST", {"accounts": [HUB, SPOKE]}) == \
+        (200, {"all": False, "accounts": [HUB, SPOKE]})
+    assert http(emu.url + "/_emulator/ram-organization")[1] == {"all": False, "accounts": [HUB, SPOKE]}
+    sarn = d["h_ram"].create_resource_share(name="p", resourceArns=[d["profile"]["Arn"]], principals=[SPOKE],
+                                            allowExternalPrincipals=False)["resourceShare"]["resourceShareArn"]
+    # Same organization with sharing enabled: ASSOCIATED at once, no invitation.
+    assocs = d["h_ram"].get_resource_share_associations(associationType="PRINCIPAL")["resourceShareAssociations"]
+    assert [(a["associatedEntity"], a["status"], a["external"]) for a in assocs] == [(SPOKE, "ASSOCIATED", False)]
+    assert d["s_ram"].get_resource_share_invitations()["resourceShareInvitations"] == []
+    d["s_p"].associate_profile(ProfileId=d["profile"]["Id"], ResourceId=d["spoke_vpc"], Name="spoke")
+    # An account outside the organization: refused when external principals are not allowed.
+    with pytest.raises(ClientError) as e:
+        d["h_ram"].associate_resource_share(resourceShareArn=sarn, principals=[OTHER])
+    assert code(e) == ("OperationNotPermittedException", 400)
+    # ...and invited (ASSOCIATING) when they are.
+    sarn2 = d["h_ram"].create_resource_share(name="ext", resourceArns=[d["profile"]["Arn"]],
+                                             principals=[OTHER])["resourceShare"]["resourceShareArn"]
+    assert principal_status(d["h_ram"], sarn2, OTHER) == ["ASSOCIATING"]
+    assert len(emu.client(OTHER, "ram").get_resource_share_invitations()["resourceShareInvitations"]) == 1
+    assert http(emu.url + "/_emulator/ram-organization", "POST", {"accounts": ["nope"]})[0] == 400
+
+
+def test_one_profile_per_vpc_and_vpcs_per_profile_limit(profiles, emu):
+    d = profiles
+    pid = d["profile"]["Id"]
+    other = d["h_p"].create_profile(Name="other", ClientToken="other-1")["Profile"]["Id"]
+    d["h_p"].associate_profile(ProfileId=pid, ResourceId=d["hub_vpc"], Name="hub")
+    with pytest.raises(ClientError) as e:
+        d["h_p"].associate_profile(ProfileId=other, ResourceId=d["hub_vpc"], Name="hub")
+    assert code(e) == ("ConflictException", 400) and pid in e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as e:
+        d["h_p"].associate_profile(ProfileId=pid, ResourceId=d["hub_vpc"], Name="hub")
+    assert code(e) == ("ResourceExistsException", 400)
+    # Another account's VPC (or none): not found for the caller.
+    with pytest.raises(ClientError) as e:
+        d["h_p"].associate_profile(ProfileId=pid, ResourceId=d["spoke_vpc"], Name="x")
+    assert code(e) == ("ResourceNotFoundException", 400)
+    # VPCs per Profile, lowered for the test.
+    assert http(emu.url + "/_emulator/limits", "POST", {"vpcs_per_profile": 1})[1]["vpcs_per_profile"] == 1
+    second = vpc(d["h_ec2"], "10.2.0.0/16")
+    with pytest.raises(ClientError) as e:
+        d["h_p"].associate_profile(ProfileId=pid, ResourceId=second, Name="second")
+    assert code(e) == ("LimitExceededException", 400)
+    assert e.value.response["Error"]["Message"] and "ResourceType" in json.dumps(e.value.response)
+    d["h_p"].associate_profile(ProfileId=other, ResourceId=second, Name="second")
+    assert http(emu.url + "/_emulator/limits", "POST", {"nope": 1})[0] == 400
+    assert http(emu.url + "/_emulator/reset", "POST")[0] == 200
+    assert http(emu.url + "/_emulator/limits")[1] == {"profiles_per_region": 5, "vpcs_per_profile": 1000,
+                                                      "resources_per_profile": 5000}
+
+
+def test_delete_profile_refused_while_associated(profiles, emu):
+    d = profiles
+    pid = d["profile"]["Id"]
+    d["h_p"].associate_profile(ProfileId=pid, ResourceId=d["hub_vpc"], Name="hub")
+    with pytest.raises(ClientError) as e:
+        d["h_p"].delete_profile(ProfileId=pid)
+    assert code(e) == ("ConflictException", 400) and d["hub_vpc"] in e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as e:
+        d["s_p"].delete_profile(ProfileId=pid)
+    assert code(e) == ("ResourceNotFoundException", 400)
+    d["h_p"].disassociate_profile(ProfileId=pid, ResourceId=d["hub_vpc"])
+    assert d["h_p"].delete_profile(ProfileId=pid)["Profile"]["Status"] == "DELETED"
+    assert d["h_p"].list_profiles()["ProfileSummaries"] == []
+
+
+def test_profile_resource_rules(profiles, emu):
+    d = profiles
+    pid = d["profile"]["Id"]
+    with pytest.raises(ClientError) as e:  # the same zone twice
+        d["h_p"].associate_resource_to_profile(ProfileId=pid, ResourceArn=zone_arn(d["zone"]), Name="again")
+    assert code(e) == ("ConflictException", 400)
+    twin = private_zone(d["h_r53"], "ec2.us-east-1.amazonaws.com", d["hub_vpc"])  # same domain name
+    with pytest.raises(ClientError) as e:
+        d["h_p"].associate_resource_to_profile(ProfileId=pid, ResourceArn=zone_arn(twin), Name="twin")
+    assert code(e) == ("ConflictException", 400)
+    public = d["h_r53"].create_hosted_zone(Name="example.com", CallerReference="pub")["HostedZone"]["Id"]
+    with pytest.raises(ClientError) as e:
+        d["h_p"].associate_resource_to_profile(ProfileId=pid, ResourceArn=zone_arn(public.split("/")[-1]),
+                                               Name="pub")
+    assert code(e) == ("InvalidParameterException", 400)
+    spoke_zone = private_zone(d["s_r53"], "sqs.us-east-1.amazonaws.com", d["spoke_vpc"])
+    for arn in (zone_arn(spoke_zone), zone_arn("ZNOPE")):  # another account's zone, no zone
+        with pytest.raises(ClientError) as e:
+            d["h_p"].associate_resource_to_profile(ProfileId=pid, ResourceArn=arn, Name="x")
+        assert code(e) == ("ResourceNotFoundException", 400)
+    with pytest.raises(ClientError) as e:  # only the owner changes a Profile
+        d["s_p"].associate_resource_to_profile(ProfileId=pid, ResourceArn=zone_arn(spoke_zone), Name="x")
+    assert code(e) == ("ResourceNotFoundException", 400)
+    other = private_zone(d["h_r53"], "sqs.us-east-1.amazonaws.com", d["hub_vpc"])
+    d["h_p"].associate_resource_to_profile(ProfileId=pid, ResourceArn=zone_arn(other), Name="sqs")
+    listed = d["h_p"].list_profile_resource_associations(ProfileId=pid, ResourceType="PRIVATE_HOSTED_ZONE")
+    assert sorted(a["ResourceArn"] for a in listed["ProfileResourceAssociations"]) == \
+        sorted([zone_arn(d["zone"]), zone_arn(other)])
+    gone = d["h_p"].disassociate_resource_from_profile(ProfileId=pid, ResourceArn=zone_arn(other))
+    assert gone["ProfileResourceAssociation"]["ResourceArn"] == zone_arn(other)
+    with pytest.raises(ClientError) as e:
+        d["h_p"].disassociate_resource_from_profile(ProfileId=pid, ResourceArn=zone_arn(other))
+    assert code(e) == ("ResourceNotFoundException", 400)
+    http(emu.url + "/_emulator/limits", "POST", {"resources_per_profile": 1})
+    with pytest.raises(ClientError) as e:
+        d["h_p"].associate_resource_to_profile(ProfileId=pid, ResourceArn=zone_arn(other), Name="sqs")
+    assert code(e) == ("LimitExceededException", 400)
+
+
+def test_ram_refusals(profiles, emu):
+    d = profiles
+    parn = d["profile"]["Arn"]
+    cases = [
+        (dict(name="x", resourceArns=["not-an-arn"]), ("MalformedArnException", 400)),
+        (dict(name="x", resourceArns=[parn.replace("rp-", "rp-0")]), ("UnknownResourceException", 400)),
+        (dict(name="x", principals=["arn:aws:organizations::111111111111:ou/o-1/ou-1"]),
+         ("InvalidParameterException", 400)),
+        (dict(name="x", principals=[HUB]), ("InvalidParameterException", 400)),
+    ]
+    for kwargs, want in cases:
+        with pytest.raises(ClientError) as e:
+            d["h_ram"].create_resource_share(**kwargs)
+        assert code(e) == want, kwargs
+    # The spoke can't share the hub's Profile, nor change the hub's share.
+    with pytest.raises(ClientError) as e:
+        d["s_ram"].create_resource_share(name="x", resourceArns=[parn])
+    assert code(e) == ("UnknownResourceException", 400)
+    sarn = d["h_ram"].create_resource_share(name="x", resourceArns=[parn])["resourceShare"]["resourceShareArn"]
+    with pytest.raises(ClientError) as e:
+        d["s_ram"].associate_resource_share(resourceShareArn=sarn, principals=[SPOKE])
+    assert code(e) == ("UnknownResourceException", 400)
+    with pytest.raises(ClientError) as e:
+        d["h_ram"].get_resource_shares(resourceOwner="ME")
+    assert code(e) == ("InvalidParameterException", 400)
+    # A transit gateway of the owner can be shared too.
+    tgw = d["h_ec2"].create_transit_gateway()["TransitGateway"]
+    d["h_ram"].associate_resource_share(resourceShareArn=sarn, resourceArns=[tgw["TransitGatewayArn"]])
+    types = sorted(r["type"] for r in d["h_ram"].list_resources(resourceOwner="SELF")["resources"])
+    assert types == ["ec2:TransitGateway", "route53profiles:Profile"]
+    assert d["h_ram"].delete_resource_share(resourceShareArn=sarn)["returnValue"] is True
+    shares = d["h_ram"].get_resource_shares(resourceOwner="SELF")["resourceShares"]
+    assert [s["status"] for s in shares] == ["DELETED"]
+    with pytest.raises(ClientError) as e:
+        d["h_ram"].associate_resource_share(resourceShareArn=sarn, principals=[SPOKE])
+    assert code(e) == ("InvalidStateTransitionException", 400)
+
+
+def test_invitation_acceptance_errors(profiles, emu):
+    d = profiles
+    sarn = d["h_ram"].create_resource_share(name="x", resourceArns=[d["profile"]["Arn"]],
+                                            principals=[SPOKE])["resourceShare"]["resourceShareArn"]
+    inv = d["s_ram"].get_resource_share_invitations(resourceShareArns=[sarn])["resourceShareInvitations"][0]
+    iarn = inv["resourceShareInvitationArn"]
+    with pytest.raises(ClientError) as e:  # the sender (or any other account) can't accept it
+        d["h_ram"].accept_resource_share_invitation(resourceShareInvitationArn=iarn)
+    assert code(e) == ("ResourceShareInvitationArnNotFoundException", 400)
+    unknown = iarn[:-12] + "000000000000"
+    with pytest.raises(ClientError) as e:
+        d["s_ram"].accept_resource_share_invitation(resourceShareInvitationArn=unknown)
+    assert code(e) == ("ResourceShareInvitationArnNotFoundException", 400)
+    with pytest.raises(ClientError) as e:
+        d["s_ram"].get_resource_share_invitations(resourceShareInvitationArns=[unknown])
+    assert code(e) == ("ResourceShareInvitationArnNotFoundException", 400)
+    with pytest.raises(ClientError) as e:
+        d["s_ram"].accept_resource_share_invitation(resourceShareInvitationArn="nope")
+    assert code(e) == ("MalformedArnException", 400)
+    d["s_ram"].accept_resource_share_invitation(resourceShareInvitationArn=iarn, clientToken="acc-1")
+    # The same client token again: the first answer; a fresh request: already accepted.
+    again = d["s_ram"].accept_resource_share_invitation(resourceShareInvitationArn=iarn, clientToken="acc-1")
+    assert again["resourceShareInvitation"]["status"] == "ACCEPTED" and again["clientToken"] == "acc-1"
+    with pytest.raises(ClientError) as e:
+        d["s_ram"].accept_resource_share_invitation(resourceShareInvitationArn=iarn)
+    assert code(e) == ("ResourceShareInvitationAlreadyAcceptedException", 400)
+    # A pending invitation whose principal was removed can't be accepted any more.
+    d["h_ram"].associate_resource_share(resourceShareArn=sarn, principals=[OTHER])
+    o_ram = emu.client(OTHER, "ram")
+    oarn = o_ram.get_resource_share_invitations()["resourceShareInvitations"][0]["resourceShareInvitationArn"]
+    d["h_ram"].disassociate_resource_share(resourceShareArn=sarn, principals=[OTHER])
+    with pytest.raises(ClientError) as e:
+        o_ram.accept_resource_share_invitation(resourceShareInvitationArn=oarn)
+    assert code(e) == ("ResourceShareInvitationExpiredException", 400)
+
+
+def test_client_tokens_make_profile_and_share_creates_idempotent(profiles, emu):
+    d = profiles
+    first = d["h_p"].create_profile(Name="tok", ClientToken="tok-1")["Profile"]
+    assert d["h_p"].create_profile(Name="tok", ClientToken="tok-1")["Profile"]["Id"] == first["Id"]
+    with pytest.raises(ClientError) as e:
+        d["h_p"].create_profile(Name="changed", ClientToken="tok-1")
+    assert code(e) == ("InvalidParameterException", 400)
+    assert len(d["h_p"].list_profiles()["ProfileSummaries"]) == 2
+    s1 = d["h_ram"].create_resource_share(name="s", resourceArns=[first["Arn"]], clientToken="share-1")
+    s2 = d["h_ram"].create_resource_share(name="s", resourceArns=[first["Arn"]], clientToken="share-1")
+    assert s1["resourceShare"]["resourceShareArn"] == s2["resourceShare"]["resourceShareArn"]
+    assert s1["clientToken"] == "share-1"
+    with pytest.raises(ClientError) as e:
+        d["h_ram"].create_resource_share(name="other", clientToken="share-1")
+    assert code(e) == ("IdempotentParameterMismatchException", 400)
+    assert len(d["h_ram"].get_resource_shares(resourceOwner="SELF")["resourceShares"]) == 1
+    # Profiles per account and Region (5 by default).
+    for i in range(3):
+        d["h_p"].create_profile(Name=f"p{i}", ClientToken=f"p-{i}")
+    with pytest.raises(ClientError) as e:
+        d["h_p"].create_profile(Name="sixth", ClientToken="p-6")
+    assert code(e) == ("LimitExceededException", 400)
+    emu.client(HUB, "route53profiles", region="eu-west-1").create_profile(Name="eu", ClientToken="eu-1")
+
+
+def test_profiles_and_ram_pagination(profiles, emu):
+    d = profiles
+    ids = [d["profile"]["Id"]] + [d["h_p"].create_profile(Name=f"p{i}", ClientToken=f"pg-{i}")["Profile"]["Id"]
+                                  for i in range(4)]
+    page1 = d["h_p"].list_profiles(MaxResults=2)
+    page2 = d["h_p"].list_profiles(MaxResults=2, NextToken=page1["NextToken"])
+    page3 = d["h_p"].list_profiles(MaxResults=2, NextToken=page2["NextToken"])
+    assert "NextToken" not in page3
+    assert [p["Id"] for pg in (page1, page2, page3) for p in pg["ProfileSummaries"]] == ids
+    with pytest.raises(ClientError) as e:
+        d["h_p"].list_profiles(NextToken="garbage")
+    assert code(e) == ("InvalidNextTokenException", 400)
+    vpcs = [vpc(d["h_ec2"], f"10.{10 + i}.0.0/16") for i in range(3)]
+    for v, pid in zip(vpcs, ids):
+        d["h_p"].associate_profile(ProfileId=pid, ResourceId=v, Name="v")
+    pages = list(d["h_p"].get_paginator("list_profile_associations").paginate(PaginationConfig={"PageSize": 2}))
+    assert [len(p["ProfileAssociations"]) for p in pages] == [2, 1]
+    for i in range(3):
+        d["h_ram"].create_resource_share(name=f"s{i}")
+    pages = list(d["h_ram"].get_paginator("get_resource_shares").paginate(
+        resourceOwner="SELF", PaginationConfig={"PageSize": 2}))
+    assert [len(p["resourceShares"]) for p in pages] == [2, 1]
+
+
+def test_profiles_and_ram_call_log_and_faults(profiles, emu):
+    d = profiles
+    http(emu.url + "/_emulator/calls", "DELETE")
+    fid = emu.fault(service="route53profiles", operation="AssociateProfile", kind="throttle", count=1)
+    with pytest.raises(ClientError) as e:
+        d["h_p"].associate_profile(ProfileId=d["profile"]["Id"], ResourceId=d["hub_vpc"], Name="hub")
+    assert code(e) == ("ThrottlingException", 400)
+    d["h_p"].associate_profile(ProfileId=d["profile"]["Id"], ResourceId=d["hub_vpc"], Name="hub")
+    emu.fault(service="ram", kind="error5xx", mutating_only=True, count=1)
+    d["h_ram"].get_resource_shares(resourceOwner="SELF")  # not mutating: not hit
+    with pytest.raises(ClientError) as e:
+        d["h_ram"].create_resource_share(name="x")
+    assert code(e) == ("ServerInternalException", 500)
+    emu.fault(service="ram", kind="throttle", count=1)
+    with pytest.raises(ClientError) as e:
+        d["h_ram"].get_resource_shares(resourceOwner="SELF")
+    assert code(e) == ("ThrottlingException", 429)
+    # lost_response: made, then a 5xx; the same client token gets the first answer.
+    emu.fault(service="ram", operation="CreateResourceShare", kind="lost_response", count=1)
+    with pytest.raises(ClientError) as e:
+        d["h_ram"].create_resource_share(name="lost", clientToken="lost-1")
+    assert code(e) == ("ServerInternalException", 500)
+    d["h_ram"].create_resource_share(name="lost", clientToken="lost-1")
+    assert len(d["h_ram"].get_resource_shares(resourceOwner="SELF")["resourceShares"]) == 1
+    assert emu.faults()[fid]["hits"] == 1
+    log = [(c["account"], c["service"], c["operation"], c["status"]) for c in emu.calls()]
+    assert log == [(HUB, "route53profiles", "AssociateProfile", 400),
+                   (HUB, "route53profiles", "AssociateProfile", 200),
+                   (HUB, "ram", "GetResourceShares", 200),
+                   (HUB, "ram", "CreateResourceShare", 500),
+                   (HUB, "ram", "GetResourceShares", 429),
+                   (HUB, "ram", "CreateResourceShare", 500),
+                   (HUB, "ram", "CreateResourceShare", 200),
+                   (HUB, "ram", "GetResourceShares", 200)]
+    assert http(emu.url + "/_emulator/faults", "POST", {"service": "sqs", "kind": "throttle"})[0] == 400
+
+
+def test_reset_clears_profiles_shares_and_organization(profiles, emu):
+    d = profiles
+    http(emu.url + "/_emulator/ram-organization", "POST", {"all": True})
+    d["h_ram"].create_resource_share(name="x", resourceArns=[d["profile"]["Arn"]], principals=[SPOKE])
+    assert http(emu.url + "/moto-api/reset", "POST")[0] == 200
+    emu.sessions.clear()
+    assert emu.client(HUB, "route53profiles").list_profiles()["ProfileSummaries"] == []
+    assert emu.client(HUB, "ram").get_resource_shares(resourceOwner="SELF")["resourceShares"] == []
+    assert http(emu.url + "/_emulator/ram-organization")[1] == {"all": False, "accounts": []}
