@@ -110,6 +110,10 @@ pub struct HttpArgs {
     /// `prefix_list_max_entries` must not exceed it.
     #[arg(long, env = "EH_SG_INBOUND_RULES_QUOTA", default_value_t = 60)]
     pub sg_inbound_rules_quota: i64,
+    /// VPCs per Route 53 Profile in the hub accounts (AWS: 1,000 unless raised): a hub in
+    /// `profile` DNS mode takes at most this many spokes.
+    #[arg(long, env = "EH_VPCS_PER_PROFILE_QUOTA", default_value_t = 1000)]
+    pub vpcs_per_profile_quota: i64,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -491,6 +491,36 @@ string_newtype!(
     "Route 53 hosted zone id"
 );
 
+/// A Route 53 Profile id (`rp-` and 1 to 61 lower-case letters and digits, e.g.
+/// `rp-4987774726example`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProfileId(String);
+
+impl FromStr for ProfileId {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        let ok = s.strip_prefix("rp-").is_some_and(|rest| {
+            (1..=61).contains(&rest.len())
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        });
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(ParseError(format!(
+                "'{s}' is not a Route 53 Profile id ('rp-' and lower-case letters and digits)"
+            )))
+        }
+    }
+}
+string_newtype!(
+    ProfileId,
+    "^rp-[a-z0-9]{1,61}$",
+    "rp-4987774726example",
+    "Route 53 Profile id"
+);
+
 /// An IPv4 CIDR block that a VPC may hold: no host bits set, prefix length /16 to /28.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Ipv4Cidr(Ipv4Net);

@@ -68,6 +68,7 @@ async fn main() -> anyhow::Result<()> {
                 cloud,
                 limits: Limits {
                     sg_inbound_rules: http.sg_inbound_rules_quota,
+                    vpcs_per_profile: http.vpcs_per_profile_quota,
                     ..Limits::default()
                 },
                 default_role_name: http.default_role_name.clone(),

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::domain::{
     AccountId, EndpointId, ExternalId, HostedZoneId, HubName, Ipv4Cidr, PeeringId, PrefixListId,
-    Region, RoleArn, RouteTableId, SecurityGroupId, ServiceName, SubnetId, VpcId,
+    ProfileId, Region, RoleArn, RouteTableId, SecurityGroupId, ServiceName, SubnetId, VpcId,
 };
 
 macro_rules! str_enum {
@@ -136,6 +136,18 @@ str_enum!(
 );
 
 str_enum!(
+    /// How spoke VPCs resolve the hub's private DNS names. `zones` (the default): every spoke
+    /// VPC is associated with every hub zone (three Route 53 calls per zone per spoke, at most
+    /// 300 VPCs per zone). `profile`: the zones are in one Route 53 Profile, shared with the
+    /// spoke accounts through AWS RAM, and each spoke VPC is associated with the Profile once
+    /// (at most 1,000 VPCs per Profile by default).
+    DnsMode {
+        Zones => "zones",
+        Profile => "profile",
+    }
+);
+
+str_enum!(
     /// How what AWS has differs from what a registration wants. `missing`: ours and wanted, not
     /// there; `extra`: ours, there, not wanted; `wrong_target`: ours, there, pointing elsewhere;
     /// `conflict`: the destination or name is held by something that is not ours (reported,
@@ -165,6 +177,10 @@ str_enum!(
         AliasRecord => "alias_record",
         ZoneAssociation => "zone_association",
         ZoneAuthorization => "zone_authorization",
+        Profile => "profile",
+        ProfileZone => "profile_zone",
+        ProfileAssociation => "profile_association",
+        SharePrincipal => "share_principal",
     }
 );
 
@@ -244,6 +260,10 @@ pub struct Limits {
     /// Inbound rules per security group (AWS: 60 unless raised). A rule referencing a prefix
     /// list counts as the list's maximum size, so the hub's `prefix_list_max_entries` must fit.
     pub sg_inbound_rules: i64,
+    /// VPCs associated with one Route 53 Profile (AWS: 1,000 by default, adjustable).
+    pub vpcs_per_profile: i64,
+    /// Resources (zones) associated with one Route 53 Profile (AWS: 5,000).
+    pub zones_per_profile: i64,
 }
 
 impl Default for Limits {
@@ -252,6 +272,8 @@ impl Default for Limits {
             peerings_per_vpc: 125,
             vpcs_per_zone: 300,
             sg_inbound_rules: 60,
+            vpcs_per_profile: 1000,
+            zones_per_profile: 5000,
         }
     }
 }
@@ -338,6 +360,18 @@ pub struct Hub {
     pub prefix_list_id: Option<PrefixListId>,
     /// What a reconcile does with differences: `repair` or `detect` only.
     pub reconcile_mode: ReconcileMode,
+    /// How spoke VPCs resolve the hub's zones: `zones` or `profile` (fixed at registration).
+    pub dns_mode: DnsMode,
+    /// `profile` mode: the Route 53 Profile holding the hub's zones; null until made.
+    pub profile_id: Option<ProfileId>,
+    /// `profile` mode: the Profile's ARN.
+    pub profile_arn: Option<String>,
+    /// `profile` mode: the AWS RAM resource share of the Profile.
+    pub share_arn: Option<String>,
+    /// How much of each AWS limit that applies to the hub's modes its spokes use (answers of
+    /// `GET /v1/hubs/{id}`; empty in lists).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub capacity: Vec<CapacityUse>,
     /// What the last reconcile found on the hub's own resources; null until checked.
     pub drift: Option<Drift>,
     pub last_error: Option<String>,
@@ -345,6 +379,18 @@ pub struct Hub {
     pub current_job_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// One AWS limit a hub is bound by and how much of it is used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct CapacityUse {
+    /// `peerings_per_vpc`, `vpcs_per_zone`, `vpcs_per_profile`, `zones_per_profile`,
+    /// `prefix_list_entries`.
+    pub dimension: String,
+    pub used: i64,
+    pub limit: i64,
+    /// What counts and where the limit comes from.
+    pub detail: String,
 }
 
 /// A spoke: a VPC in some account that uses the hub's endpoints.

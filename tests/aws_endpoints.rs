@@ -253,6 +253,7 @@ async fn deletion_waits_for_endpoints_to_be_deleted() {
             hub.id,
             HubUpdate {
                 reconcile_mode: None,
+                dns_mode: None,
                 services: vec!["sqs".parse().unwrap()],
             },
         )

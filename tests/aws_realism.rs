@@ -435,6 +435,7 @@ async fn service_ports_come_from_the_catalogue_and_count_against_the_quota() {
             hub.id,
             endpoint_hub::app::HubUpdate {
                 reconcile_mode: None,
+                dns_mode: None,
                 services: ["sqs", "email-smtp", "git-codecommit"]
                     .iter()
                     .map(|s| s.parse().unwrap())

@@ -110,6 +110,123 @@ async fn three_accounts_attach_then_detach_one() {
     );
 }
 
+/// The brief's scenario in `profile` DNS mode (issue 10): the hub's zones go into one Route 53
+/// Profile shared through AWS RAM; each spoke account accepts the invitation and associates
+/// its VPC with the Profile once; the hub account makes no Route 53 call per spoke. Then both
+/// spokes are detached and the hub deleted: nothing is left, as each account sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_accounts_profile_mode_attach_then_detach() {
+    let w = World::start("three-accounts-profile", 1, &[]).await;
+    let spokes = seed_spokes(
+        &w.aws,
+        &[
+            ("222222222222".into(), "10.1.0.0/16".into()),
+            ("333333333333".into(), "10.2.0.0/16".into()),
+        ],
+    )
+    .await;
+    let hub_id = w.hub_register_mode("main", "profile").await;
+    let hub = w.hub_wait_ready(&hub_id, HUB_READY).await;
+    assert_eq!(hub["dns_mode"], "profile");
+    w.emu.calls_clear().await;
+
+    let t = Instant::now();
+    let mut ids = Vec::new();
+    for s in &spokes {
+        ids.push(w.spoke_enroll("main", s).await);
+    }
+    w.api
+        .wait_spokes(&ids, "attached", Duration::from_secs(120))
+        .await;
+    let attach_secs = t.elapsed().as_secs_f64();
+    let calls = w.emu.calls().await;
+    let hub_r53 = calls
+        .iter()
+        .filter(|c| c.account == HUB_ACCOUNT && c.service == "route53")
+        .count();
+    eprintln!(
+        "[three-accounts-profile] 2 spokes attached in {attach_secs:.1}s; {} AWS calls ({:.0} \
+         per spoke), {hub_r53} hub-account Route 53 calls:\n{}",
+        calls.len(),
+        calls.len() as f64 / 2.0,
+        summarize(&calls, HUB_ACCOUNT)
+    );
+    assert_eq!(
+        hub_r53, 0,
+        "no hub-account Route 53 call per spoke in profile mode"
+    );
+    assert_eq!(count_ok(&calls, "AssociateProfile"), 2);
+    assert_eq!(count_ok(&calls, "AcceptResourceShareInvitation"), 2);
+    assert_no_problems(
+        "after attaching both spokes",
+        check_attached(&w.aws, &w.hub, &hub, &spokes).await,
+    );
+    let v = w.hub_get(&hub_id).await;
+    let used: Vec<(String, i64)> = v["capacity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["dimension"].as_str().unwrap().to_owned(),
+                c["used"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(used.contains(&("vpcs_per_profile".into(), 2)), "{used:?}");
+
+    // Detach both: each spoke VPC leaves the Profile, each account leaves the share.
+    let mut pcx = Vec::new();
+    for id in &ids {
+        pcx.push(
+            w.spoke_get(id).await["peering_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+        w.api.delete_accepted(&format!("/v1/spokes/{id}")).await;
+    }
+    w.api
+        .wait_spokes(&ids, "detached", Duration::from_secs(60))
+        .await;
+    let mut problems = Vec::new();
+    for (s, p) in spokes.iter().zip(&pcx) {
+        problems.extend(check_detached(&w.aws, &w.hub, &hub, s, p).await);
+    }
+    let h = w.aws.account(HUB_ACCOUNT).await;
+    let share = hub["share_arn"].as_str().unwrap();
+    let live: Vec<_> = aws::share_principals(&h, share)
+        .await
+        .into_iter()
+        .filter(|(_, st)| st == "ASSOCIATED" || st == "ASSOCIATING")
+        .collect();
+    if !live.is_empty() {
+        problems.push(format!("share {share} still has principals {live:?}"));
+    }
+    assert_no_problems("after detaching both spokes", problems);
+
+    // Deleting the hub deletes the Profile and the share.
+    w.api.delete_accepted(&format!("/v1/hubs/{hub_id}")).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let status = w.api.get_status(&format!("/v1/hubs/{hub_id}")).await;
+        if status == 404 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the hub was not deleted in 2 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let profiles = h.profiles.list_profiles().send().await.unwrap();
+    assert!(
+        profiles.profile_summaries().is_empty(),
+        "Profiles left: {:?}",
+        profiles.profile_summaries()
+    );
+}
+
 /// 20 spokes in 20 accounts enrol while the service is killed with SIGKILL at random moments
 /// and restarted: in the end every spoke is attached with exactly one peering, and no create
 /// call ran twice.

@@ -481,6 +481,7 @@ async fn service_change_reaches_every_attached_spoke() {
             HubUpdate {
                 services: vec!["sqs".parse().unwrap(), "kms".parse().unwrap()],
                 reconcile_mode: None,
+                dns_mode: None,
             },
         )
         .await
@@ -661,6 +662,7 @@ async fn service_removed_then_added_again() {
     let services = |names: &[&str]| HubUpdate {
         services: names.iter().map(|s| s.parse().unwrap()).collect(),
         reconcile_mode: None,
+        dns_mode: None,
     };
     w.app
         .hub_update(&actor(), hub.id, services(&["sqs"]))

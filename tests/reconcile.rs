@@ -530,6 +530,7 @@ async fn service_change_and_hub_delete_plans() {
             endpoint_hub::app::HubUpdate {
                 services: vec!["kms".parse().unwrap(), "ssm".parse().unwrap()],
                 reconcile_mode: None,
+                dns_mode: None,
             },
         )
         .await

@@ -14,7 +14,8 @@ use crate::domain::{
     SubnetId, VpcId, cidrs_disjoint,
 };
 use crate::model::{
-    AuditEntry, Hub, HubStatus, Job, JobKind, Page, Principal, ReconcileMode, Spoke, SpokeStatus,
+    AuditEntry, CapacityUse, DnsMode, Hub, HubStatus, Job, JobKind, Page, Principal, ReconcileMode,
+    Spoke, SpokeStatus,
 };
 use crate::store::{self, audit::NewAudit, violated_constraint};
 use crate::workflow;
@@ -81,6 +82,10 @@ pub struct HubCreate {
     /// What a reconcile does with differences it finds: `repair` what is ours (the default)
     /// or `detect` only.
     pub reconcile_mode: Option<ReconcileMode>,
+    /// How spoke VPCs resolve the hub's zones: `zones` (the default: each spoke VPC associated
+    /// with every zone) or `profile` (the zones in one Route 53 Profile shared through AWS RAM;
+    /// each spoke VPC associated with it once). Fixed once registered.
+    pub dns_mode: Option<DnsMode>,
 }
 
 /// `PATCH /v1/hubs/{id}`.
@@ -91,6 +96,8 @@ pub struct HubUpdate {
     pub services: Vec<ServiceName>,
     /// `repair` or `detect`; unchanged when left out.
     pub reconcile_mode: Option<ReconcileMode>,
+    /// Must be the hub's current mode when given: a live hub's DNS mode can't be changed.
+    pub dns_mode: Option<DnsMode>,
 }
 
 /// `POST /v1/spokes`.
@@ -334,6 +341,7 @@ impl App {
             external_id: req.external_id,
             prefix_list_max_entries: max_entries,
             reconcile_mode: req.reconcile_mode.unwrap_or(ReconcileMode::Repair),
+            dns_mode: req.dns_mode.unwrap_or(DnsMode::Zones),
         };
         let mut tx = self.pool.begin().await?;
         if let Err(e) = store::hubs::hub_insert(&mut tx, &hub).await {
@@ -369,12 +377,70 @@ impl App {
         })
     }
 
+    /// The hub, with how much of each limit of its modes its spokes use.
     pub async fn hub_get(&self, id: Uuid) -> Result<Hub, AppError> {
         let mut conn = self.pool.acquire().await?;
-        store::hubs::hub_get(&mut conn, id)
+        let mut hub = store::hubs::hub_get(&mut conn, id)
             .await?
             .filter(|h| h.status != HubStatus::Deleted)
-            .ok_or(AppError::NotFound("hub"))
+            .ok_or(AppError::NotFound("hub"))?;
+        let spokes = store::hubs::hub_live_spokes(&mut conn, id).await?;
+        let cidrs = store::hubs::hub_spoke_cidr_count(&mut conn, id).await?;
+        hub.capacity = self.capacity(&hub, spokes, cidrs);
+        Ok(hub)
+    }
+
+    /// Each AWS limit that binds a hub in its modes, against its live spokes (`spokes`) and the
+    /// spoke CIDRs its prefix list holds (`cidrs`).
+    fn capacity(&self, hub: &Hub, spokes: i64, cidrs: i64) -> Vec<CapacityUse> {
+        let zones = hub
+            .services
+            .iter()
+            .map(|s| s.zones.len() as i64)
+            .sum::<i64>();
+        let mut out = vec![CapacityUse {
+            dimension: "peerings_per_vpc".into(),
+            used: spokes,
+            limit: self.limits.peerings_per_vpc,
+            detail: "one VPC peering per spoke on the hub VPC (AWS: 50 active peerings per \
+                     VPC by default, 125 at most)"
+                .into(),
+        }];
+        match hub.dns_mode {
+            DnsMode::Zones => out.push(CapacityUse {
+                dimension: "vpcs_per_zone".into(),
+                used: spokes + 1,
+                limit: self.limits.vpcs_per_zone,
+                detail: "every spoke VPC and the hub VPC are associated with each of the hub's \
+                         private hosted zones (AWS: 300 VPCs per zone)"
+                    .into(),
+            }),
+            DnsMode::Profile => {
+                out.push(CapacityUse {
+                    dimension: "vpcs_per_profile".into(),
+                    used: spokes,
+                    limit: self.limits.vpcs_per_profile,
+                    detail: "every spoke VPC is associated with the hub's Route 53 Profile \
+                             (AWS: 1,000 per Profile by default)"
+                        .into(),
+                });
+                out.push(CapacityUse {
+                    dimension: "zones_per_profile".into(),
+                    used: zones,
+                    limit: self.limits.zones_per_profile,
+                    detail: "the hub's private hosted zones in its Profile (AWS: 5,000)".into(),
+                });
+            }
+        }
+        out.push(CapacityUse {
+            dimension: "prefix_list_entries".into(),
+            used: cidrs,
+            limit: i64::from(hub.prefix_list_max_entries),
+            detail: "one entry per spoke CIDR in the hub's managed prefix list (its \
+                     MaxEntries, set at registration)"
+                .into(),
+        });
+        out
     }
 
     pub async fn hub_list(&self, cursor: Option<Uuid>, limit: i64) -> Result<Page<Hub>, AppError> {
@@ -442,6 +508,15 @@ impl App {
             .filter(|h| h.status != HubStatus::Deleted)
             .ok_or(AppError::NotFound("hub"))?;
         self.ingress_rules_check("services", &req.services, hub.prefix_list_max_entries)?;
+        if let Some(mode) = req.dns_mode
+            && mode != hub.dns_mode
+        {
+            return Err(AppError::conflict(format!(
+                "hub {} is in DNS mode {}: a live hub's DNS mode can't be changed (register a \
+                 new hub in {mode} mode and move the spokes)",
+                hub.name, hub.dns_mode
+            )));
+        }
         if hub.status == HubStatus::Deleting {
             return Err(AppError::conflict(format!(
                 "hub {} is being deleted",
@@ -707,11 +782,20 @@ impl App {
                 hub.name, self.limits.peerings_per_vpc
             )));
         }
-        if live + 1 >= self.limits.vpcs_per_zone {
-            return Err(AppError::quota(format!(
-                "hub {} already has {live} spokes: a private hosted zone can be associated with at most {} VPCs (the hub's included)",
-                hub.name, self.limits.vpcs_per_zone
-            )));
+        match hub.dns_mode {
+            DnsMode::Zones if live + 1 >= self.limits.vpcs_per_zone => {
+                return Err(AppError::quota(format!(
+                    "hub {} already has {live} spokes: a private hosted zone can be associated with at most {} VPCs (the hub's included); a hub in profile DNS mode takes up to {} spokes",
+                    hub.name, self.limits.vpcs_per_zone, self.limits.vpcs_per_profile
+                )));
+            }
+            DnsMode::Profile if live >= self.limits.vpcs_per_profile => {
+                return Err(AppError::quota(format!(
+                    "hub {} already has {live} spokes: a Route 53 Profile can be associated with at most {} VPCs",
+                    hub.name, self.limits.vpcs_per_profile
+                )));
+            }
+            _ => {}
         }
         let used = store::hubs::hub_spoke_cidr_count(tx, hub_id).await?;
         if used + cidrs.len() as i64 > i64::from(hub.prefix_list_max_entries) {

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::{
-    AccountId, EndpointId, ExternalId, HostedZoneId, Ipv4Cidr, PeeringId, PrefixListId, Region,
-    RoleArn, RouteTableId, SecurityGroupId, SubnetId, VpcId,
+    AccountId, EndpointId, ExternalId, HostedZoneId, Ipv4Cidr, PeeringId, PrefixListId, ProfileId,
+    Region, RoleArn, RouteTableId, SecurityGroupId, SubnetId, VpcId,
 };
 
 pub mod aws;
@@ -395,6 +395,95 @@ pub struct AliasRecord {
     pub target_zone_id: String,
 }
 
+/// A Route 53 Profile as its owner or an account it is shared with sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileInfo {
+    pub id: ProfileId,
+    pub arn: String,
+    pub name: String,
+    pub owner: AccountId,
+    /// The `ClientToken` it was created with (our idempotency key), when the caller owns it.
+    pub client_token: Option<String>,
+    /// `COMPLETE`, `CREATING`, `DELETING`, `FAILED`...
+    pub status: String,
+}
+
+/// A private hosted zone (or other resource) associated with a Profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileResourceInfo {
+    pub resource_arn: String,
+    /// The zone, when the resource is a private hosted zone.
+    pub zone: Option<HostedZoneId>,
+    pub status: String,
+}
+
+/// A VPC associated with a Profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileVpcInfo {
+    pub profile_id: ProfileId,
+    pub vpc_id: VpcId,
+    /// The VPC's owner (who made the association).
+    pub owner: AccountId,
+    pub status: String,
+}
+
+/// An AWS RAM resource share owned by the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareInfo {
+    pub arn: String,
+    pub name: String,
+    pub owner: AccountId,
+    /// `ACTIVE`, `PENDING`, `DELETING`, `DELETED`, `FAILED`.
+    pub status: String,
+    /// Value of [`OWNER_TAG`], if tagged.
+    pub owner_tag: Option<String>,
+}
+
+/// How far an account is admitted to a share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PrincipalStatus {
+    /// Added; the account has not accepted the invitation yet (outside the organization).
+    Associating,
+    /// The account sees the share's resources.
+    Associated,
+    Disassociating,
+    Disassociated,
+    Failed,
+}
+
+impl PrincipalStatus {
+    /// Parses RAM's `associationStatus`; unknown values are `Failed`.
+    pub fn from_code(code: &str) -> PrincipalStatus {
+        match code {
+            "ASSOCIATING" => Self::Associating,
+            "ASSOCIATED" => Self::Associated,
+            "DISASSOCIATING" => Self::Disassociating,
+            "DISASSOCIATED" => Self::Disassociated,
+            _ => Self::Failed,
+        }
+    }
+    /// Added and not on its way out.
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Associating | Self::Associated)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharePrincipal {
+    pub account: AccountId,
+    pub status: PrincipalStatus,
+}
+
+/// A RAM invitation as its receiver sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareInvitation {
+    pub arn: String,
+    pub share_arn: String,
+    pub sender: AccountId,
+    /// `PENDING`, `ACCEPTED`, `REJECTED`, `EXPIRED`.
+    pub status: String,
+}
+
 // ---------------------------------------------------------------------------------------------
 // Capabilities
 // ---------------------------------------------------------------------------------------------
@@ -623,6 +712,124 @@ pub trait Dns: Send + Sync {
     async fn zones_list(&self, cx: &CallCx) -> CloudResult<Vec<ZoneInfo>>;
 }
 
+/// Route 53 Profiles: one Profile holds the hub's zones; each spoke VPC is associated with it
+/// once, from the spoke's account, after the Profile is shared with that account ([`Sharing`]).
+#[async_trait]
+pub trait Profiles: Send + Sync {
+    /// The caller's own Profile named `name`, if any (`ListProfiles`; names are ours to keep
+    /// unique, AWS does not).
+    async fn profile_find(&self, cx: &CallCx, name: &str) -> CloudResult<Option<ProfileInfo>>;
+    /// The Profile, if the caller owns it or it is shared with the caller.
+    async fn profile_get(&self, cx: &CallCx, id: &ProfileId) -> CloudResult<Option<ProfileInfo>>;
+    /// `CreateProfile` with `client_token` (the same token again returns the same Profile).
+    async fn profile_create(
+        &self,
+        cx: &CallCx,
+        name: &str,
+        client_token: &str,
+        owner_tag: &str,
+    ) -> CloudResult<ProfileInfo>;
+    /// Missing is `Ok`; `Err(AlreadyExists)` (`ConflictException`) while VPCs are associated.
+    async fn profile_delete(&self, cx: &CallCx, id: &ProfileId) -> CloudResult<()>;
+    /// Every resource associated with the Profile (owner only).
+    async fn profile_resources(
+        &self,
+        cx: &CallCx,
+        id: &ProfileId,
+    ) -> CloudResult<Vec<ProfileResourceInfo>>;
+    /// Adds a private hosted zone of the caller to the Profile. Already there is `Ok`;
+    /// `Err(AlreadyExists)` when another zone of the same name is there.
+    async fn profile_zone_add(
+        &self,
+        cx: &CallCx,
+        id: &ProfileId,
+        zone: &HostedZoneId,
+        name: &str,
+    ) -> CloudResult<()>;
+    /// Missing is `Ok`.
+    async fn profile_zone_remove(
+        &self,
+        cx: &CallCx,
+        id: &ProfileId,
+        zone: &HostedZoneId,
+    ) -> CloudResult<()>;
+    /// Associations of the Profile (the owner sees every account's) or of a VPC of the caller.
+    async fn profile_vpcs(
+        &self,
+        cx: &CallCx,
+        profile: Option<&ProfileId>,
+        vpc: Option<&VpcId>,
+    ) -> CloudResult<Vec<ProfileVpcInfo>>;
+    /// `AssociateProfile` by the VPC's owner. `Err(NotFound)` while the Profile is not shared
+    /// with the caller; `Err(AlreadyExists)` when the VPC already has a Profile (this one or
+    /// another: read [`Profiles::profile_vpcs`] to tell); `Err(LimitExceeded)` at the quota.
+    async fn profile_associate(
+        &self,
+        cx: &CallCx,
+        id: &ProfileId,
+        vpc: &VpcId,
+        name: &str,
+    ) -> CloudResult<()>;
+    /// By the VPC's owner. Not associated is `Ok`.
+    async fn profile_disassociate(
+        &self,
+        cx: &CallCx,
+        id: &ProfileId,
+        vpc: &VpcId,
+    ) -> CloudResult<()>;
+    /// Every Profile the caller owns (for the orphan listing and capacity).
+    async fn profiles_owned(&self, cx: &CallCx) -> CloudResult<Vec<ProfileInfo>>;
+}
+
+/// AWS RAM: sharing a resource (a Route 53 Profile) with other accounts.
+#[async_trait]
+pub trait Sharing: Send + Sync {
+    /// The caller's live share tagged [`OWNER_TAG`]=`owner_tag`, if any.
+    async fn share_find(&self, cx: &CallCx, owner_tag: &str) -> CloudResult<Option<ShareInfo>>;
+    /// A share of `resource_arn` with no principal yet (`clientToken` makes a retry return
+    /// the same share).
+    async fn share_create(
+        &self,
+        cx: &CallCx,
+        name: &str,
+        resource_arn: &str,
+        client_token: &str,
+        owner_tag: &str,
+    ) -> CloudResult<ShareInfo>;
+    /// Missing or deleted is `Ok`.
+    async fn share_delete(&self, cx: &CallCx, share_arn: &str) -> CloudResult<()>;
+    /// The accounts the share is associated with, in any state.
+    async fn share_principals(
+        &self,
+        cx: &CallCx,
+        share_arn: &str,
+    ) -> CloudResult<Vec<SharePrincipal>>;
+    /// Adds an account (already a principal is `Ok`).
+    async fn share_principal_add(
+        &self,
+        cx: &CallCx,
+        share_arn: &str,
+        account: &AccountId,
+    ) -> CloudResult<()>;
+    /// Removes an account (not a principal is `Ok`).
+    async fn share_principal_remove(
+        &self,
+        cx: &CallCx,
+        share_arn: &str,
+        account: &AccountId,
+    ) -> CloudResult<()>;
+    /// The caller's invitations to `share_arn` (as receiver), any status.
+    async fn share_invitations(
+        &self,
+        cx: &CallCx,
+        share_arn: &str,
+    ) -> CloudResult<Vec<ShareInvitation>>;
+    /// Accepts an invitation as its receiver; already accepted is `Ok`.
+    async fn share_invitation_accept(&self, cx: &CallCx, invitation_arn: &str) -> CloudResult<()>;
+    /// Every live share the caller owns tagged with the key [`OWNER_TAG`] (orphan listing).
+    async fn shares_owned(&self, cx: &CallCx) -> CloudResult<Vec<ShareInfo>>;
+}
+
 /// Every capability, as the workflows hold them.
 #[derive(Clone)]
 pub struct Cloud {
@@ -631,20 +838,24 @@ pub struct Cloud {
     pub firewall: Arc<dyn Firewall>,
     pub endpoints: Arc<dyn Endpoints>,
     pub dns: Arc<dyn Dns>,
+    pub profiles: Arc<dyn Profiles>,
+    pub sharing: Arc<dyn Sharing>,
 }
 
 impl Cloud {
     /// One object implementing every capability.
     pub fn from_all<T>(all: Arc<T>) -> Cloud
     where
-        T: Credentials + Network + Firewall + Endpoints + Dns + 'static,
+        T: Credentials + Network + Firewall + Endpoints + Dns + Profiles + Sharing + 'static,
     {
         Cloud {
             credentials: all.clone(),
             network: all.clone(),
             firewall: all.clone(),
             endpoints: all.clone(),
-            dns: all,
+            dns: all.clone(),
+            profiles: all.clone(),
+            sharing: all,
         }
     }
 

@@ -9,7 +9,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::domain::{
-    EndpointId, HostedZoneId, Ipv4Cidr, PeeringId, PrefixListId, SecurityGroupId, ServiceName,
+    EndpointId, HostedZoneId, Ipv4Cidr, PeeringId, PrefixListId, ProfileId, SecurityGroupId,
+    ServiceName,
 };
 use crate::model::{Difference, Drift, HubStatus, SpokeStatus};
 
@@ -61,6 +62,15 @@ pub enum Effect {
     },
     /// The hub's CIDR claims released (the hub is deleted).
     HubClaimsRelease,
+    /// The hub's Route 53 Profile (found or created; `profile` mode).
+    HubProfile {
+        id: ProfileId,
+        arn: String,
+    },
+    /// The hub's Profile is deleted.
+    HubProfileCleared,
+    /// The RAM share of the hub's Profile (found or created), or none (deleted).
+    HubShare(Option<String>),
     /// The spoke moves to `status`; when `from` is given, only from one of those statuses (an
     /// attach job must not turn a detaching spoke back).
     SpokeStatus {
@@ -210,6 +220,9 @@ async fn effect_apply(
             hubs::hub_status_set(conn, hub_id, *status, error.as_deref()).await?;
         }
         Effect::HubClaimsRelease => hubs::hub_claims_release(conn, hub_id).await?,
+        Effect::HubProfile { id, arn } => hubs::hub_profile_set(conn, hub_id, id, arn).await?,
+        Effect::HubProfileCleared => hubs::hub_profile_clear(conn, hub_id).await?,
+        Effect::HubShare(arn) => hubs::hub_share_set(conn, hub_id, arn.as_deref()).await?,
         Effect::SpokeStatus {
             status,
             from,

@@ -8,10 +8,10 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::{
-    AccountId, EndpointId, ExternalId, HostedZoneId, HubName, Ipv4Cidr, PrefixListId, Region,
-    RoleArn, RouteTableId, SecurityGroupId, ServiceName, SubnetId, VpcId,
+    AccountId, EndpointId, ExternalId, HostedZoneId, HubName, Ipv4Cidr, PrefixListId, ProfileId,
+    Region, RoleArn, RouteTableId, SecurityGroupId, ServiceName, SubnetId, VpcId,
 };
-use crate::model::{Drift, Hub, HubService, HubStatus, HubZone, ReconcileMode};
+use crate::model::{DnsMode, Drift, Hub, HubService, HubStatus, HubZone, ReconcileMode};
 
 /// A hub as registered, before any provisioning.
 #[derive(Debug, Clone)]
@@ -29,6 +29,7 @@ pub struct NewHub {
     pub external_id: Option<ExternalId>,
     pub prefix_list_max_entries: i32,
     pub reconcile_mode: ReconcileMode,
+    pub dns_mode: DnsMode,
 }
 
 /// A `hubs` row, decoded straight into the domain types.
@@ -48,6 +49,10 @@ struct HubRow {
     security_group_id: Option<SecurityGroupId>,
     prefix_list_id: Option<PrefixListId>,
     reconcile_mode: ReconcileMode,
+    dns_mode: DnsMode,
+    profile_id: Option<ProfileId>,
+    profile_arn: Option<String>,
+    share_arn: Option<String>,
     drift: Option<sqlx::types::Json<Drift>>,
     last_error: Option<String>,
     current_job_id: Option<Uuid>,
@@ -69,6 +74,8 @@ macro_rules! hub_rows {
                 security_group_id AS "security_group_id: SecurityGroupId",
                 prefix_list_id AS "prefix_list_id: PrefixListId",
                 reconcile_mode AS "reconcile_mode: ReconcileMode",
+                dns_mode AS "dns_mode: DnsMode", profile_id AS "profile_id: ProfileId",
+                profile_arn, share_arn,
                 drift AS "drift: sqlx::types::Json<Drift>", last_error, current_job_id,
                 created_at, updated_at
             FROM hubs "# + $tail
@@ -96,6 +103,11 @@ impl HubRow {
             security_group_id: self.security_group_id,
             prefix_list_id: self.prefix_list_id,
             reconcile_mode: self.reconcile_mode,
+            dns_mode: self.dns_mode,
+            profile_id: self.profile_id,
+            profile_arn: self.profile_arn,
+            share_arn: self.share_arn,
+            capacity: Vec::new(),
             drift: self.drift.map(|d| d.0),
             last_error: self.last_error,
             current_job_id: self.current_job_id,
@@ -169,8 +181,8 @@ async fn hubs_with_services(
 pub async fn hub_insert(conn: &mut PgConnection, hub: &NewHub) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "INSERT INTO hubs (id, name, account_id, region, vpc_id, cidrs, subnet_ids, \
-         route_table_ids, role_arn, external_id, prefix_list_max_entries, status, reconcile_mode) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+         route_table_ids, role_arn, external_id, prefix_list_max_entries, status, reconcile_mode, \
+         dns_mode) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         hub.id,
         hub.name.as_str(),
         hub.account_id.as_str(),
@@ -184,6 +196,7 @@ pub async fn hub_insert(conn: &mut PgConnection, hub: &NewHub) -> Result<(), sql
         hub.prefix_list_max_entries,
         HubStatus::Provisioning.as_str(),
         hub.reconcile_mode.as_str(),
+        hub.dns_mode.as_str(),
     )
     .execute(&mut *conn)
     .await?;
@@ -200,6 +213,73 @@ pub async fn hub_insert(conn: &mut PgConnection, hub: &NewHub) -> Result<(), sql
 pub async fn hub_get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Hub>, sqlx::Error> {
     let rows = hub_rows!("WHERE id = $1", id).fetch_all(&mut *conn).await?;
     Ok(hubs_with_services(conn, rows).await?.pop())
+}
+
+/// Records the hub's Route 53 Profile (`profile` mode).
+pub async fn hub_profile_set(
+    conn: &mut PgConnection,
+    id: Uuid,
+    profile_id: &ProfileId,
+    profile_arn: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE hubs SET profile_id = $2, profile_arn = $3, updated_at = now() WHERE id = $1",
+        id,
+        profile_id.as_str(),
+        profile_arn,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Records (or forgets, with `None`) the RAM share of the hub's Profile.
+pub async fn hub_share_set(
+    conn: &mut PgConnection,
+    id: Uuid,
+    share_arn: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE hubs SET share_arn = $2, updated_at = now() WHERE id = $1",
+        id,
+        share_arn,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Forgets the hub's Profile (deleted with the hub).
+pub async fn hub_profile_clear(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE hubs SET profile_id = NULL, profile_arn = NULL, updated_at = now() WHERE id = $1",
+        id,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Other spokes of the hub in `account` that need the share of the hub's Profile: every spoke
+/// not being detached or detached, `except` the one asking. (Two spokes of one account detached
+/// at once both remove the account, which is idempotent; neither keeps it for the other.)
+pub async fn hub_account_spokes_other(
+    conn: &mut PgConnection,
+    hub_id: Uuid,
+    account: &AccountId,
+    except: Uuid,
+) -> Result<i64, sqlx::Error> {
+    let n = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM spokes
+        WHERE hub_id = $1 AND account_id = $2 AND id <> $3
+            AND status NOT IN ('detaching', 'detached')"#,
+        hub_id,
+        account.as_str(),
+        except,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(n)
 }
 
 pub async fn hub_reconcile_mode_set(

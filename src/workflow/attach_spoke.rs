@@ -1,6 +1,8 @@
 //! Attaches a spoke: checks its VPC and claims its CIDRs, checks quotas, requests the peering
 //! from the hub account and accepts it from the spoke account, routes both ways, admits the
-//! spoke's CIDRs to the hub's prefix list, and associates every hub zone with the spoke VPC.
+//! spoke's CIDRs to the hub's prefix list, and associates every hub zone with the spoke VPC
+//! (`zones` DNS mode) or, in `profile` mode, shares the hub's Route 53 Profile with the spoke's
+//! account and associates the spoke VPC with it once.
 
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +12,7 @@ use super::ops::{
     Association, dns_prerequisites, join, prefix_list_change, present_zones, routes_ensure,
     tables_usable, zone_associate,
 };
+use super::profile::{accept_share, associate_profile, share_with_spoke};
 use crate::cloud::{PeeringInfo, PeeringStatus};
 use crate::domain::{HostedZoneId, Ipv4Cidr, PeeringId, RouteTableId};
 use crate::model::{HubStatus, JobKind, SpokeStatus};
@@ -49,6 +52,9 @@ impl Workflow for AttachSpoke {
         spoke_routes,
         admit_cidrs,
         associate_zones,
+        share_with_spoke,
+        accept_share,
+        associate_profile,
         finish_attach,
     ];
 
@@ -350,6 +356,10 @@ async fn admit_cidrs(cx: &mut Cx) -> StepResult {
 
 /// Every present zone of the hub, one after the other, progress saved after each.
 async fn associate_zones(cx: &mut Cx) -> StepResult {
+    // In `profile` mode the VPC gets every zone through the Profile (`associate_profile`).
+    if cx.hub.dns_mode == crate::model::DnsMode::Profile {
+        return Ok(());
+    }
     let hcx = cx.hub_cx();
     let scx = cx.spoke_cx();
     let vpc = spoke_zone_vpc(cx.spoke());

@@ -5,6 +5,7 @@
 use super::context::{StepCx, StepResult};
 use super::definition::{Step, Workflow};
 use super::ops::{dependency_wait, remove_services};
+use super::profile::profile_delete;
 use super::provision_hub::{NoState, hub_failed, hub_status};
 use crate::model::{HubStatus, JobKind};
 use crate::store::effects::Effect;
@@ -16,6 +17,7 @@ impl Workflow for DeleteHub {
     type State = NoState;
     const STEPS: &'static [Step<NoState>] = crate::steps![NoState:
         mark_services_removing,
+        profile_delete,
         remove_services,
         delete_security_group,
         delete_prefix_list,

@@ -4,6 +4,7 @@
 use super::context::{StepCx, StepResult, spoke_zone_vpc};
 use super::definition::{Step, Workflow};
 use super::ops::{prefix_list_change, routes_delete_via};
+use super::profile::{disassociate_profile, unshare_spoke};
 use crate::cloud::{CloudErrorKind, PeeringStatus};
 use crate::domain::PeeringId;
 use crate::model::{JobKind, SpokeStatus};
@@ -28,6 +29,8 @@ impl Workflow for DetachSpoke {
     type State = DetachState;
     const STEPS: &'static [Step<DetachState>] = crate::steps![DetachState:
         disassociate_zones,
+        leave_profile,
+        unshare_spoke,
         remove_cidrs,
         spoke_routes_delete,
         hub_routes_delete,
@@ -55,6 +58,9 @@ impl Workflow for DetachSpoke {
 /// Disassociates the spoke VPC from every zone of the hub as the zone owner and removes any
 /// authorization an interrupted attach left.
 async fn disassociate_zones(cx: &mut Cx) -> StepResult {
+    if cx.hub.dns_mode == crate::model::DnsMode::Profile {
+        return Ok(());
+    }
     let hcx = cx.hub_cx();
     let vpc = spoke_zone_vpc(cx.spoke());
     let zones: Vec<_> = cx
@@ -77,6 +83,21 @@ async fn disassociate_zones(cx: &mut Cx) -> StepResult {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+    Ok(())
+}
+
+/// `profile` mode: the spoke VPC's association with the hub's Profile removed (from the spoke
+/// account; an unreachable account is noted and left).
+async fn leave_profile(cx: &mut Cx) -> StepResult {
+    if let Some(note) = disassociate_profile(cx).await? {
+        cx.effect(Effect::JobEvent {
+            job: cx.job.id,
+            step: "leave_profile",
+            kind: "step_warning",
+            message: note.clone(),
+        });
+        cx.state.spoke_unreachable = Some(note);
     }
     Ok(())
 }

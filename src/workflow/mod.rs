@@ -24,6 +24,7 @@ pub mod delete_hub;
 pub mod detach_spoke;
 pub mod ops;
 pub mod plan;
+pub mod profile;
 pub mod provision_hub;
 pub mod reconcile;
 pub mod runner;

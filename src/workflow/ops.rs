@@ -612,6 +612,7 @@ pub async fn remove_services<S>(cx: &mut StepCx<S>) -> StepResult {
                 }
             };
             let Some(zone) = zone else { continue };
+            super::profile::profile_zone_forget(cx, &zone.id).await?;
             for vpc in zone.vpcs.iter().filter(|v| v.vpc_id != cx.hub.vpc_id) {
                 cx.cloud.dns.vpc_disassociate(&hcx, &zone.id, vpc).await?;
             }

@@ -1,11 +1,13 @@
 //! Provisions a hub: checks its VPC, then finds or creates its security group, its managed
 //! prefix list (referenced by the group), one interface endpoint per service and one private
-//! hosted zone per private DNS name of each service, with alias records to the endpoint.
+//! hosted zone per private DNS name of each service, with alias records to the endpoint; in
+//! `profile` DNS mode, the Route 53 Profile holding the zones and its AWS RAM share.
 
 use serde::{Deserialize, Serialize};
 
 use super::definition::{Step, Workflow};
 use super::ops::{endpoints, finish_hub, prefix_list, security_group, verify_hub, zones};
+use super::profile::{profile, profile_share, profile_zones};
 use crate::model::{HubStatus, JobKind};
 use crate::store::effects::Effect;
 
@@ -24,6 +26,9 @@ impl Workflow for ProvisionHub {
         prefix_list,
         endpoints,
         zones,
+        profile,
+        profile_zones,
+        profile_share,
         finish_hub,
     ];
 

@@ -13,6 +13,7 @@ use super::ops::{
     Association, endpoints, finish_hub, ingress_ports, present_zones, remove_services, verify_hub,
     zone_associate, zones,
 };
+use super::profile::profile_zones;
 use super::provision_hub::{hub_failed, hub_status};
 use crate::domain::HostedZoneId;
 use crate::model::{HubStatus, JobKind};
@@ -39,6 +40,7 @@ impl Workflow for UpdateHubServices {
         ingress_ports,
         endpoints,
         zones,
+        profile_zones,
         associate_spokes,
         remove_services,
         finish_hub,
@@ -57,6 +59,10 @@ impl Workflow for UpdateHubServices {
 /// spoke whose VPC already has another zone of a service's name (its own endpoint with private
 /// DNS on) fails on its own, with an event on this job; the hub and the other spokes go on.
 async fn associate_spokes(cx: &mut StepCx<UpdateState>) -> StepResult {
+    // In `profile` mode the spokes see the new zones through the Profile (`profile_zones`).
+    if cx.hub.dns_mode == crate::model::DnsMode::Profile {
+        return Ok(());
+    }
     let hcx = cx.hub_cx();
     let zones = present_zones(cx, false)?;
     let ids = {

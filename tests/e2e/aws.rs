@@ -20,6 +20,8 @@ pub struct Account {
     pub id: String,
     pub ec2: aws_sdk_ec2::Client,
     pub r53: aws_sdk_route53::Client,
+    pub profiles: aws_sdk_route53profiles::Client,
+    pub ram: aws_sdk_ram::Client,
 }
 
 /// Reaches any account of the emulator.
@@ -77,6 +79,8 @@ impl Aws {
             id: account.to_owned(),
             ec2: aws_sdk_ec2::Client::new(&conf),
             r53: aws_sdk_route53::Client::new(&conf),
+            profiles: aws_sdk_route53profiles::Client::new(&conf),
+            ram: aws_sdk_ram::Client::new(&conf),
         };
         self.cache
             .lock()
@@ -537,8 +541,16 @@ pub async fn check_attached(
         ));
     }
 
-    // Zones.
-    let mut want_vpcs: Vec<String> = attached.iter().map(|v| v.vpc_id.clone()).collect();
+    // Zones: in profile mode the spokes get them through the Profile, not directly.
+    let profile_mode = hub_json["dns_mode"] == "profile";
+    if profile_mode {
+        problems.extend(check_profile(aws, hub, hub_json, attached).await);
+    }
+    let mut want_vpcs: Vec<String> = if profile_mode {
+        Vec::new()
+    } else {
+        attached.iter().map(|v| v.vpc_id.clone()).collect()
+    };
     want_vpcs.push(hub.vpc_id.clone());
     want_vpcs.sort();
     for (name, endpoint, zone, zone_name) in hub_services(hub_json) {
@@ -571,8 +583,135 @@ pub async fn check_attached(
     problems
 }
 
+/// The hub's Route 53 Profile as each account sees it: it holds every zone of the hub (hub
+/// account), each attached spoke VPC is associated with it exactly once (its own account and
+/// the Profile's owner agree), and each spoke account is an `ASSOCIATED` principal of the RAM
+/// share holding the Profile.
+pub async fn check_profile(
+    aws: &Aws,
+    hub: &Vpc,
+    hub_json: &Value,
+    attached: &[Vpc],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let h = aws.account(&hub.account).await;
+    let profile = s(&hub_json["profile_id"]);
+    let share = s(&hub_json["share_arn"]);
+    if profile.is_empty() || share.is_empty() {
+        return vec![format!(
+            "hub has no Profile or share recorded: {:?} {:?}",
+            hub_json["profile_id"], hub_json["share_arn"]
+        )];
+    }
+    let held: BTreeSet<String> = profile_zone_ids(&h, &profile).await.into_iter().collect();
+    for (name, _, zone, _) in hub_services(hub_json) {
+        if !held.contains(&zone) {
+            problems.push(format!(
+                "Profile {profile} does not hold zone {zone} of {name}"
+            ));
+        }
+    }
+    let by_owner = profile_vpcs(&h, Some(&profile), None).await;
+    for spoke in attached {
+        let n = by_owner.iter().filter(|(_, v)| v == &spoke.vpc_id).count();
+        if n != 1 {
+            problems.push(format!(
+                "Profile {profile}: {n} associations with {} as its owner sees them",
+                spoke.vpc_id
+            ));
+        }
+        let sa = aws.account(&spoke.account).await;
+        let own = profile_vpcs(&sa, None, Some(&spoke.vpc_id)).await;
+        if own != vec![(profile.clone(), spoke.vpc_id.clone())] {
+            problems.push(format!(
+                "spoke {} ({}): its Profile associations are {own:?}, expected one with {profile}",
+                spoke.vpc_id, spoke.account
+            ));
+        }
+    }
+    let principals = share_principals(&h, &share).await;
+    for spoke in attached {
+        if !principals
+            .iter()
+            .any(|(a, st)| a == &spoke.account && st == "ASSOCIATED")
+        {
+            problems.push(format!(
+                "share {share}: account {} is not an associated principal ({principals:?})",
+                spoke.account
+            ));
+        }
+    }
+    problems
+}
+
+/// The zone ids a Profile holds, as its owner lists them.
+pub async fn profile_zone_ids(acct: &Account, profile: &str) -> Vec<String> {
+    let out = acct
+        .profiles
+        .list_profile_resource_associations()
+        .profile_id(profile)
+        .send()
+        .await
+        .expect("ListProfileResourceAssociations");
+    out.profile_resource_associations()
+        .iter()
+        .filter_map(|r| r.resource_arn())
+        .filter_map(|a| a.strip_prefix("arn:aws:route53:::hostedzone/"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Profile associations visible to the account: (profile id, VPC id).
+pub async fn profile_vpcs(
+    acct: &Account,
+    profile: Option<&str>,
+    vpc: Option<&str>,
+) -> Vec<(String, String)> {
+    let out = acct
+        .profiles
+        .list_profile_associations()
+        .set_profile_id(profile.map(str::to_owned))
+        .set_resource_id(vpc.map(str::to_owned))
+        .send()
+        .await
+        .expect("ListProfileAssociations");
+    out.profile_associations()
+        .iter()
+        .filter(|a| a.status().is_none_or(|s| s.as_str() != "DELETED"))
+        .map(|a| {
+            (
+                a.profile_id().unwrap_or_default().to_owned(),
+                a.resource_id().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A share's principals and their status, as its owner sees them.
+pub async fn share_principals(acct: &Account, share: &str) -> Vec<(String, String)> {
+    let out = acct
+        .ram
+        .get_resource_share_associations()
+        .association_type(aws_sdk_ram::types::ResourceShareAssociationType::Principal)
+        .resource_share_arns(share)
+        .send()
+        .await
+        .expect("GetResourceShareAssociations");
+    out.resource_share_associations()
+        .iter()
+        .map(|a| {
+            (
+                a.associated_entity().unwrap_or_default().to_owned(),
+                a.status()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
 /// Nothing of a detached spoke is left: its peering deleted, no route to or from it, its CIDR
-/// out of the prefix list, its VPC out of every zone.
+/// out of the prefix list, its VPC out of every zone (and of the hub's Profile).
 pub async fn check_detached(
     aws: &Aws,
     hub: &Vpc,
@@ -620,6 +759,13 @@ pub async fn check_detached(
                 spoke.vpc_id
             ));
         }
+    }
+    let own = profile_vpcs(&sa, None, Some(&spoke.vpc_id)).await;
+    if !own.is_empty() {
+        problems.push(format!(
+            "spoke {} is still associated with a Profile: {own:?}",
+            spoke.vpc_id
+        ));
     }
     problems
 }

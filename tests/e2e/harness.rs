@@ -548,6 +548,17 @@ impl Api {
         res.json().await.ok()
     }
 
+    /// The HTTP status of `GET path` (0 when the request failed).
+    pub async fn get_status(&self, path: &str) -> u16 {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    }
+
     pub async fn get(&self, path: &str) -> Value {
         self.try_get(path)
             .await

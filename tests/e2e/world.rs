@@ -65,7 +65,13 @@ impl World {
 
     /// `POST /v1/hubs` for the seeded hub VPC with [`SERVICES`]; returns the hub's id.
     pub async fn hub_register(&self, name: &str) -> String {
+        self.hub_register_mode(name, "zones").await
+    }
+
+    /// [`World::hub_register`] in a DNS mode (`zones` or `profile`).
+    pub async fn hub_register_mode(&self, name: &str, dns_mode: &str) -> String {
         let body = json!({
+            "dns_mode": dns_mode,
             "name": name,
             "account_id": self.hub.account,
             "region": REGION,

@@ -16,7 +16,7 @@ use endpoint_hub::cloud::pacing::Pacer;
 use endpoint_hub::cloud::sim::{SimCloud, SimConfig};
 use endpoint_hub::cloud::{Cloud, PeeringStatus, RouteTarget};
 use endpoint_hub::domain::{AccountId, Ipv4Cidr, Region, RoleArn, RouteTableId, VpcId};
-use endpoint_hub::model::{Hub, JobKind, Principal, Spoke};
+use endpoint_hub::model::{DnsMode, Hub, JobKind, Principal, Spoke};
 use endpoint_hub::store;
 use endpoint_hub::workflow::{Engine, EngineConfig, StepFault};
 use sqlx::PgPool;
@@ -140,6 +140,7 @@ impl World {
                 hub,
                 HubUpdate {
                     reconcile_mode: None,
+                    dns_mode: None,
                     services: names.iter().map(|s| s.parse().unwrap()).collect(),
                 },
             )
@@ -208,6 +209,19 @@ impl World {
         subnet_count: usize,
         use_subnets: &[usize],
     ) -> (Hub, Vec<endpoint_hub::domain::SubnetId>) {
+        self.hub_registered_with(services, subnet_count, use_subnets, DnsMode::Zones, 160)
+            .await
+    }
+
+    /// [`World::hub_registered_on`] in a DNS mode, with a prefix list of `max_entries`.
+    pub async fn hub_registered_with(
+        &self,
+        services: &[&str],
+        subnet_count: usize,
+        use_subnets: &[usize],
+        dns_mode: DnsMode,
+        max_entries: i32,
+    ) -> (Hub, Vec<endpoint_hub::domain::SubnetId>) {
         let (vpc, subnets, tables) = self.sim.vpc_add(
             &acct(HUB_ACCOUNT),
             &region(),
@@ -226,8 +240,9 @@ impl World {
             role_arn: Some(role(HUB_ACCOUNT)),
             role_name: None,
             external_id: None,
-            prefix_list_max_entries: Some(160),
+            prefix_list_max_entries: Some(max_entries),
             reconcile_mode: None,
+            dns_mode: Some(dns_mode),
         };
         let hub = self
             .app
@@ -336,6 +351,20 @@ impl World {
                 "prefix list entry {c}"
             );
         }
+        let profile = hub.dns_mode == DnsMode::Profile;
+        if profile {
+            let id = hub.profile_id.clone().expect("the hub has its Profile");
+            assert_eq!(
+                self.sim.profile_of_vpc(&spoke.vpc_id),
+                Some(id.clone()),
+                "spoke VPC {} associated with the hub's Profile",
+                spoke.vpc_id
+            );
+            let held = self.sim.profile_zones(&id);
+            for z in hub.services.iter().flat_map(|s| s.zone_ids()) {
+                assert!(held.contains(z), "Profile {id} holds zone {z}");
+            }
+        }
         for svc in hub.services.iter().filter(|s| s.state == "present") {
             assert!(!svc.zones.is_empty(), "{} has zones", svc.name);
             for z in &svc.zones {
@@ -343,7 +372,7 @@ impl World {
                 let vpcs = self.sim.zone_vpcs(&zone);
                 assert_eq!(
                     vpcs.iter().filter(|v| v.vpc_id == spoke.vpc_id).count(),
-                    1,
+                    usize::from(!profile),
                     "zone {zone} {} ({}) associated once with {}",
                     z.name,
                     svc.name,
@@ -458,6 +487,12 @@ impl World {
             );
         }
         assert!(self.sim.authorizations().is_empty());
+        assert_eq!(
+            self.sim.profile_of_vpc(&spoke.vpc_id),
+            None,
+            "spoke VPC {} still associated with a Profile",
+            spoke.vpc_id
+        );
     }
 }
 

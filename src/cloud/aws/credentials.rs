@@ -192,6 +192,8 @@ impl ClientKey {
 pub(crate) struct Clients {
     pub ec2: aws_sdk_ec2::Client,
     pub route53: aws_sdk_route53::Client,
+    pub profiles: aws_sdk_route53profiles::Client,
+    pub ram: aws_sdk_ram::Client,
     /// STS with the assumed credentials (for `GetCallerIdentity`).
     pub sts: aws_sdk_sts::Client,
 }
@@ -234,6 +236,8 @@ impl Clients {
         Clients {
             ec2: aws_sdk_ec2::Client::new(&conf),
             route53: aws_sdk_route53::Client::from_conf(route53),
+            profiles: aws_sdk_route53profiles::Client::new(&conf),
+            ram: aws_sdk_ram::Client::new(&conf),
             sts: aws_sdk_sts::Client::new(&conf),
         }
     }

@@ -50,8 +50,18 @@ pub(crate) fn classify(code: &str, status: Option<u16>) -> CloudErrorKind {
     if TRANSIENT.contains(&c) {
         return CloudErrorKind::Transient;
     }
-    if c.ends_with("notfound") || c.starts_with("nosuch") {
+    // The JSON services (Route 53 Profiles, RAM) end their codes in `Exception`.
+    let c = c.strip_suffix("exception").unwrap_or(c);
+    if c == "internalserviceerror" || c == "serverinternal" || c == "serviceunavailable" {
+        return CloudErrorKind::Transient;
+    }
+    if c.ends_with("notfound") || c.starts_with("nosuch") || c == "unknownresource" {
         return CloudErrorKind::NotFound;
+    }
+    // Route 53 Profiles: `ConflictException` (a VPC that already has a Profile, a zone name
+    // already in the Profile, a Profile still associated) and `ResourceExistsException`.
+    if c == "conflict" || c == "resourceexists" {
+        return CloudErrorKind::AlreadyExists;
     }
     if c.ends_with(".duplicate")
         || c.ends_with("alreadyexists")
@@ -62,7 +72,7 @@ pub(crate) fn classify(code: &str, status: Option<u16>) -> CloudErrorKind {
     }
     if c == "unauthorizedoperation"
         || c.starts_with("accessdenied")
-        || c == "notauthorizedexception"
+        || c == "notauthorized"
         || c == "authfailure"
         || c == "invalidclienttokenid"
         || c == "expiredtoken"
@@ -70,7 +80,11 @@ pub(crate) fn classify(code: &str, status: Option<u16>) -> CloudErrorKind {
     {
         return CloudErrorKind::AccessDenied;
     }
-    if c.ends_with("limitexceeded") || c.starts_with("toomany") || c == "limitsexceeded" {
+    if c.ends_with("limitexceeded")
+        || c.starts_with("toomany")
+        || c == "limitsexceeded"
+        || c == "servicequotaexceeded"
+    {
         return CloudErrorKind::LimitExceeded;
     }
     if c.starts_with("incorrect")
@@ -84,6 +98,9 @@ pub(crate) fn classify(code: &str, status: Option<u16>) -> CloudErrorKind {
         || c == "missingparameter"
         || c == "unknownparameter"
         || c == "validationerror"
+        || c == "validation"
+        || c == "operationnotpermitted"
+        || c == "malformedarn"
     {
         return CloudErrorKind::Invalid;
     }

@@ -18,6 +18,7 @@ mod credentials;
 mod ec2;
 mod errors;
 mod paced_http;
+mod profiles;
 mod route53;
 
 use std::collections::HashMap;

@@ -50,6 +50,7 @@ mod dns;
 mod endpoints;
 mod firewall;
 mod network;
+mod profiles;
 #[cfg(test)]
 mod tests;
 
@@ -93,6 +94,16 @@ pub struct SimConfig {
     pub vpcs_per_zone: usize,
     /// Hosted zones per account. Default 500.
     pub zones_per_account: usize,
+    /// Route 53 Profiles per account and region. Default 5 (AWS's default).
+    pub profiles_per_account: usize,
+    /// VPCs associated with one Profile. Default 1,000 (AWS's default, adjustable).
+    pub vpcs_per_profile: usize,
+    /// Resources (zones) associated with one Profile. Default 5,000.
+    pub zones_per_profile: usize,
+    /// The accounts form one AWS Organization with RAM sharing enabled: a principal added to
+    /// a share is `ASSOCIATED` at once, without an invitation. Default off (every account is
+    /// external and must accept an invitation).
+    pub ram_organization: bool,
     /// EC2's eventual consistency: a security group or prefix list just created answers
     /// NotFound (to reads by id or tag, and as a reference in another call) for this long.
     /// Default zero.
@@ -113,6 +124,10 @@ impl Default for SimConfig {
             endpoint_deleting_reads: 0,
             vpcs_per_zone: 300,
             zones_per_account: 500,
+            profiles_per_account: 5,
+            vpcs_per_profile: 1000,
+            zones_per_profile: 5000,
+            ram_organization: false,
             propagation: Duration::ZERO,
         }
     }
@@ -207,6 +222,10 @@ enum Service {
     Sts,
     Ec2(Ec2Bucket),
     Route53,
+    /// Route 53 Profiles (`route53profiles`).
+    Profiles,
+    /// AWS RAM.
+    Ram,
 }
 
 /// Route 53's published throttling: the buckets of [`crate::cloud::pacing`] (the same numbers
@@ -237,9 +256,35 @@ const ROUTE53_OPERATIONS: &[&str] = &[
     "DisassociateVPCFromHostedZone",
 ];
 
+const PROFILES_OPERATIONS: &[&str] = &[
+    "CreateProfile",
+    "GetProfile",
+    "ListProfiles",
+    "DeleteProfile",
+    "AssociateResourceToProfile",
+    "DisassociateResourceFromProfile",
+    "ListProfileResourceAssociations",
+    "AssociateProfile",
+    "DisassociateProfile",
+    "ListProfileAssociations",
+];
+
+const RAM_OPERATIONS: &[&str] = &[
+    "CreateResourceShare",
+    "DeleteResourceShare",
+    "GetResourceShares",
+    "AssociateResourceShare",
+    "DisassociateResourceShare",
+    "GetResourceShareAssociations",
+    "GetResourceShareInvitations",
+    "AcceptResourceShareInvitation",
+];
+
 fn service_of(op: &str) -> Service {
     match op {
         "AssumeRole" => Service::Sts,
+        op if PROFILES_OPERATIONS.contains(&op) => Service::Profiles,
+        op if RAM_OPERATIONS.contains(&op) => Service::Ram,
         "CreateVpcPeeringConnection"
         | "AcceptVpcPeeringConnection"
         | "DeleteVpcPeeringConnection"
@@ -265,6 +310,12 @@ fn throttle_error(op: &str) -> CloudError {
         Service::Route53 | Service::Sts => {
             CloudError::new(CloudErrorKind::Throttled, op, "Throttling", "Rate exceeded")
         }
+        Service::Profiles | Service::Ram => CloudError::new(
+            CloudErrorKind::Throttled,
+            op,
+            "ThrottlingException",
+            "Rate exceeded",
+        ),
     }
 }
 
@@ -276,6 +327,14 @@ fn server_error(op: &str) -> CloudError {
         ),
         Service::Route53 => ("InternalFailure", "An internal failure occurred."),
         Service::Sts => ("ServiceUnavailable", "Service is unavailable."),
+        Service::Profiles => (
+            "InternalServiceErrorException",
+            "An internal server error occurred.",
+        ),
+        Service::Ram => (
+            "ServerInternalException",
+            "An internal server error occurred.",
+        ),
     };
     CloudError::new(CloudErrorKind::Transient, op, code, message)
 }
@@ -347,6 +406,17 @@ const MUTATING_OPERATIONS: &[&str] = &[
     "DeleteVPCAssociationAuthorization",
     "AssociateVPCWithHostedZone",
     "DisassociateVPCFromHostedZone",
+    "CreateProfile",
+    "DeleteProfile",
+    "AssociateResourceToProfile",
+    "DisassociateResourceFromProfile",
+    "AssociateProfile",
+    "DisassociateProfile",
+    "CreateResourceShare",
+    "DeleteResourceShare",
+    "AssociateResourceShare",
+    "DisassociateResourceShare",
+    "AcceptResourceShareInvitation",
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -485,6 +555,10 @@ struct State {
     /// Every (account, caller reference) ever used: Route 53 never takes one twice, even after
     /// the zone is deleted.
     caller_references: std::collections::BTreeSet<(AccountId, String)>,
+    profiles: Vec<profiles::Profile>,
+    profile_vpcs: Vec<profiles::ProfileVpc>,
+    shares: Vec<profiles::Share>,
+    invitations: Vec<profiles::Invitation>,
 }
 
 fn splitmix64(mut x: u64) -> u64 {
@@ -635,7 +709,8 @@ impl State {
 
     fn rate_limit(&mut self, op: &'static str, cx: &CallCx) -> CloudResult<()> {
         let (key, limits) = match service_of(op) {
-            Service::Sts => return Ok(()),
+            // Neither publishes per-operation request rates (see the module documentation).
+            Service::Sts | Service::Profiles | Service::Ram => return Ok(()),
             Service::Ec2(bucket) => (
                 BucketKey::Ec2(cx.account.clone(), cx.region.clone(), bucket),
                 bucket.limits(),
@@ -726,6 +801,16 @@ impl ResourceId for SecurityGroupInfo {
 impl ResourceId for EndpointInfo {
     fn resource_id(&self) -> Option<String> {
         Some(self.id.to_string())
+    }
+}
+impl ResourceId for crate::cloud::ProfileInfo {
+    fn resource_id(&self) -> Option<String> {
+        Some(self.id.to_string())
+    }
+}
+impl ResourceId for crate::cloud::ShareInfo {
+    fn resource_id(&self) -> Option<String> {
+        Some(self.arn.clone())
     }
 }
 impl ResourceId for ZoneInfo {

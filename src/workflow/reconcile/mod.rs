@@ -30,9 +30,10 @@ use super::context::{
 };
 use super::definition::{Step, Workflow};
 use super::ops::{self, Association, prefix_list_change, routes_ensure, zone_associate};
+use super::profile;
 use super::zone_names::zone_caller_reference;
 use crate::cloud::{CallCx, CloudErrorKind, PeeringStatus, RouteTarget, ZoneVpc};
-use crate::domain::{HostedZoneId, Ipv4Cidr, PeeringId, Region, RouteTableId, VpcId};
+use crate::domain::{AccountId, HostedZoneId, Ipv4Cidr, PeeringId, Region, RouteTableId, VpcId};
 use crate::model::{Difference, DriftKind, DriftResource, HubStatus, JobKind, Spoke, SpokeStatus};
 use crate::store;
 use crate::store::effects::Effect;
@@ -103,6 +104,18 @@ pub enum Repair {
         vpc: VpcId,
         region: Region,
     },
+    /// `profile` mode: the hub's Profile, its share and the zones it holds (the provisioning
+    /// steps run again, each finding before it makes).
+    ProfileHub,
+    /// `profile` mode: the spoke's account a principal of the share, the invitation accepted,
+    /// the spoke VPC associated with the hub's Profile.
+    ProfileAssociate {
+        spoke: Uuid,
+    },
+    /// `profile` mode: an account no spoke needs any more removed from the share.
+    SharePrincipalRemove {
+        account: AccountId,
+    },
 }
 
 /// A difference and its repair.
@@ -146,6 +159,8 @@ const STEPS: &[Step<ReconcileState>] = crate::steps![ReconcileState:
     repair_routes,
     repair_prefix_entries,
     repair_zone_associations,
+    repair_profile,
+    repair_profile_members,
     verify_drift,
 ];
 
@@ -296,6 +311,66 @@ async fn replan_zones(cx: &mut Cx) -> StepResult {
 async fn repair_zones(cx: &mut Cx) -> StepResult {
     if hub_repair(cx)? || !zones_to_remake(cx)?.is_empty() {
         ops::zones(cx).await?;
+    }
+    Ok(())
+}
+
+fn profile_repair(cx: &Cx) -> Result<bool, StepError> {
+    Ok(repairs(cx)?.contains(&Repair::ProfileHub))
+}
+
+/// `profile` mode: the hub's Profile found or made again (a new one gets a new id).
+async fn repair_profile(cx: &mut Cx) -> StepResult {
+    if profile_repair(cx)? {
+        profile::profile(cx).await?;
+    }
+    Ok(())
+}
+
+/// `profile` mode: the share, the zones in the Profile, each spoke's association (with its
+/// account in the share) and accounts no spoke needs removed from the share.
+async fn repair_profile_members(cx: &mut Cx) -> StepResult {
+    let wanted = repairs(cx)?;
+    if profile_repair(cx)? {
+        profile::profile_share(cx).await?;
+        profile::profile_zones(cx).await?;
+    }
+    let mut all: Option<Vec<Spoke>> = None;
+    for r in wanted {
+        match r {
+            Repair::ProfileAssociate { spoke } => {
+                if all.is_none() {
+                    all = Some(spokes(cx).await?);
+                }
+                let s = spoke_by_id(all.as_deref().unwrap_or_default(), spoke)?.clone();
+                let job = Some(cx.job.id);
+                profile::principal_ensure(&cx.cloud, &cx.hub, &s, job).await?;
+                profile::invitation_accept(&cx.cloud, &cx.hub, &s, job).await?;
+                if let Err(e) = profile::vpc_associate(&cx.cloud, &cx.hub, &s, job).await {
+                    match e {
+                        StepError::Fail(why) => cx.state.repair_conflicts.push(Difference {
+                            kind: DriftKind::Conflict,
+                            resource: DriftResource::ProfileAssociation,
+                            spoke_id: Some(s.id),
+                            key: format!("profile_association:{}", s.vpc_id),
+                            detail: why,
+                            repair: None,
+                        }),
+                        other => return Err(other),
+                    }
+                }
+            }
+            Repair::SharePrincipalRemove { account } => {
+                if let Some(share) = cx.hub.share_arn.clone() {
+                    let hcx = cx.hub_cx();
+                    cx.cloud
+                        .sharing
+                        .share_principal_remove(&hcx, &share, &account)
+                        .await?;
+                }
+            }
+            _ => {}
+        }
     }
     Ok(())
 }

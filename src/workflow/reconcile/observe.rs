@@ -10,8 +10,10 @@ use super::{Finding, Repair, Side};
 use crate::cloud::{
     CallCx, Cloud, CloudErrorKind, PeeringInfo, PeeringStatus, RouteInfo, RouteTarget,
 };
-use crate::domain::{AccountId, Ipv4Cidr, PeeringId, RouteTableId};
-use crate::model::{Difference, DriftKind, DriftResource, Hub, PlannedChange, Spoke, SpokeStatus};
+use crate::domain::{AccountId, Ipv4Cidr, PeeringId, RouteTableId, VpcId};
+use crate::model::{
+    Difference, DnsMode, DriftKind, DriftResource, Hub, PlannedChange, Spoke, SpokeStatus,
+};
 use crate::workflow::context::{
     StepError, hub_call_cx, hub_tag, service_tag, spoke_call_cx, spoke_tag, spoke_zone_vpc,
 };
@@ -137,6 +139,7 @@ pub async fn observe(cloud: &Cloud, scope: &Scope<'_>) -> Result<Vec<Finding>, S
     o.firewall().await?;
     let regional = o.endpoints().await?;
     o.zones(&regional).await?;
+    o.profiles().await?;
     o.peerings_and_routes().await?;
     Ok(o.f.items)
 }
@@ -549,7 +552,9 @@ impl Observer<'_> {
                         );
                     }
                 }
-                for spoke in checked {
+                // In `profile` mode the spokes see the zones through the Profile (`profiles`).
+                let direct = hub.dns_mode == crate::model::DnsMode::Zones;
+                for spoke in checked.iter().filter(|_| direct) {
                     let vpc = spoke_zone_vpc(spoke);
                     if !zone.vpcs.contains(&vpc) {
                         f.add(
@@ -617,6 +622,259 @@ impl Observer<'_> {
             }
         }
 
+        Ok(())
+    }
+
+    /// `profile` mode: the hub's Profile (it exists, holds every zone), its RAM share (each
+    /// checked spoke's account a principal, no account no spoke needs), and each checked spoke
+    /// VPC associated with it (another Profile on the VPC is a conflict, left alone).
+    async fn profiles(&mut self) -> Result<(), StepError> {
+        let (cloud, scope, hub) = (self.cloud, self.scope, self.scope.hub);
+        if hub.dns_mode != DnsMode::Profile {
+            return Ok(());
+        }
+        let hub_level = scope.only.is_none();
+        let hcx = &self.hcx;
+        let f = &mut self.f;
+        let remake = |what: &str| {
+            hub_level.then(|| {
+                (
+                    Repair::ProfileHub,
+                    change(
+                        "CreateProfile",
+                        &hub.account_id,
+                        format!("endpoint-hub-{}", hub.id),
+                        what,
+                    ),
+                )
+            })
+        };
+        let present = match &hub.profile_id {
+            Some(id) => patiently!(cloud.profiles.profile_get(hcx, id))?,
+            None => None,
+        };
+        let Some(profile) = present else {
+            f.add(
+                DriftKind::Missing,
+                DriftResource::Profile,
+                scope.only,
+                format!("profile:{}", hub.id),
+                format!(
+                    "the hub's Route 53 Profile {} is gone: its spokes resolve none of the \
+                     hub's names",
+                    hub.profile_id
+                        .as_ref()
+                        .map(|p| p.as_str())
+                        .unwrap_or("(none recorded)")
+                ),
+                remake(
+                    "the Profile is gone: made again, shared, its zones and every spoke's \
+                     association follow",
+                ),
+            );
+            return Ok(());
+        };
+        if hub_level {
+            let held: BTreeSet<String> =
+                patiently!(cloud.profiles.profile_resources(hcx, &profile.id))?
+                    .into_iter()
+                    .filter_map(|r| r.zone.map(|z| z.to_string()))
+                    .collect();
+            for svc in hub.services.iter().filter(|s| s.state == "present") {
+                for z in &svc.zones {
+                    let Some(zone) = &z.id else { continue };
+                    if held.contains(zone.as_str()) {
+                        continue;
+                    }
+                    f.add(
+                        DriftKind::Missing,
+                        DriftResource::ProfileZone,
+                        None,
+                        format!("profile_zone:{}:{zone}", profile.id),
+                        format!(
+                            "Route 53 Profile {} does not hold zone {zone} ({}) of {}",
+                            profile.id, z.name, svc.name
+                        ),
+                        Some((
+                            Repair::ProfileHub,
+                            change(
+                                "AssociateResourceToProfile",
+                                &hub.account_id,
+                                format!("{} {zone}", profile.id),
+                                "the spokes resolve the service through the Profile",
+                            ),
+                        )),
+                    );
+                }
+            }
+        }
+        let principals = match &hub.share_arn {
+            Some(arn) => match patiently!(cloud.sharing.share_principals(hcx, arn)) {
+                Ok(p) => Some(p),
+                Err(e) if e.is(CloudErrorKind::NotFound) => None,
+                Err(e) => return Err(e.into()),
+            },
+            None => None,
+        };
+        let Some(principals) = principals else {
+            f.add(
+                DriftKind::Missing,
+                DriftResource::SharePrincipal,
+                scope.only,
+                format!("share:{}", hub.id),
+                "the RAM share of the hub's Profile is gone: no spoke account sees it".into(),
+                remake("the share is gone: made again and every spoke's account added"),
+            );
+            return Ok(());
+        };
+        let associated: Vec<(VpcId, AccountId)> = if hub_level {
+            patiently!(cloud.profiles.profile_vpcs(hcx, Some(&profile.id), None))?
+                .into_iter()
+                .map(|a| (a.vpc_id, a.owner))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let checked: Vec<&Spoke> = self.checked.clone();
+        for spoke in checked {
+            let live = spoke.account_id == hub.account_id
+                || principals
+                    .iter()
+                    .any(|p| p.account == spoke.account_id && p.status.is_live());
+            if !live {
+                f.add(
+                    DriftKind::Missing,
+                    DriftResource::SharePrincipal,
+                    Some(spoke.id),
+                    format!("share_principal:{}", spoke.account_id),
+                    format!(
+                        "account {} is not a principal of the share of Route 53 Profile {}",
+                        spoke.account_id, profile.id
+                    ),
+                    Some((
+                        Repair::ProfileAssociate { spoke: spoke.id },
+                        change(
+                            "AssociateResourceShare",
+                            &hub.account_id,
+                            format!(
+                                "{} {}",
+                                hub.share_arn.as_deref().unwrap_or(""),
+                                spoke.account_id
+                            ),
+                            "the spoke's account sees the Profile (it accepts the RAM \
+                             invitation, AcceptResourceShareInvitation, unless the accounts \
+                             share within one organization)",
+                        ),
+                    )),
+                );
+            }
+            if hub_level && associated.iter().any(|(v, _)| v == &spoke.vpc_id) {
+                continue;
+            }
+            let scx = spoke_call_cx(spoke, scope.job_id);
+            let own = match patiently!(cloud.profiles.profile_vpcs(&scx, None, Some(&spoke.vpc_id)))
+            {
+                Ok(own) => own,
+                Err(e) if e.is(CloudErrorKind::AccessDenied) => {
+                    f.add(
+                        DriftKind::Unreadable,
+                        DriftResource::Account,
+                        Some(spoke.id),
+                        format!("account:{}", spoke.account_id),
+                        format!(
+                            "access_denied: the spoke account {} cannot be read: {e}",
+                            spoke.account_id
+                        ),
+                        None,
+                    );
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            match own.iter().find(|a| a.vpc_id == spoke.vpc_id) {
+                Some(a) if a.profile_id == profile.id => {}
+                Some(a) => f.add(
+                    DriftKind::Conflict,
+                    DriftResource::ProfileAssociation,
+                    Some(spoke.id),
+                    format!("profile_association:{}", spoke.vpc_id),
+                    format!(
+                        "VPC {} is associated with Route 53 Profile {}, not the hub's {} (a VPC \
+                         has one Profile): left alone",
+                        spoke.vpc_id, a.profile_id, profile.id
+                    ),
+                    None,
+                ),
+                None => {
+                    let mut c = change(
+                        "AssociateProfile",
+                        &spoke.account_id,
+                        format!("{} {}", profile.id, spoke.vpc_id),
+                        "the spoke resolves every hub service through the Profile",
+                    );
+                    if !live {
+                        c.depends_on = Some("the account added to the share above".into());
+                    }
+                    f.add(
+                        DriftKind::Missing,
+                        DriftResource::ProfileAssociation,
+                        Some(spoke.id),
+                        format!("profile_association:{}", spoke.vpc_id),
+                        format!(
+                            "VPC {} is not associated with the hub's Route 53 Profile {}",
+                            spoke.vpc_id, profile.id
+                        ),
+                        Some((Repair::ProfileAssociate { spoke: spoke.id }, c)),
+                    );
+                }
+            }
+        }
+        if hub_level {
+            for (vpc, owner) in associated
+                .iter()
+                .filter(|(v, _)| !scope.spokes.iter().any(|s| &s.vpc_id == v))
+            {
+                f.add(
+                    DriftKind::Extra,
+                    DriftResource::ProfileAssociation,
+                    None,
+                    format!("profile_association:{vpc}"),
+                    format!(
+                        "VPC {vpc} of account {owner} is associated with the hub's Route 53 \
+                         Profile {} but is not an enrolled spoke: only its owner can \
+                         disassociate it",
+                        profile.id
+                    ),
+                    None,
+                );
+            }
+            for p in principals.iter().filter(|p| {
+                p.status.is_live() && !scope.spokes.iter().any(|s| s.account_id == p.account)
+            }) {
+                f.add(
+                    DriftKind::Extra,
+                    DriftResource::SharePrincipal,
+                    None,
+                    format!("share_principal:{}", p.account),
+                    format!(
+                        "account {} is a principal of the share of Route 53 Profile {} but no \
+                         spoke of the hub is in it",
+                        p.account, profile.id
+                    ),
+                    Some((
+                        Repair::SharePrincipalRemove {
+                            account: p.account.clone(),
+                        },
+                        change(
+                            "DisassociateResourceShare",
+                            &hub.account_id,
+                            format!("{} {}", hub.share_arn.as_deref().unwrap_or(""), p.account),
+                            "no spoke of the account needs the Profile",
+                        ),
+                    )),
+                );
+            }
+        }
         Ok(())
     }
 
