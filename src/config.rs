@@ -153,6 +153,9 @@ pub struct WorkerArgs {
     /// deleting, in seconds.
     #[arg(long, env = "EH_WAIT_ENDPOINT_SECS", default_value_t = 600)]
     pub wait_endpoint_secs: u64,
+    /// Jobs of one hub's spokes in flight at once, every process together (the others queue).
+    #[arg(long, env = "EH_SPOKE_JOBS_PER_HUB", default_value_t = 16)]
+    pub spoke_jobs_per_hub: i64,
     /// How long a step waits for anything else (a VPC being created), in seconds.
     #[arg(long, env = "EH_WAIT_OTHER_SECS", default_value_t = 600)]
     pub wait_other_secs: u64,
@@ -169,6 +172,7 @@ impl WorkerArgs {
                 endpoint: Duration::from_secs(self.wait_endpoint_secs),
                 resource: Duration::from_secs(self.wait_other_secs),
             },
+            spoke_jobs_per_hub: self.spoke_jobs_per_hub.max(1),
             ..Default::default()
         }
     }

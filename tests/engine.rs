@@ -705,7 +705,7 @@ async fn delete_before_or_during_attach_ends_detached() {
     // Started: the attach job runs on (jobs of one spoke run in order), then the detach.
     let late = w.enroll(2, true).await;
     let runner = Uuid::new_v4();
-    let claimed = store::jobs::job_claim(&w.pool, runner, 30.0)
+    let claimed = store::jobs::job_claim(&w.pool, runner, 30.0, 16)
         .await
         .unwrap()
         .unwrap();
@@ -734,4 +734,46 @@ async fn delete_before_or_during_attach_ends_detached() {
         w.app.job_get(claimed.id).await.unwrap().status,
         JobStatus::Succeeded
     );
+}
+
+/// At most `spoke_jobs_per_hub` jobs of one hub's spokes are started at once: a job deferred
+/// on a wait keeps its place, and the next enrolment queues until one finishes.
+#[tokio::test]
+async fn spoke_jobs_of_one_hub_are_capped() {
+    let w = World::new(sim_config(false)).await;
+    let _hub = w.hub(&["sqs"]).await;
+    let a = w.enroll(1, true).await;
+    let b = w.enroll(2, true).await;
+    let runner = Uuid::new_v4();
+    let first = store::jobs::job_claim(&w.pool, runner, 30.0, 1)
+        .await
+        .unwrap()
+        .expect("the first attach is claimed");
+    assert_eq!(Some(first.id), a.current_job_id);
+    // Released as a deferred job is (status running, lease gone): it still counts.
+    sqlx::query("UPDATE jobs SET locked_by = NULL, lease_until = NULL, run_after = now() + interval '1 hour' WHERE id = $1")
+        .bind(first.id)
+        .execute(&w.pool)
+        .await
+        .unwrap();
+    assert!(
+        store::jobs::job_claim(&w.pool, runner, 30.0, 1)
+            .await
+            .unwrap()
+            .is_none(),
+        "a second attach of the hub waits while one is in flight"
+    );
+    let second = store::jobs::job_claim(&w.pool, runner, 30.0, 2)
+        .await
+        .unwrap()
+        .expect("with room for two, the second is claimed");
+    assert_eq!(Some(second.id), b.current_job_id);
+    sqlx::query("UPDATE jobs SET locked_by = NULL, lease_until = NULL, run_after = now() WHERE status = 'running'")
+        .execute(&w.pool)
+        .await
+        .unwrap();
+    w.run_until_idle().await;
+    let hub = w.app.hub_get(_hub.id).await.unwrap();
+    w.assert_attached(&hub, a.id).await;
+    w.assert_attached(&hub, b.id).await;
 }

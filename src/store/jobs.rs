@@ -277,6 +277,7 @@ pub async fn job_claim(
     pool: &PgPool,
     runner: Uuid,
     lease_secs: f64,
+    spoke_jobs_per_hub: i64,
 ) -> Result<Option<ClaimedJob>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query!("SELECT pg_advisory_xact_lock(727274001)")
@@ -287,8 +288,15 @@ pub async fn job_claim(
              lease_until = now() + make_interval(secs => $2), updated_at = now() \
          WHERE id = ( \
            SELECT j.id FROM jobs j \
+           LEFT JOIN ( \
+             SELECT hub_id, count(*) AS n FROM jobs \
+             WHERE spoke_id IS NOT NULL AND status IN ('queued', 'running') \
+               AND (status = 'running' OR next_step > 0) \
+             GROUP BY hub_id) started ON started.hub_id = j.hub_id \
            WHERE j.status IN ('queued', 'running') AND j.run_after <= now() \
              AND (j.locked_by IS NULL OR j.lease_until < now()) \
+             AND NOT (j.spoke_id IS NOT NULL AND j.status = 'queued' AND j.next_step = 0 \
+                      AND coalesce(started.n, 0) >= $3) \
              AND NOT EXISTS ( \
                SELECT 1 FROM jobs o WHERE o.hub_id = j.hub_id AND o.id <> j.id \
                  AND o.status IN ('queued', 'running') AND ( \
@@ -300,11 +308,12 @@ pub async fn job_claim(
                    OR (j.spoke_id IS NOT NULL AND o.spoke_id = j.spoke_id \
                        AND o.created_at < j.created_at))) \
            ORDER BY j.kind IN ('reconcile_hub', 'reconcile_spoke'), j.created_at, j.id \
-           LIMIT 1 FOR UPDATE SKIP LOCKED) \
+           LIMIT 1 FOR UPDATE OF j SKIP LOCKED) \
          RETURNING id, kind AS \"kind: JobKind\", hub_id, spoke_id, steps, next_step, state, \
            attempts",
         runner,
-        lease_secs
+        lease_secs,
+        spoke_jobs_per_hub
     )
     .fetch_optional(&mut *tx)
     .await?;

@@ -9,7 +9,7 @@ use super::reconcile::{self, Scope};
 use super::zone_names::zone_names;
 use crate::cloud::{Cloud, EndpointServiceType, RouteTarget};
 use crate::domain::{PeeringId, ServiceName};
-use crate::model::{DriftKind, Hub, PlannedChange, Spoke, SpokeStatus};
+use crate::model::{DnsMode, DriftKind, Hub, PlannedChange, Spoke, SpokeStatus};
 
 /// Changes in order and what the plan could not know.
 #[derive(Debug, Default)]
@@ -105,7 +105,47 @@ pub async fn detach(cloud: &Cloud, hub: &Hub, spoke: &Spoke) -> Result<Planned, 
     let hcx = hub_call_cx(hub, None);
     let scx = spoke_call_cx(spoke, None);
     let vpc = spoke_zone_vpc(spoke);
-    for z in hub.services.iter().flat_map(|s| s.zone_ids()) {
+    if hub.dns_mode == DnsMode::Profile {
+        let own = match cloud
+            .profiles
+            .profile_vpcs(&scx, None, Some(&spoke.vpc_id))
+            .await
+        {
+            Ok(own) => own,
+            Err(e) => {
+                out.notes.push(format!(
+                    "the spoke account {} could not be read ({e}): its Profile association \
+                     is removed if it can be read when the job runs",
+                    spoke.account_id
+                ));
+                Vec::new()
+            }
+        };
+        for a in own
+            .iter()
+            .filter(|a| Some(&a.profile_id) == hub.profile_id.as_ref())
+        {
+            out.changes.push(change(
+                "DisassociateProfile",
+                &spoke.account_id,
+                format!("{} {}", a.profile_id, a.vpc_id),
+                "the spoke no longer resolves the hub's endpoints",
+            ));
+        }
+        if spoke.account_id != hub.account_id {
+            out.notes.push(format!(
+                "account {} leaves the share of the hub's Profile (DisassociateResourceShare) \
+                 unless another of its VPCs is a spoke of the hub",
+                spoke.account_id
+            ));
+        }
+    }
+    for z in hub
+        .services
+        .iter()
+        .flat_map(|s| s.zone_ids())
+        .filter(|_| hub.dns_mode == DnsMode::Zones)
+    {
         if let Some(zone) = cloud.dns.zone_get(&hcx, z).await?
             && zone.vpcs.contains(&vpc)
         {
@@ -275,7 +315,27 @@ pub async fn services_change(
                 format!("{name} and *.{name} alias to the endpoint"),
                 "the names resolve to the hub's endpoint",
             ));
-            for s in attached {
+            if before.dns_mode == DnsMode::Profile {
+                let mut c = change(
+                    "AssociateResourceToProfile",
+                    &before.account_id,
+                    format!(
+                        "{} {name}",
+                        before
+                            .profile_id
+                            .as_ref()
+                            .map(|p| p.as_str())
+                            .unwrap_or("the Profile")
+                    ),
+                    "every attached spoke resolves the new service through the Profile",
+                );
+                c.depends_on = Some(format!("the zone {name} made above"));
+                out.changes.push(c);
+            }
+            for s in attached
+                .iter()
+                .filter(|_| before.dns_mode == DnsMode::Zones)
+            {
                 let mut c = change(
                     "AssociateVPCWithHostedZone",
                     &s.account_id,
@@ -289,7 +349,18 @@ pub async fn services_change(
     }
     for svc in removed {
         for z in svc.zone_ids() {
-            for s in attached {
+            if let Some(p) = &before.profile_id {
+                out.changes.push(change(
+                    "DisassociateResourceFromProfile",
+                    &before.account_id,
+                    format!("{p} {z}"),
+                    "the service is removed",
+                ));
+            }
+            for s in attached
+                .iter()
+                .filter(|_| before.dns_mode == DnsMode::Zones)
+            {
                 out.changes.push(change(
                     "DisassociateVPCFromHostedZone",
                     &before.account_id,
@@ -327,6 +398,22 @@ pub async fn services_change(
 /// What deleting a hub (with no spoke left) would change.
 pub fn hub_delete(hub: &Hub) -> Planned {
     let mut out = Planned::default();
+    if let Some(share) = &hub.share_arn {
+        out.changes.push(change(
+            "DeleteResourceShare",
+            &hub.account_id,
+            share.clone(),
+            "the hub is deleted",
+        ));
+    }
+    if let Some(p) = &hub.profile_id {
+        out.changes.push(change(
+            "DeleteProfile",
+            &hub.account_id,
+            p.to_string(),
+            "the hub is deleted (its zones disassociated from it first)",
+        ));
+    }
     for svc in &hub.services {
         for z in svc.zone_ids() {
             out.changes.push(change(

@@ -80,6 +80,12 @@ pub struct EngineConfig {
     pub fault_after_step: Option<StepFault>,
     /// Quotas checked against AWS before acting.
     pub limits: crate::model::Limits,
+    /// Jobs of one hub's spokes (attach, detach, reconcile) started and not finished at once,
+    /// across every process: a job that has not started waits while the hub has this many.
+    /// Every one of them spends the hub account's EC2 request buckets (EC2 is not paced
+    /// client-side), and a job deferred on a wait frees its worker for another: without a cap,
+    /// hundreds of enrolments start together, throttle each other and starve.
+    pub spoke_jobs_per_hub: i64,
 }
 
 impl Default for EngineConfig {
@@ -95,6 +101,7 @@ impl Default for EngineConfig {
             repeat_steps: false,
             fault_after_step: None,
             limits: Default::default(),
+            spoke_jobs_per_hub: 16,
         }
     }
 }
@@ -215,8 +222,13 @@ impl Engine {
     /// Claims one runnable job and runs it until it finishes, defers or loses its lease.
     /// `None` when there was nothing to run.
     pub async fn run_once(&self, runner: Uuid) -> anyhow::Result<Option<(Uuid, RunOutcome)>> {
-        let Some(job) =
-            store::jobs::job_claim(&self.pool, runner, self.config.lease.as_secs_f64()).await?
+        let Some(job) = store::jobs::job_claim(
+            &self.pool,
+            runner,
+            self.config.lease.as_secs_f64(),
+            self.config.spoke_jobs_per_hub.max(1),
+        )
+        .await?
         else {
             return Ok(None);
         };
