@@ -740,3 +740,111 @@ async fn detach_cancels_a_reconcile_not_started() {
     assert_eq!(job.status, JobStatus::Canceled);
     assert_eq!(w.spoke(a.id).await.status.as_str(), "detached");
 }
+
+/// `profile` DNS mode: a spoke VPC's Profile association removed, a zone taken out of the
+/// Profile, a spoke account removed from the share and a stranger's account added, all by
+/// hand: a reconcile of the hub finds each and repairs it; the next one changes nothing.
+#[tokio::test]
+async fn profile_drift_is_found_and_repaired_then_left_alone() {
+    let mut w = World::new(sim_config(false)).await;
+    w.dns_mode = endpoint_hub::model::DnsMode::Profile;
+    let hub = w.hub(&["sqs", "kms"]).await;
+    let a = w.enroll(1, true).await;
+    let b = w.enroll(2, true).await;
+    w.run_until_idle().await;
+    let hub = w.app.hub_get(hub.id).await.unwrap();
+    let profile = hub.profile_id.clone().unwrap();
+    let zone = hub.services[0].zones[0].id.clone().unwrap();
+    w.sim.drift_profile_disassociate(&a.vpc_id);
+    w.sim.drift_profile_zone_remove(&profile, &zone);
+    w.sim.drift_share_principal_remove(&b.account_id);
+    let stranger = acct("999999999999");
+    w.sim
+        .drift_share_principal_add(hub.share_arn.as_deref().unwrap(), &stranger);
+
+    // A plan first: every difference, nothing changed.
+    let before = mutating_calls(&w).await;
+    let plan = match w
+        .app
+        .hub_reconcile(&actor(), hub.id, dry_run())
+        .await
+        .unwrap()
+    {
+        Reconciled::Planned(p) => p,
+        Reconciled::Accepted(_) => panic!("expected a plan"),
+    };
+    assert_eq!(mutating_calls(&w).await, before);
+    let kinds: Vec<(DriftKind, DriftResource)> = plan
+        .differences
+        .iter()
+        .map(|d| (d.kind, d.resource))
+        .collect();
+    for want in [
+        (DriftKind::Missing, DriftResource::ProfileAssociation),
+        (DriftKind::Missing, DriftResource::ProfileZone),
+        (DriftKind::Missing, DriftResource::SharePrincipal),
+        (DriftKind::Extra, DriftResource::SharePrincipal),
+    ] {
+        assert!(kinds.contains(&want), "{want:?} in {kinds:?}");
+    }
+
+    w.app
+        .hub_reconcile(&actor(), hub.id, Default::default())
+        .await
+        .unwrap();
+    w.run_until_idle().await;
+    w.assert_attached(&hub, a.id).await;
+    w.assert_attached(&hub, b.id).await;
+    assert!(w.sim.profile_zones(&profile).contains(&zone));
+    let principals: Vec<_> = w
+        .sim
+        .share_principals_all()
+        .into_iter()
+        .map(|(_, acc, _)| acc)
+        .collect();
+    assert!(principals.contains(&b.account_id), "{principals:?}");
+    assert!(!principals.contains(&stranger), "{principals:?}");
+    let (open, error) = w.drift_open(hub.id, None).await;
+    assert!(open.is_empty() && error.is_none(), "{open:?} {error:?}");
+    assert_eq!(
+        w.sim.calls("AssociateVPCWithHostedZone"),
+        0,
+        "no direct zone association in profile mode"
+    );
+
+    let before = mutating_calls(&w).await;
+    w.app
+        .hub_reconcile(&actor(), hub.id, Default::default())
+        .await
+        .unwrap();
+    w.run_until_idle().await;
+    assert_eq!(mutating_calls(&w).await, before, "nothing left to repair");
+}
+
+/// `profile` mode: an enrolment's plan lists the share, the invitation and the one Profile
+/// association, and no zone association; the attach then makes exactly those calls.
+#[tokio::test]
+async fn profile_enrolment_plan_matches_the_attach() {
+    let mut w = World::new(sim_config(false)).await;
+    w.dns_mode = endpoint_hub::model::DnsMode::Profile;
+    let hub = w.hub(&["sqs", "kms"]).await;
+    let plan = w
+        .app
+        .spoke_enroll_plan(&actor(), w.spoke_request(1, true))
+        .await
+        .unwrap();
+    let ops: Vec<&str> = plan.changes.iter().map(|c| c.operation.as_str()).collect();
+    assert!(ops.contains(&"AssociateResourceShare"), "{ops:?}");
+    assert!(ops.contains(&"AssociateProfile"), "{ops:?}");
+    assert!(!ops.contains(&"AssociateVPCWithHostedZone"), "{ops:?}");
+    let spoke = w.enroll(1, true).await;
+    w.run_until_idle().await;
+    w.assert_attached(&hub, spoke.id).await;
+    for op in ["AssociateResourceShare", "AssociateProfile"] {
+        assert_eq!(
+            w.sim.calls(op),
+            ops.iter().filter(|o| **o == op).count(),
+            "{op}"
+        );
+    }
+}

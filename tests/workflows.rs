@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use endpoint_hub::cloud::PeeringStatus;
 use endpoint_hub::cloud::sim::{Fault, FaultKind, SimConfig};
-use endpoint_hub::model::{Hub, JobKind, JobStatus};
+use endpoint_hub::model::{DnsMode, Hub, JobKind, JobStatus};
 use endpoint_hub::store;
 use endpoint_hub::workflow::{self, EngineConfig, RunOutcome, StepFault};
 use support::*;
@@ -80,6 +80,8 @@ async fn assert_hub_gone(w: &World, hub: &Hub) {
     let (status, error) = w.hub_status_row(hub.id).await;
     assert_eq!(status, "deleted", "{error:?}");
     assert!(w.sim.zones().is_empty());
+    assert!(w.sim.profiles().is_empty(), "the hub's Profile is deleted");
+    assert!(w.sim.share_principals_all().is_empty());
     assert!(w.sim.prefix_lists().is_empty());
     assert!(
         w.sim
@@ -213,8 +215,13 @@ async fn assert_done(w: &World, kind: JobKind, hub: &Hub, spoke: Option<Uuid>) {
 /// checkpoint (the cloud has the step's changes, the database does not). The job fails and
 /// its subject shows it; a retry resumes at that step and ends right, nothing duplicated.
 async fn failure_after_each_step_then_retry(kind: JobKind) {
+    failure_after_each_step_then_retry_in(kind, DnsMode::Zones).await
+}
+
+async fn failure_after_each_step_then_retry_in(kind: JobKind, mode: DnsMode) {
     for step in workflow::steps_of(kind) {
-        let w = World::new(sim_config(false)).await;
+        let mut w = World::new(sim_config(false)).await;
+        w.dns_mode = mode;
         let mut cfg = test_engine_config();
         let (hub, spoke) = setup_for(&w, kind, &cfg).await;
         cfg.fault_after_step = Some(StepFault::new(kind, step, 1));
@@ -355,6 +362,34 @@ async fn every_step_of_every_kind_run_twice_changes_nothing() {
     let mut cfg = test_engine_config();
     cfg.repeat_steps = true;
     lifecycle(&w, async |w: &World| run(w, &cfg).await).await;
+}
+
+/// The same in `profile` DNS mode: one Profile, one share, each VPC associated once.
+#[tokio::test]
+async fn profile_mode_every_step_run_twice_changes_nothing() {
+    let mut w = World::new(sim_config(false)).await;
+    w.dns_mode = DnsMode::Profile;
+    let mut cfg = test_engine_config();
+    cfg.repeat_steps = true;
+    lifecycle(&w, async |w: &World| run(w, &cfg).await).await;
+    assert_eq!(w.sim.calls("CreateResourceShare"), 1);
+    assert_eq!(w.sim.calls("AssociateVPCWithHostedZone"), 0);
+}
+
+/// Each job kind of a `profile` hub failed after each of its steps, then retried.
+#[tokio::test]
+async fn profile_mode_failure_after_each_step_then_retry() {
+    for kind in [
+        JobKind::ProvisionHub,
+        JobKind::AttachSpoke,
+        JobKind::DetachSpoke,
+        JobKind::UpdateHubServices,
+        JobKind::DeleteHub,
+        JobKind::ReconcileHub,
+        JobKind::ReconcileSpoke,
+    ] {
+        failure_after_each_step_then_retry_in(kind, DnsMode::Profile).await;
+    }
 }
 
 /// The whole life of a hub with runners aborted at pseudo-random moments: each time a fresh

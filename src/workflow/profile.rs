@@ -100,6 +100,16 @@ pub async fn profile_zones<S>(cx: &mut StepCx<S>) -> StepResult {
             cx.limits.zones_per_profile
         ));
     }
+    // A zone of the Profile that no longer exists (deleted by hand, then made again under a new
+    // id) would hold its name: taken out first. Zones someone else put in are left.
+    for stale in have.iter().filter(|z| !wanted.iter().any(|(w, _)| &w == z)) {
+        if cx.cloud.dns.zone_get(&hcx, stale).await?.is_none() {
+            cx.cloud
+                .profiles
+                .profile_zone_remove(&hcx, &id, stale)
+                .await?;
+        }
+    }
     for (zone, name) in wanted {
         if have.contains(&zone) {
             continue;
@@ -183,6 +193,11 @@ pub async fn profile_delete<S>(cx: &mut StepCx<S>) -> StepResult {
     let Some(id) = id else {
         return Ok(());
     };
+    // Gone already (a rerun after the delete, before its checkpoint).
+    if cx.cloud.profiles.profile_get(&hcx, &id).await?.is_none() {
+        cx.effect(Effect::HubProfileCleared);
+        return Ok(());
+    }
     let vpcs = cx
         .cloud
         .profiles

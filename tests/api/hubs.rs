@@ -196,3 +196,72 @@ async fn hub_list_pages_through_every_hub_once() {
     assert_eq!(page["items"].as_array().unwrap().len(), 7);
     assert!(page["next_cursor"].is_null());
 }
+
+#[tokio::test]
+async fn dns_mode_is_chosen_at_registration_and_fixed_after() {
+    let app = spawn_app().await;
+    // An unknown mode: 422 naming the field, nothing stored.
+    let mut body = hub_body("h1", 1);
+    body["dns_mode"] = json!("both");
+    let res = app.post("/v1/hubs", &app.admin, &body).await;
+    let p = problem(res, 422).await;
+    assert_eq!(crate::helpers::fields(&p), vec!["dns_mode"], "{p}");
+    assert_eq!(app.count("hubs").await, 0);
+
+    let hub = app.hub_create("h0", 2).await;
+    assert_eq!(hub["dns_mode"], "zones", "zones unless asked");
+    let mut body = hub_body("h1", 1);
+    body["dns_mode"] = json!("profile");
+    let res = app.post("/v1/hubs", &app.admin, &body).await;
+    assert_eq!(res.status(), 202);
+    let hub: Value = res.json().await.unwrap();
+    assert_eq!(hub["dns_mode"], "profile");
+    assert_eq!(
+        hub["profile_id"],
+        Value::Null,
+        "made by the provisioning job"
+    );
+    let id = hub["id"].as_str().unwrap();
+
+    let got: Value = app
+        .get(&format!("/v1/hubs/{id}"), &app.read)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let dims: Vec<&str> = got["capacity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["dimension"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        dims,
+        vec![
+            "peerings_per_vpc",
+            "vpcs_per_profile",
+            "zones_per_profile",
+            "prefix_list_entries"
+        ]
+    );
+
+    // Another mode on a live hub: 409, nothing changed, no job.
+    let jobs = app.count("jobs").await;
+    let res = app
+        .req(Method::PATCH, &format!("/v1/hubs/{id}"), &app.admin)
+        .json(&json!({"services": ["sqs"], "dns_mode": "zones"}))
+        .send()
+        .await
+        .unwrap();
+    let p = problem(res, 409).await;
+    assert!(p["detail"].as_str().unwrap().contains("DNS mode"), "{p}");
+    assert_eq!(app.count("jobs").await, jobs);
+    // The same mode is accepted.
+    let res = app
+        .req(Method::PATCH, &format!("/v1/hubs/{id}"), &app.admin)
+        .json(&json!({"services": ["sqs"], "dns_mode": "profile"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+}

@@ -70,6 +70,9 @@ pub fn test_engine_config() -> EngineConfig {
 /// One engine test's world. Teardown fails the test if a job is left queued or running, unless
 /// it calls [`World::allow_unfinished_jobs`] (see [`db`]).
 pub struct World {
+    /// The DNS mode of the hubs [`World::hub_registered`] registers (`zones` unless a test
+    /// sets it).
+    pub dns_mode: DnsMode,
     pub pool: PgPool,
     pub app: App,
     pub sim: Arc<SimCloud>,
@@ -102,6 +105,7 @@ impl World {
         let sim = Arc::new(SimCloud::new(sim, recorder));
         let cloud = Cloud::from_all(sim.clone()).paced(pacer(&pool));
         World {
+            dns_mode: DnsMode::Zones,
             app: app(&pool, limits, cloud.clone()),
             pool,
             sim,
@@ -209,7 +213,7 @@ impl World {
         subnet_count: usize,
         use_subnets: &[usize],
     ) -> (Hub, Vec<endpoint_hub::domain::SubnetId>) {
-        self.hub_registered_with(services, subnet_count, use_subnets, DnsMode::Zones, 160)
+        self.hub_registered_with(services, subnet_count, use_subnets, self.dns_mode, 160)
             .await
     }
 
@@ -402,7 +406,12 @@ impl World {
             self.sim.drift_prefix_list_entry_remove(&pl, c);
         }
         let zone = hub.services[0].zones[0].id.clone().unwrap();
-        self.sim.drift_zone_disassociate(&zone, &spoke.vpc_id);
+        if hub.dns_mode == DnsMode::Profile {
+            // The spoke VPC's Profile association removed by hand.
+            self.sim.drift_profile_disassociate(&spoke.vpc_id);
+        } else {
+            self.sim.drift_zone_disassociate(&zone, &spoke.vpc_id);
+        }
         let zone2 = hub.services[1].zones[0].id.clone().unwrap();
         self.sim.drift_authorization_add(
             &zone2,

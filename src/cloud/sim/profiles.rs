@@ -834,6 +834,37 @@ impl SimCloud {
         self.lock().profile_vpcs.retain(|a| &a.vpc != vpc);
     }
 
+    /// Drift: a zone removed from a Profile by hand.
+    pub fn drift_profile_zone_remove(&self, profile: &ProfileId, zone: &HostedZoneId) {
+        let mut s = self.lock();
+        if let Some(p) = s.profiles.iter_mut().find(|p| &p.id == profile) {
+            p.zones.retain(|(z, _)| z != zone);
+        }
+    }
+
+    /// Drift: an account removed from every share by hand (it no longer sees the Profile).
+    pub fn drift_share_principal_remove(&self, account: &AccountId) {
+        let mut s = self.lock();
+        for share in &mut s.shares {
+            for p in &mut share.principals {
+                if &p.account == account {
+                    p.status = PrincipalStatus::Disassociated;
+                }
+            }
+        }
+    }
+
+    /// Drift: an account added to a share by hand (associated at once).
+    pub fn drift_share_principal_add(&self, share_arn: &str, account: &AccountId) {
+        let mut s = self.lock();
+        if let Some(share) = s.shares.iter_mut().find(|x| x.arn == share_arn) {
+            share.principals.push(SharePrincipal {
+                account: account.clone(),
+                status: PrincipalStatus::Associated,
+            });
+        }
+    }
+
     /// A foreign Profile (made by another team) in `account`, for conflict tests.
     pub fn profile_add_foreign(
         &self,

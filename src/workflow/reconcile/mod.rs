@@ -333,6 +333,9 @@ async fn repair_profile_members(cx: &mut Cx) -> StepResult {
     let wanted = repairs(cx)?;
     if profile_repair(cx)? {
         profile::profile_share(cx).await?;
+    }
+    // A zone made again (or the hub's resources repaired) goes into the Profile too.
+    if profile_repair(cx)? || hub_repair(cx)? || !zones_to_remake(cx)?.is_empty() {
         profile::profile_zones(cx).await?;
     }
     let mut all: Option<Vec<Spoke>> = None;
@@ -579,8 +582,12 @@ async fn repair_zone_associations(cx: &mut Cx) -> StepResult {
                         "zone {zone_name} of {service} was not made again (step repair_zones)"
                     ));
                 };
-                for id in cx.state.spokes.clone() {
-                    associate_or_report(cx, spoke_by_id(&all, id)?, &zone, &service).await?;
+                // In `profile` mode the spokes get it through the Profile
+                // (`repair_profile_members`).
+                if cx.hub.dns_mode == crate::model::DnsMode::Zones {
+                    for id in cx.state.spokes.clone() {
+                        associate_or_report(cx, spoke_by_id(&all, id)?, &zone, &service).await?;
+                    }
                 }
             }
             Repair::ZoneAssociateHub { zone } => {
