@@ -373,3 +373,44 @@ async fn an_account_that_cannot_be_read_is_named_and_nothing_is_swept_there() {
     assert!(listed.unreachable.is_empty(), "{:?}", listed.unreachable);
     assert_eq!(listed.orphans.len(), 4, "{:?}", listed.orphans);
 }
+
+/// `profile` mode: a hub marked deleted by hand leaves its RAM share and its Route 53 Profile
+/// (named for the hub) besides the rest: both listed, swept first (share, then Profile with
+/// its zones taken out), and nothing of the hub left after the sweeps.
+#[tokio::test]
+async fn a_profile_hub_marked_deleted_by_hand_leaves_its_share_and_profile_swept() {
+    let mut w = World::new(sim_config(false)).await;
+    w.dns_mode = endpoint_hub::model::DnsMode::Profile;
+    let hub = w.hub(&["sqs"]).await;
+    assert!(w.app.orphans_list().await.unwrap().orphans.is_empty());
+    sqlx::query("UPDATE hubs SET status = 'deleted' WHERE id = $1")
+        .bind(hub.id)
+        .execute(&w.pool)
+        .await
+        .unwrap();
+    let listed = w.app.orphans_list().await.unwrap();
+    let kinds: Vec<OrphanKind> = listed.orphans.iter().map(|o| o.kind).collect();
+    assert_eq!(
+        &kinds[..3],
+        &[
+            OrphanKind::ResourceShare,
+            OrphanKind::Profile,
+            OrphanKind::HostedZone
+        ],
+        "{:?}",
+        listed.orphans
+    );
+    let mut sweeps = 0;
+    loop {
+        let r = sweep(&w, false).await;
+        if r.items.is_empty() {
+            break;
+        }
+        sweeps += 1;
+        assert!(sweeps < 30, "sweeps do not converge: {:?}", r.items);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(w.sim.profiles().is_empty(), "the Profile is swept");
+    assert!(w.sim.zones().is_empty());
+    assert!(w.sim.prefix_lists().is_empty());
+}

@@ -29,7 +29,8 @@ use uuid::Uuid;
 use super::{Actor, App, AppError};
 use crate::cloud::{CallCx, CloudError, CloudErrorKind, CloudResult, RouteTarget};
 use crate::domain::{
-    AccountId, EndpointId, HostedZoneId, PeeringId, PrefixListId, Region, SecurityGroupId, VpcId,
+    AccountId, EndpointId, HostedZoneId, PeeringId, PrefixListId, ProfileId, Region,
+    SecurityGroupId, VpcId,
 };
 use crate::store::{self, audit::NewAudit};
 
@@ -37,6 +38,10 @@ use crate::store::{self, audit::NewAudit};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrphanKind {
+    /// A RAM share of a hub's Route 53 Profile (`profile` DNS mode).
+    ResourceShare,
+    /// A hub's Route 53 Profile: deleted once no VPC is associated with it.
+    Profile,
     HostedZone,
     Endpoint,
     Peering,
@@ -47,6 +52,8 @@ pub enum OrphanKind {
 impl OrphanKind {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::ResourceShare => "resource_share",
+            Self::Profile => "profile",
             Self::HostedZone => "hosted_zone",
             Self::Endpoint => "endpoint",
             Self::Peering => "peering",
@@ -205,8 +212,13 @@ impl Registry {
         let mut reg = Registry::default();
         for h in store::orphans::hubs_all(pool).await? {
             if h.status != HubStatus::Deleted {
-                reg.recorded
-                    .extend(h.security_group_id.into_iter().chain(h.prefix_list_id));
+                reg.recorded.extend(
+                    h.security_group_id
+                        .into_iter()
+                        .chain(h.prefix_list_id)
+                        .chain(h.profile_id)
+                        .chain(h.share_arn),
+                );
             }
             reg.hubs.insert(
                 h.id,
@@ -311,6 +323,8 @@ struct Seen {
     prefix_lists: Vec<crate::cloud::PrefixListInfo>,
     endpoints: Vec<crate::cloud::EndpointInfo>,
     zones: Vec<crate::cloud::ZoneInfo>,
+    profiles: Vec<crate::cloud::ProfileInfo>,
+    shares: Vec<crate::cloud::ShareInfo>,
 }
 
 /// An orphan with what deleting it needs.
@@ -351,6 +365,8 @@ impl App {
             security_groups: self.cloud.firewall.security_groups_owned(cx).await?,
             prefix_lists: self.cloud.firewall.prefix_lists_owned(cx).await?,
             endpoints: self.cloud.endpoints.endpoints_owned(cx).await?,
+            profiles: self.cloud.profiles.profiles_owned(cx).await?,
+            shares: self.cloud.sharing.shares_owned(cx).await?,
             // Route 53 is global: an account's zones are listed once.
             zones: if zones {
                 self.cloud.dns.zones_list(cx).await?
@@ -456,6 +472,24 @@ impl App {
             for l in s.prefix_lists {
                 if let Some((tag, why)) = gone(&l.owner_tag) {
                     add(OrphanKind::PrefixList, l.id.to_string(), tag, why, None);
+                }
+            }
+            for x in s.shares {
+                if let Some((tag, why)) = gone(&x.owner_tag) {
+                    add(OrphanKind::ResourceShare, x.arn, tag, why, None);
+                }
+            }
+            // A hub's Profile is named for it (`endpoint-hub-<hub id>`).
+            for p in s.profiles {
+                let Some(hub) = p
+                    .name
+                    .strip_prefix("endpoint-hub-")
+                    .and_then(|h| Uuid::parse_str(h).ok())
+                else {
+                    continue;
+                };
+                if let Some(why) = reg.hub_gone(hub) {
+                    add(OrphanKind::Profile, p.id.to_string(), p.name, why, None);
                 }
             }
         }
@@ -567,6 +601,32 @@ impl App {
                 let pl: PrefixListId = parse_id(id)?;
                 in_use(self.cloud.firewall.prefix_list_delete(cx, &pl).await)
             }
+            OrphanKind::ResourceShare => {
+                self.cloud.sharing.share_delete(cx, id).await?;
+                Ok(OUTCOME_DELETED)
+            }
+            OrphanKind::Profile => {
+                let p: ProfileId = parse_id(id)?;
+                // Only a VPC's owner can disassociate it: a Profile still in use stays.
+                if !self
+                    .cloud
+                    .profiles
+                    .profile_vpcs(cx, Some(&p), None)
+                    .await?
+                    .is_empty()
+                {
+                    return Ok(OUTCOME_IN_USE);
+                }
+                for r in self.cloud.profiles.profile_resources(cx, &p).await? {
+                    if let Some(zone) = r.zone {
+                        self.cloud
+                            .profiles
+                            .profile_zone_remove(cx, &p, &zone)
+                            .await?;
+                    }
+                }
+                in_use(self.cloud.profiles.profile_delete(cx, &p).await)
+            }
         }
     }
 
@@ -647,7 +707,14 @@ fn parse_id<T: std::str::FromStr>(id: &str) -> CloudResult<T> {
 fn in_use(r: CloudResult<()>) -> CloudResult<&'static str> {
     match r {
         Ok(()) => Ok(OUTCOME_DELETED),
-        Err(e) if e.code.eq_ignore_ascii_case("DependencyViolation") => Ok(OUTCOME_IN_USE),
+        // EC2's code for a group or list still referenced; Route 53 Profiles' for a Profile
+        // still associated with a VPC.
+        Err(e)
+            if e.code.eq_ignore_ascii_case("DependencyViolation")
+                || e.code.eq_ignore_ascii_case("ConflictException") =>
+        {
+            Ok(OUTCOME_IN_USE)
+        }
         Err(e) => Err(e),
     }
 }

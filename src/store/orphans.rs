@@ -13,12 +13,15 @@ pub struct HubRef {
     pub vpc_id: String,
     pub security_group_id: Option<String>,
     pub prefix_list_id: Option<String>,
+    pub profile_id: Option<String>,
+    pub share_arn: Option<String>,
 }
 
 pub async fn hubs_all(pool: &PgPool) -> Result<Vec<HubRef>, sqlx::Error> {
     sqlx::query_as!(
         HubRef,
-        r#"SELECT id, status AS "status: HubStatus", vpc_id, security_group_id, prefix_list_id
+        r#"SELECT id, status AS "status: HubStatus", vpc_id, security_group_id, prefix_list_id,
+                  profile_id, share_arn
            FROM hubs"#
     )
     .fetch_all(pool)

@@ -377,7 +377,19 @@ pub async fn vpc_associate(
         .profile_associate(&scx, &id, &vpc, &name)
         .await
     {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            // Made asynchronously: done once it reads COMPLETE.
+            let has = cloud.profiles.profile_vpcs(&scx, None, Some(&vpc)).await?;
+            vpc_profile_verdict(&has, &id, &vpc).unwrap_or_else(|| {
+                wait(
+                    WaitFor::Resource,
+                    format!(
+                        "the association of VPC {vpc} with Route 53 Profile {id} is not \
+                         listed yet"
+                    ),
+                )
+            })
+        }
         Err(e) if e.is(CloudErrorKind::AlreadyExists) => {
             // A lost response (our association is there), or another Profile came first.
             let has = cloud.profiles.profile_vpcs(&scx, None, Some(&vpc)).await?;
@@ -406,9 +418,23 @@ fn vpc_profile_verdict(
     ours: &ProfileId,
     vpc: &crate::domain::VpcId,
 ) -> Option<StepResult> {
-    let a = has.iter().find(|a| &a.vpc_id == vpc)?;
+    let a = has
+        .iter()
+        .find(|a| &a.vpc_id == vpc && !a.status.eq_ignore_ascii_case("DELETED"))?;
     if &a.profile_id == ours {
-        return Some(Ok(()));
+        // AWS makes the association asynchronously: the VPC resolves the Profile's names once
+        // it is COMPLETE (CREATING before).
+        return Some(match a.status.to_ascii_uppercase().as_str() {
+            "COMPLETE" | "" => Ok(()),
+            "FAILED" => fail(format!(
+                "the association of VPC {vpc} with Route 53 Profile {ours} failed; \
+                 disassociate it (DisassociateProfile) and retry this job"
+            )),
+            other => wait(
+                WaitFor::Resource,
+                format!("the association of VPC {vpc} with Route 53 Profile {ours} is {other}"),
+            ),
+        });
     }
     Some(fail(format!(
         "VPC {vpc} is already associated with Route 53 Profile {} (a VPC can have one \

@@ -287,6 +287,33 @@ mod tests {
         }
     }
 
+    /// Route 53 Profiles and RAM (restJson1) end their codes in `Exception`, and answer 400
+    /// for most of them.
+    #[test]
+    fn json_service_codes() {
+        for (code, kind) in [
+            ("ResourceNotFoundException", NotFound),
+            ("UnknownResourceException", NotFound),
+            ("ResourceShareInvitationArnNotFoundException", NotFound),
+            ("ConflictException", AlreadyExists),
+            ("ResourceExistsException", AlreadyExists),
+            ("LimitExceededException", LimitExceeded),
+            ("ResourceShareLimitExceededException", LimitExceeded),
+            ("ServiceQuotaExceededException", LimitExceeded),
+            ("ValidationException", Invalid),
+            ("InvalidParameterException", Invalid),
+            ("MalformedArnException", Invalid),
+            ("OperationNotPermittedException", Invalid),
+            ("ThrottlingException", Throttled),
+            ("InternalServiceErrorException", Transient),
+            ("ServerInternalException", Transient),
+            ("ServiceUnavailableException", Transient),
+            ("AccessDeniedException", AccessDenied),
+        ] {
+            assert_eq!(classify(code, Some(400)), kind, "{code}");
+        }
+    }
+
     #[test]
     fn access_limits_invalid() {
         for code in [

@@ -100,6 +100,9 @@ pub struct SimConfig {
     pub vpcs_per_profile: usize,
     /// Resources (zones) associated with one Profile. Default 5,000.
     pub zones_per_profile: usize,
+    /// A new Profile–VPC association reads `CREATING` in this many listings before
+    /// `COMPLETE` (AWS associates asynchronously). Default 0.
+    pub profile_association_creating_reads: u32,
     /// The accounts form one AWS Organization with RAM sharing enabled: a principal added to
     /// a share is `ASSOCIATED` at once, without an invitation. Default off (every account is
     /// external and must accept an invitation).
@@ -127,6 +130,7 @@ impl Default for SimConfig {
             profiles_per_account: 5,
             vpcs_per_profile: 1000,
             zones_per_profile: 5000,
+            profile_association_creating_reads: 0,
             ram_organization: false,
             propagation: Duration::ZERO,
         }

@@ -14,6 +14,9 @@
 //!   Profile's region: one Profile per VPC (`AlreadyExists`, `ConflictException` naming the
 //!   Profile the VPC has), at most [`SimConfig::vpcs_per_profile`](super::SimConfig) VPCs
 //!   (`LimitExceeded`, `LimitExceededException`).
+//! - A new VPC association reads `CREATING` for
+//!   [`SimConfig::profile_association_creating_reads`](super::SimConfig) listings, then
+//!   `COMPLETE`.
 //! - `profile_delete` while VPCs are associated: `AlreadyExists` (`ConflictException`).
 //!
 //! RAM:
@@ -51,6 +54,8 @@ pub(super) struct ProfileVpc {
     vpc: VpcId,
     owner: AccountId,
     region: Region,
+    /// Reads left showing `CREATING` (AWS associates asynchronously).
+    creating_left: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -318,6 +323,7 @@ impl State {
             vpc: vpc.clone(),
             owner: cx.account.clone(),
             region: cx.region.clone(),
+            creating_left: config.profile_association_creating_reads,
         });
         Ok(())
     }
@@ -524,22 +530,31 @@ impl Profiles for SimCloud {
         vpc: Option<&VpcId>,
     ) -> CloudResult<Vec<ProfileVpcInfo>> {
         self.read(cx, "ListProfileAssociations", |s| {
-            Ok(s.profile_vpcs
+            let owned: Vec<ProfileId> = s
+                .profiles
                 .iter()
+                .filter(|p| p.owner == cx.account)
+                .map(|p| p.id.clone())
+                .collect();
+            Ok(s.profile_vpcs
+                .iter_mut()
                 .filter(|a| a.region == cx.region)
                 .filter(|a| profile.is_none_or(|p| &a.profile == p))
                 .filter(|a| vpc.is_none_or(|v| &a.vpc == v))
-                .filter(|a| {
-                    a.owner == cx.account
-                        || s.profiles
-                            .iter()
-                            .any(|p| p.id == a.profile && p.owner == cx.account)
-                })
-                .map(|a| ProfileVpcInfo {
-                    profile_id: a.profile.clone(),
-                    vpc_id: a.vpc.clone(),
-                    owner: a.owner.clone(),
-                    status: "COMPLETE".into(),
+                .filter(|a| a.owner == cx.account || owned.contains(&a.profile))
+                .map(|a| {
+                    let status = if a.creating_left > 0 {
+                        a.creating_left -= 1;
+                        "CREATING"
+                    } else {
+                        "COMPLETE"
+                    };
+                    ProfileVpcInfo {
+                        profile_id: a.profile.clone(),
+                        vpc_id: a.vpc.clone(),
+                        owner: a.owner.clone(),
+                        status: status.into(),
+                    }
                 })
                 .collect())
         })
@@ -826,6 +841,7 @@ impl SimCloud {
             vpc: vpc.clone(),
             owner: v.account,
             region: v.region,
+            creating_left: 0,
         });
     }
 
