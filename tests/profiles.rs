@@ -159,20 +159,26 @@ async fn a_profile_hub_shares_one_profile_and_attaches_each_vpc_once() {
     assert!(w.sim.zones().is_empty());
 }
 
+/// A profile hub with `sqs` in a simulated cloud set up as `sim`, and one spoke attached.
+async fn one_spoke_attached(sim: SimConfig) -> World {
+    let w = World::new(sim).await;
+    let hub = profile_hub(&w, &["sqs"]).await;
+    let s = w.enroll(1, true).await;
+    w.run_until_idle().await;
+    w.assert_attached(&hub, s.id).await;
+    w
+}
+
 /// AWS associates a VPC with a Profile asynchronously: the attach waits until the association
 /// is COMPLETE before it calls the spoke attached, and associates once.
 #[tokio::test]
 async fn the_attach_waits_for_the_association_to_complete() {
-    let w = World::new(SimConfig {
+    let w = one_spoke_attached(SimConfig {
         rate_limits: false,
         profile_association_creating_reads: 3,
         ..SimConfig::default()
     })
     .await;
-    let hub = profile_hub(&w, &["sqs"]).await;
-    let s = w.enroll(1, true).await;
-    w.run_until_idle().await;
-    w.assert_attached(&hub, s.id).await;
     assert_eq!(w.sim.calls("AssociateProfile"), 1);
     assert!(
         w.sim.calls("ListProfileAssociations") >= 4,
@@ -183,16 +189,12 @@ async fn the_attach_waits_for_the_association_to_complete() {
 
 #[tokio::test]
 async fn inside_an_organization_no_invitation_is_accepted() {
-    let w = World::new(SimConfig {
+    let w = one_spoke_attached(SimConfig {
         rate_limits: false,
         ram_organization: true,
         ..SimConfig::default()
     })
     .await;
-    let hub = profile_hub(&w, &["sqs"]).await;
-    let s = w.enroll(1, true).await;
-    w.run_until_idle().await;
-    w.assert_attached(&hub, s.id).await;
     assert_eq!(w.sim.calls("AcceptResourceShareInvitation"), 0);
 }
 
