@@ -240,11 +240,8 @@ impl Profiles for AwsCloud {
         zone: &HostedZoneId,
         name: &str,
     ) -> CloudResult<()> {
-        // Read before write: the same zone again is `ConflictException` on AWS too.
-        let present = self.profile_resources(cx, id).await?;
-        if present.iter().any(|r| r.zone.as_ref() == Some(zone)) {
-            return Ok(());
-        }
+        // The caller has read the Profile's resources; the same zone again answers
+        // `ConflictException`, checked below.
         let arn = zone_arn(zone);
         // A resource association's name: letters, digits, `-`, `_` and spaces only.
         let assoc_name: String = name
