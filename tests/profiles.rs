@@ -455,3 +455,23 @@ async fn bench_spokes_per_minute_by_dns_mode() {
         );
     }
 }
+
+/// AWS adds a zone to a Profile asynchronously: provisioning waits until every zone reads
+/// COMPLETE before the hub is ready, and adds each zone once.
+#[tokio::test]
+async fn provisioning_waits_for_the_zones_to_be_in_the_profile() {
+    let w = World::new(SimConfig {
+        rate_limits: false,
+        profile_association_creating_reads: 2,
+        ..SimConfig::default()
+    })
+    .await;
+    let hub = profile_hub(&w, &SERVICES).await;
+    let zones = hub.services.iter().flat_map(|s| s.zone_ids()).count();
+    assert_eq!(w.sim.calls("AssociateResourceToProfile"), zones);
+    assert!(
+        w.sim.calls("ListProfileResourceAssociations") >= 3,
+        "read until COMPLETE: {}",
+        w.sim.calls("ListProfileResourceAssociations")
+    );
+}

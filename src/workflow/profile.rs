@@ -110,14 +110,16 @@ pub async fn profile_zones<S>(cx: &mut StepCx<S>) -> StepResult {
                 .await?;
         }
     }
-    for (zone, name) in wanted {
-        if have.contains(&zone) {
+    let mut added = false;
+    for (zone, name) in &wanted {
+        if have.contains(zone) {
             continue;
         }
+        added = true;
         match cx
             .cloud
             .profiles
-            .profile_zone_add(&hcx, &id, &zone, &name)
+            .profile_zone_add(&hcx, &id, zone, name)
             .await
         {
             Ok(()) => {}
@@ -129,6 +131,38 @@ pub async fn profile_zones<S>(cx: &mut StepCx<S>) -> StepResult {
             }
             Err(e) => return Err(e.into()),
         }
+    }
+    // AWS associates a zone asynchronously: the spokes resolve its names once it is COMPLETE.
+    let now = if added {
+        cx.cloud.profiles.profile_resources(&hcx, &id).await?
+    } else {
+        present
+    };
+    let mut pending = Vec::new();
+    for r in now.iter().filter(|r| {
+        r.zone
+            .as_ref()
+            .is_some_and(|z| wanted.iter().any(|(w, _)| w == z))
+    }) {
+        match r.status.to_ascii_uppercase().as_str() {
+            "COMPLETE" | "" => {}
+            "FAILED" => {
+                return fail(format!(
+                    "the association of {} with Route 53 Profile {id} failed",
+                    r.resource_arn
+                ));
+            }
+            other => pending.push(format!("{} is {other}", r.resource_arn)),
+        }
+    }
+    if !pending.is_empty() {
+        return wait(
+            WaitFor::Resource,
+            format!(
+                "zones not in Route 53 Profile {id} yet: {}",
+                pending.join(", ")
+            ),
+        );
     }
     Ok(())
 }

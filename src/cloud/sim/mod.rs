@@ -100,8 +100,8 @@ pub struct SimConfig {
     pub vpcs_per_profile: usize,
     /// Resources (zones) associated with one Profile. Default 5,000.
     pub zones_per_profile: usize,
-    /// A new Profile–VPC association reads `CREATING` in this many listings before
-    /// `COMPLETE` (AWS associates asynchronously). Default 0.
+    /// A new Profile–VPC association, and a new zone in a Profile, reads `CREATING` in this
+    /// many listings before `COMPLETE` (AWS associates asynchronously). Default 0.
     pub profile_association_creating_reads: u32,
     /// The accounts form one AWS Organization with RAM sharing enabled: a principal added to
     /// a share is `ASSOCIATED` at once, without an invitation. Default off (every account is

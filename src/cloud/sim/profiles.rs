@@ -14,7 +14,7 @@
 //!   Profile's region: one Profile per VPC (`AlreadyExists`, `ConflictException` naming the
 //!   Profile the VPC has), at most [`SimConfig::vpcs_per_profile`](super::SimConfig) VPCs
 //!   (`LimitExceeded`, `LimitExceededException`).
-//! - A new VPC association reads `CREATING` for
+//! - A new zone (resource) association, like a new VPC association, reads `CREATING` for
 //!   [`SimConfig::profile_association_creating_reads`](super::SimConfig) listings, then
 //!   `COMPLETE`.
 //! - `profile_delete` while VPCs are associated: `AlreadyExists` (`ConflictException`).
@@ -46,6 +46,8 @@ pub(super) struct Profile {
     client_token: String,
     /// Zones, with their names.
     zones: Vec<(HostedZoneId, String)>,
+    /// Zones whose association still reads `CREATING`, with the listings left.
+    creating: Vec<(HostedZoneId, u32)>,
 }
 
 #[derive(Debug, Clone)]
@@ -218,6 +220,7 @@ impl State {
             region: cx.region.clone(),
             client_token: client_token.to_owned(),
             zones: Vec::new(),
+            creating: Vec::new(),
         };
         let info = p.info(&cx.account);
         self.profiles.push(p);
@@ -266,6 +269,10 @@ impl State {
             );
         }
         p.zones.push((zone.clone(), name));
+        if config.profile_association_creating_reads > 0 {
+            p.creating
+                .push((zone.clone(), config.profile_association_creating_reads));
+        }
         Ok(())
     }
 
@@ -475,15 +482,24 @@ impl Profiles for SimCloud {
     ) -> CloudResult<Vec<ProfileResourceInfo>> {
         self.read(cx, "ListProfileResourceAssociations", |s| {
             let i = s.profile_owned(cx, id, "ListProfileResourceAssociations")?;
-            Ok(s.profiles[i]
-                .zones
-                .iter()
-                .map(|(z, _)| ProfileResourceInfo {
+            let p = &mut s.profiles[i];
+            let mut out = Vec::new();
+            for (z, _) in &p.zones {
+                let creating = p.creating.iter_mut().find(|(c, n)| c == z && *n > 0);
+                let status = match creating {
+                    Some((_, n)) => {
+                        *n -= 1;
+                        "CREATING"
+                    }
+                    None => "COMPLETE",
+                };
+                out.push(ProfileResourceInfo {
                     resource_arn: zone_arn(z),
                     zone: Some(z.clone()),
-                    status: "COMPLETE".into(),
-                })
-                .collect())
+                    status: status.into(),
+                });
+            }
+            Ok(out)
         })
         .await
     }
@@ -900,6 +916,7 @@ impl SimCloud {
             region: region.clone(),
             client_token: format!("foreign-{id}"),
             zones: Vec::new(),
+            creating: Vec::new(),
         });
         id
     }
