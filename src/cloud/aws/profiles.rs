@@ -2,7 +2,7 @@
 //!
 //! Neither service publishes per-operation request rates, so their calls are not paced
 //! client-side; the SDK's standard retry mode backs off on `ThrottlingException`. Listings are
-//! read to the end (every page).
+//! read to the end through the SDK's paginators.
 
 use async_trait::async_trait;
 use aws_sdk_ram::types::{
@@ -66,66 +66,67 @@ fn share_live(s: &ShareInfo) -> bool {
 }
 
 impl AwsCloud {
+    /// The ids and names of the Profiles the caller owns (`ListProfiles` without those shared
+    /// with it).
+    async fn own_profile_ids(&self, cx: &CallCx) -> CloudResult<Vec<(ProfileId, String)>> {
+        let pages: Vec<_> = self
+            .clients(cx)
+            .profiles
+            .list_profiles()
+            .into_paginator()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| sdk_error("ListProfiles", e))?;
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.profile_summaries())
+            .filter(|p| p.share_status() != Some(&ShareStatus::SharedWithMe))
+            .filter_map(|p| Some((p.id()?.parse().ok()?, p.name()?.to_owned())))
+            .collect())
+    }
+
     /// Every share the caller owns with the tag key [`OWNER_TAG`] (value `owner_tag` if given).
     async fn shares_tagged(
         &self,
         cx: &CallCx,
         owner_tag: Option<&str>,
     ) -> CloudResult<Vec<ShareInfo>> {
-        let ram = self.clients(cx).ram.clone();
         let mut filter = TagFilter::builder().tag_key(OWNER_TAG);
         if let Some(v) = owner_tag {
             filter = filter.tag_values(v);
         }
-        let filter = filter.build();
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = ram
-                .get_resource_shares()
-                .resource_owner(ResourceOwner::SelfValue)
-                .tag_filters(filter.clone())
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("GetResourceShares", e))?;
-            out.extend(
-                page.resource_shares()
-                    .iter()
-                    .filter_map(share_info)
-                    .filter(share_live),
-            );
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => break,
-            }
-        }
-        Ok(out)
+        let pages: Vec<_> = self
+            .clients(cx)
+            .ram
+            .get_resource_shares()
+            .resource_owner(ResourceOwner::SelfValue)
+            .tag_filters(filter.build())
+            .into_paginator()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| sdk_error("GetResourceShares", e))?;
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.resource_shares())
+            .filter_map(share_info)
+            .filter(share_live)
+            .collect())
     }
 }
 
 #[async_trait]
 impl Profiles for AwsCloud {
     async fn profile_find(&self, cx: &CallCx, name: &str) -> CloudResult<Option<ProfileInfo>> {
-        let client = self.clients(cx).profiles.clone();
-        let mut token: Option<String> = None;
-        loop {
-            let page = client
-                .list_profiles()
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("ListProfiles", e))?;
-            let hit = page.profile_summaries().iter().find(|p| {
-                p.name() == Some(name) && p.share_status() != Some(&ShareStatus::SharedWithMe)
-            });
-            if let Some(id) = hit.and_then(|p| p.id()).and_then(|id| id.parse().ok()) {
-                return self.profile_get(cx, &id).await;
-            }
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => return Ok(None),
-            }
+        let hit = self
+            .own_profile_ids(cx)
+            .await?
+            .into_iter()
+            .find(|(_, n)| n == name);
+        match hit {
+            Some((id, _)) => self.profile_get(cx, &id).await,
+            None => Ok(None),
         }
     }
 
@@ -204,18 +205,20 @@ impl Profiles for AwsCloud {
         cx: &CallCx,
         id: &ProfileId,
     ) -> CloudResult<Vec<ProfileResourceInfo>> {
-        let client = self.clients(cx).profiles.clone();
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = client
-                .list_profile_resource_associations()
-                .profile_id(id.as_str())
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("ListProfileResourceAssociations", e))?;
-            out.extend(page.profile_resource_associations().iter().filter_map(|r| {
+        let pages: Vec<_> = self
+            .clients(cx)
+            .profiles
+            .list_profile_resource_associations()
+            .profile_id(id.as_str())
+            .into_paginator()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| sdk_error("ListProfileResourceAssociations", e))?;
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.profile_resource_associations())
+            .filter_map(|r| {
                 let arn = r.resource_arn()?;
                 Some(ProfileResourceInfo {
                     resource_arn: arn.to_owned(),
@@ -225,12 +228,8 @@ impl Profiles for AwsCloud {
                         .map(|s| s.as_str().to_owned())
                         .unwrap_or_default(),
                 })
-            }));
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => return Ok(out),
-            }
-        }
+            })
+            .collect())
     }
 
     async fn profile_zone_add(
@@ -315,19 +314,21 @@ impl Profiles for AwsCloud {
         profile: Option<&ProfileId>,
         vpc: Option<&VpcId>,
     ) -> CloudResult<Vec<ProfileVpcInfo>> {
-        let client = self.clients(cx).profiles.clone();
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = client
-                .list_profile_associations()
-                .set_profile_id(profile.map(|p| p.to_string()))
-                .set_resource_id(vpc.map(|v| v.to_string()))
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("ListProfileAssociations", e))?;
-            out.extend(page.profile_associations().iter().filter_map(|a| {
+        let pages: Vec<_> = self
+            .clients(cx)
+            .profiles
+            .list_profile_associations()
+            .set_profile_id(profile.map(|p| p.to_string()))
+            .set_resource_id(vpc.map(|v| v.to_string()))
+            .into_paginator()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| sdk_error("ListProfileAssociations", e))?;
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.profile_associations())
+            .filter_map(|a| {
                 Some(ProfileVpcInfo {
                     profile_id: a.profile_id()?.parse().ok()?,
                     vpc_id: a.resource_id()?.parse().ok()?,
@@ -337,12 +338,8 @@ impl Profiles for AwsCloud {
                         .map(|s| s.as_str().to_owned())
                         .unwrap_or_default(),
                 })
-            }));
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => return Ok(out),
-            }
-        }
+            })
+            .collect())
     }
 
     async fn profile_associate(
@@ -403,31 +400,13 @@ impl Profiles for AwsCloud {
     }
 
     async fn profiles_owned(&self, cx: &CallCx) -> CloudResult<Vec<ProfileInfo>> {
-        let client = self.clients(cx).profiles.clone();
         let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = client
-                .list_profiles()
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("ListProfiles", e))?;
-            for p in page.profile_summaries() {
-                if p.share_status() == Some(&ShareStatus::SharedWithMe) {
-                    continue;
-                }
-                if let Some(id) = p.id().and_then(|id| id.parse::<ProfileId>().ok())
-                    && let Some(info) = self.profile_get(cx, &id).await?
-                {
-                    out.push(info);
-                }
-            }
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => return Ok(out),
+        for (id, _) in self.own_profile_ids(cx).await? {
+            if let Some(info) = self.profile_get(cx, &id).await? {
+                out.push(info);
             }
         }
+        Ok(out)
     }
 }
 
@@ -507,29 +486,27 @@ impl Sharing for AwsCloud {
         cx: &CallCx,
         share_arn: &str,
     ) -> CloudResult<Vec<SharePrincipal>> {
-        let ram = self.clients(cx).ram.clone();
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = ram
-                .get_resource_share_associations()
-                .association_type(ResourceShareAssociationType::Principal)
-                .resource_share_arns(share_arn)
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("GetResourceShareAssociations", e))?;
-            out.extend(page.resource_share_associations().iter().filter_map(|a| {
+        let pages: Vec<_> = self
+            .clients(cx)
+            .ram
+            .get_resource_share_associations()
+            .association_type(ResourceShareAssociationType::Principal)
+            .resource_share_arns(share_arn)
+            .into_paginator()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| sdk_error("GetResourceShareAssociations", e))?;
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.resource_share_associations())
+            .filter_map(|a| {
                 Some(SharePrincipal {
                     account: a.associated_entity()?.parse().ok()?,
                     status: PrincipalStatus::from_code(a.status()?.as_str()),
                 })
-            }));
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => return Ok(out),
-            }
-        }
+            })
+            .collect())
     }
 
     async fn share_principal_add(
@@ -592,35 +569,29 @@ impl Sharing for AwsCloud {
         cx: &CallCx,
         share_arn: &str,
     ) -> CloudResult<Vec<ShareInvitation>> {
-        let ram = self.clients(cx).ram.clone();
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = ram
-                .get_resource_share_invitations()
-                .resource_share_arns(share_arn)
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("GetResourceShareInvitations", e))?;
-            out.extend(
-                page.resource_share_invitations()
-                    .iter()
-                    .filter(|i| i.receiver_account_id() == Some(cx.account.as_str()))
-                    .filter_map(|i| {
-                        Some(ShareInvitation {
-                            arn: i.resource_share_invitation_arn()?.to_owned(),
-                            share_arn: i.resource_share_arn()?.to_owned(),
-                            sender: i.sender_account_id()?.parse().ok()?,
-                            status: i.status()?.as_str().to_owned(),
-                        })
-                    }),
-            );
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => return Ok(out),
-            }
-        }
+        let pages: Vec<_> = self
+            .clients(cx)
+            .ram
+            .get_resource_share_invitations()
+            .resource_share_arns(share_arn)
+            .into_paginator()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| sdk_error("GetResourceShareInvitations", e))?;
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.resource_share_invitations())
+            .filter(|i| i.receiver_account_id() == Some(cx.account.as_str()))
+            .filter_map(|i| {
+                Some(ShareInvitation {
+                    arn: i.resource_share_invitation_arn()?.to_owned(),
+                    share_arn: i.resource_share_arn()?.to_owned(),
+                    sender: i.sender_account_id()?.parse().ok()?,
+                    status: i.status()?.as_str().to_owned(),
+                })
+            })
+            .collect())
     }
 
     async fn share_invitation_accept(&self, cx: &CallCx, invitation_arn: &str) -> CloudResult<()> {
