@@ -31,17 +31,17 @@ async fn profile_hub(w: &World, services: &[&str]) -> Hub {
     hub
 }
 
-/// A second VPC (10.200.n.0/24) in spoke `n`'s account, enrolled.
-async fn enroll_second_vpc(w: &World, n: u32) -> Uuid {
-    let account = format!("2{:011}", n);
-    let cidr = format!("10.200.{n}.0/24");
-    let (vpc, _, _) = w.vpc(&account, &cidr);
+/// Enrols a VPC with `subnets` subnets and CIDR `cidr` in `account` into hub `main`.
+async fn enroll_vpc(w: &World, account: &str, cidr: &str, subnets: usize) -> Uuid {
+    let (vpc, _, _) = w
+        .sim
+        .vpc_add(&acct(account), &region(), &[cidr_(cidr)], subnets);
     let req = SpokeEnroll {
         hub: "main".into(),
-        account_id: acct(&account),
+        account_id: acct(account),
         region: region(),
         vpc_id: vpc,
-        cidrs: Some(vec![cidr_(&cidr)]),
+        cidrs: Some(vec![cidr_(cidr)]),
         route_table_ids: None,
         role_arn: None,
         role_name: None,
@@ -50,6 +50,11 @@ async fn enroll_second_vpc(w: &World, n: u32) -> Uuid {
     };
     let r = w.app.spoke_enroll(&actor(), req, None).await.unwrap();
     r.body["id"].as_str().unwrap().parse().unwrap()
+}
+
+/// A second VPC (10.200.n.0/24) in spoke `n`'s account, enrolled.
+async fn enroll_second_vpc(w: &World, n: u32) -> Uuid {
+    enroll_vpc(w, &format!("2{:011}", n), &format!("10.200.{n}.0/24"), 3).await
 }
 
 fn principal_status(w: &World, account: &str) -> Option<PrincipalStatus> {
@@ -357,23 +362,7 @@ async fn throughput(mode: DnsMode, n: u32) -> (f64, f64, f64) {
     for i in 0..n {
         let account = format!("3{:011}", i);
         let cidr = format!("172.{}.{}.0/24", 16 + i / 256, i % 256);
-        let (vpc, _, _) = w
-            .sim
-            .vpc_add(&acct(&account), &region(), &[cidr_(&cidr)], 1);
-        let req = SpokeEnroll {
-            hub: "main".into(),
-            account_id: acct(&account),
-            region: region(),
-            vpc_id: vpc,
-            cidrs: Some(vec![cidr_(&cidr)]),
-            route_table_ids: None,
-            role_arn: None,
-            role_name: None,
-            external_id: None,
-            labels: None,
-        };
-        let r = w.app.spoke_enroll(&actor(), req, None).await.unwrap();
-        spokes.push(r.body["id"].as_str().unwrap().parse::<Uuid>().unwrap());
+        spokes.push(enroll_vpc(&w, &account, &cidr, 1).await);
     }
     let config = EngineConfig {
         lease: Duration::from_secs(5),
