@@ -30,6 +30,11 @@ from xml.sax.saxutils import escape
 import moto
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ec2.models import ec2_backends
+from moto.ec2.utils import (
+    random_transit_gateway_attachment_id,
+    random_transit_gateway_id,
+    random_transit_gateway_route_table_id,
+)
 from moto.iam.models import get_account_id_from
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -45,7 +50,7 @@ STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
 R53_PREFIX = "/2013-04-01"
 MAX_VPCS_PER_ZONE = 300
 EC2_MUTATING = ("Create", "Delete", "Modify", "Accept", "Reject", "Associate",
-                "Disassociate", "Authorize", "Revoke", "Replace")
+                "Disassociate", "Authorize", "Revoke", "Replace", "Enable", "Disable")
 CRED_RE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 # Route 53 REST operations: (method, path regex after /2013-04-01, official name).
@@ -316,6 +321,7 @@ class Layer:
             self.r53_buckets = {}    # (account, operation or None for the account) -> TokenBucket
             self.r53_throttled = {}  # account -> requests throttled by the buckets
             self.profiles_state = ProfilesState()  # Route 53 Profiles and RAM (ours entirely)
+            self.tgw_state = TgwState()  # EC2 transit gateways (ours entirely)
 
     # ---------------------------------------------------------------- WSGI entry
     def __call__(self, environ, start_response):
@@ -366,6 +372,10 @@ class Layer:
                 handler = OVERRIDES.get((call.service, call.operation))
                 if handler is None and call.service in JSON_SERVICES:
                     raise AwsError("UnknownOperationException", 404,
+                                   f"{call.operation} is not implemented by the emulator")
+                if handler is None and call.service == "ec2" and "TransitGateway" in call.operation:
+                    # moto's own transit gateways are never used: they would disagree with ours.
+                    raise AwsError("UnsupportedOperation", 400,
                                    f"{call.operation} is not implemented by the emulator")
                 answer = handler(self, call) if handler else self.pass_to_moto(call)
                 if call.service == "ec2" and answer[0] == 200:
@@ -641,6 +651,12 @@ class Layer:
             elif path == "/_emulator/limits" and method == "GET":
                 with self.lock:
                     payload = self.profiles_state.limits_state()
+            elif path == "/_emulator/transit-gateway-timing" and method == "POST":
+                with self.lock:
+                    payload = self.tgw_state.set_timing(json.loads(body or b"{}"))
+            elif path == "/_emulator/transit-gateway-timing" and method == "GET":
+                with self.lock:
+                    payload = dict(self.tgw_state.timing)
             elif path == "/_emulator/calls" and method == "GET":
                 with self.lock:
                     payload = list(self.calls)
@@ -1060,7 +1076,9 @@ JSON_OPS = {
             for n in _RAM_OPS],
 }
 # Quotas (settable with /_emulator/limits so tests need not make 1,000 VPCs).
-DEFAULT_LIMITS = {"profiles_per_region": 5, "vpcs_per_profile": 1000, "resources_per_profile": 5000}
+DEFAULT_LIMITS = {"profiles_per_region": 5, "vpcs_per_profile": 1000, "resources_per_profile": 5000,
+                  "transit_gateways_per_region": 5, "route_tables_per_transit_gateway": 20,
+                  "attachments_per_transit_gateway": 5000}
 ARN_RE = re.compile(r"arn:aws[a-z-]*:([a-z0-9-]+):([a-z0-9-]*):(\d{12}|):(.+)")
 ACCOUNT_RE = re.compile(r"\d{12}")
 
@@ -1118,10 +1136,15 @@ class ProfilesState:
     def shared_with(self, profile, account):
         """Whether `account` sees another account's profile: an ACTIVE share of the profile's
         owner, in its region, holds the profile and has `account` as an ASSOCIATED principal."""
+        return self.shared(profile["OwnerId"], profile["region"], profile["Arn"], account)
+
+    def shared(self, owner, region, arn, account):
+        """Whether an ACTIVE share of `owner` in `region` holds `arn` (ASSOCIATED) and has
+        `account` as an ASSOCIATED principal (Route 53 Profiles and transit gateways alike)."""
         for share in self.shares.values():
-            if (share["owner"] == profile["OwnerId"] and share["region"] == profile["region"]
+            if (share["owner"] == owner and share["region"] == region
                     and share["status"] == "ACTIVE"
-                    and share["resources"].get(profile["Arn"], {}).get("status") == "ASSOCIATED"
+                    and share["resources"].get(arn, {}).get("status") == "ASSOCIATED"
                     and share["principals"].get(account, {}).get("status") == "ASSOCIATED"):
                 return True
         return False
@@ -1568,13 +1591,10 @@ def _ram_resource_type(layer, call, arn):
         if p and p["Arn"] == arn and p["OwnerId"] == call.account and p["region"] == call.region:
             return "route53profiles:Profile"
     elif service == "ec2" and rest.startswith("transit-gateway/"):
-        tgw_id = rest.split("/", 1)[1]
-        if account == call.account and region == call.region:
-            try:
-                if tgw_id in ec2_backends[call.account][call.region].transit_gateways:
-                    return "ec2:TransitGateway"
-            except Exception:
-                pass
+        t = layer.tgw_state.tgws.get(rest.split("/", 1)[1])  # the layer's transit gateways
+        if (t and t["arn"] == arn and t["owner"] == call.account and t["region"] == call.region
+                and _life(t) not in (None, "deleting", "deleted")):
+            return "ec2:TransitGateway"
     raise _ram_unknown(f"The resource {arn} does not exist or is not owned by account {call.account} "
                        f"in {call.region} (the emulator shares Route 53 Profiles and transit gateways only).")
 
@@ -1919,6 +1939,841 @@ def list_resources(layer, call):
         return _json(out)
 
 
+# ==================================================================== EC2 transit gateways
+# Ours entirely (moto 5.2.5's transit gateways are per account: another account can't see or
+# attach to them, attachments are `available` at once, VPCs and subnets aren't checked, an
+# attachment may be associated with many route tables, nothing is refused on delete). VPCs,
+# subnets and VPC route tables stay moto's; a VPC route to a transit gateway is moto's route
+# with our gateway id put in. Tags are moto's per-account tag store: each account sees its own.
+TGW_TIMING_DEFAULTS = {"pending_ms": 0, "deleting_ms": 0, "deleted_retention_ms": 0}
+TGW_OPTION_DEFAULTS = {"AmazonSideAsn": "64512", "AutoAcceptSharedAttachments": "disable",
+                       "DefaultRouteTableAssociation": "enable", "DefaultRouteTablePropagation": "enable",
+                       "VpnEcmpSupport": "enable", "DnsSupport": "enable",
+                       "SecurityGroupReferencingSupport": "disable", "MulticastSupport": "disable"}
+VPC_ATTACHMENT_OPTION_DEFAULTS = {"DnsSupport": "enable", "SecurityGroupReferencingSupport": "enable",
+                                  "Ipv6Support": "disable", "ApplianceModeSupport": "disable"}
+LIVE_ATTACHMENT = ("pendingAcceptance", "pending", "available", "modifying")  # "non-deleted"
+
+
+class TgwState:
+    """Transit gateways, their route tables, VPC attachments, associations and propagations."""
+
+    def __init__(self):
+        self.tgws = {}    # tgw id -> dict
+        self.rtbs = {}    # tgw-rtb id -> dict
+        self.atts = {}    # tgw-attach id -> dict
+        self.assoc = {}   # attachment id -> route table id (one route table per attachment)
+        self.props = {}   # (route table id, attachment id) -> creation order
+        self.timing = dict(TGW_TIMING_DEFAULTS)
+
+    def set_timing(self, spec):
+        if not isinstance(spec, dict):
+            raise ValueError("expected a JSON object")
+        for key, value in spec.items():
+            if key not in TGW_TIMING_DEFAULTS:
+                raise ValueError(f"unknown key {key}: use " + ", ".join(TGW_TIMING_DEFAULTS))
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{key} must be a non-negative integer (milliseconds)")
+        self.timing.update(spec)
+        return dict(self.timing)
+
+    def begin(self, obj, state):
+        """Puts `obj` in `state` now, with the delays configured at this moment."""
+        obj["state"], obj["t"] = state, time.monotonic()
+        obj["d"] = {"pending": self.timing["pending_ms"], "deleting": self.timing["deleting_ms"]}.get(state, 0)
+        obj["keep"] = self.timing["deleted_retention_ms"]
+
+    def purge(self):
+        for table in (self.tgws, self.rtbs, self.atts):
+            for rid in [r for r, o in table.items() if _life(o) is None]:
+                del table[rid]
+
+
+def _life(o):
+    """The state `o` is in now (`pending` becomes `available`, `deleting` becomes `deleted`,
+    each after its delay; a deleted or rejected one is gone after the retention), None = gone."""
+    s, el = o["state"], (time.monotonic() - o["t"]) * 1000.0
+    if s == "pending":
+        return "available" if el >= o["d"] else "pending"
+    if s == "deleting":
+        if el < o["d"]:
+            return "deleting"
+        return "deleted" if el < o["d"] + o["keep"] else None
+    if s == "rejected":
+        return "rejected" if el < o["keep"] else None
+    return s
+
+
+def _iso(ts):
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _x(name, value):
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    return f"<{name}>{escape(str(value))}</{name}>"
+
+
+def _items(name, inner_list):
+    return f"<{name}>" + "".join(f"<item>{i}</item>" for i in inner_list) + f"</{name}>"
+
+
+def _ec2_answer(call, inner):
+    return 200, [("Content-Type", "text/xml;charset=UTF-8")], (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<{call.operation}Response xmlns="{EC2_NS}/">'
+        f"<requestId>{_rid()}</requestId>{inner}</{call.operation}Response>").encode()
+
+
+def _backend(call):
+    return ec2_backends[call.account][call.region]
+
+
+def _own_tags(call, rid):
+    """The caller's account's tags of `rid` (moto's per-account tag store)."""
+    return dict(_backend(call).tags.get(rid) or {})
+
+
+def _tag_set(call, rid):
+    return _items("tagSet", [_x("key", k) + _x("value", v) for k, v in sorted(_own_tags(call, rid).items())])
+
+
+def _tag_specs(call, resource_type):
+    """Tags of the `TagSpecification.N` of `resource_type`; another type: InvalidParameterValue."""
+    f, tags = call.form, {}
+    for k, v in f.items():
+        m = re.fullmatch(r"TagSpecifications?\.(\d+)\.ResourceType", k)
+        if not m:
+            continue
+        if v != resource_type:
+            raise AwsError("InvalidParameterValue", 400,
+                           f"'{v}' is not a valid taggable resource type for this operation.")
+        n = m.group(1)
+        for kk, key in f.items():
+            if re.fullmatch(rf"TagSpecifications?\.{n}\.Tags?\.\d+\.Key", kk):
+                tags[key] = f.get(kk[:-3] + "Value", "")  # the botocore/SDK spelling varies by operation
+    return tags
+
+
+def _numbered(form, prefix):
+    """`prefix.1`, `prefix.2`, ... in numeric order."""
+    found = []
+    for k, v in form.items():
+        m = re.fullmatch(rf"{re.escape(prefix)}\.(\d+)", k)
+        if m:
+            found.append((int(m.group(1)), v))
+    return [v for _, v in sorted(found)]
+
+
+def _filters(form):
+    """{filter name: [values]} of `Filter.N.Name` / `Filter.N.Value.M`."""
+    out = {}
+    for k, v in form.items():
+        m = re.fullmatch(r"Filter\.(\d+)\.Name", k)
+        if m:
+            out.setdefault(v, []).extend(_numbered(form, f"Filter.{m.group(1)}.Value"))
+    return out
+
+
+def _match(filters, fields, call, rid, known):
+    """Whether an item passes every filter: `fields` maps filter names to the item's value(s);
+    `tag:<key>` and `tag-key` look at the caller's own tags. A filter name not in `known`
+    is InvalidParameterValue."""
+    for name, values in filters.items():
+        if name.startswith("tag:"):
+            tv = _own_tags(call, rid).get(name[4:])
+            if tv is None or tv not in values:
+                return False
+        elif name == "tag-key":
+            if not set(_own_tags(call, rid)) & set(values):
+                return False
+        elif name in known:
+            have = fields.get(name)
+            have = have if isinstance(have, (list, tuple, set)) else [have]
+            if not any(str(h) in values for h in have if h is not None):
+                return False
+        else:
+            raise AwsError("InvalidParameterValue", 400, f"The filter '{name}' is invalid")
+    return True
+
+
+def _ec2_page(call, items, set_name, render):
+    """One page of a describe: `MaxResults` 5-1000 (all when absent), `NextToken` ours."""
+    raw, token = call.form.get("MaxResults"), call.form.get("NextToken")
+    size = len(items) or 1
+    if raw not in (None, ""):
+        try:
+            size = int(raw)
+        except ValueError:
+            size = 0
+        if not 5 <= size <= 1000:
+            raise AwsError("InvalidParameterValue", 400,
+                           f"Value ( {raw} ) for parameter maxResults is invalid. Expecting a value between 5 and 1000.")
+    start = 0
+    if token:
+        m = re.fullmatch(r"emu-(\d+)", token)
+        if not m or int(m.group(1)) > len(items):
+            raise AwsError("InvalidPaginationToken", 400, f"Invalid pagination token: {token}")
+        start = int(m.group(1))
+    page, end = items[start:start + size], start + size
+    return _items(set_name, [render(i) for i in page]) + (_x("nextToken", f"emu-{end}") if end < len(items) else "")
+
+
+# ---------------------------------------------------------------- lookups and views
+def _tgw_not_found(tgw_id):
+    return AwsError("InvalidTransitGatewayID.NotFound", 400,
+                    f"Transit Gateway {tgw_id} was deleted or does not exist.")
+
+
+def _visible_tgw(layer, call, tgw_id):
+    """The transit gateway when the caller owns it or it is shared with the caller (RAM), else None."""
+    t = layer.tgw_state.tgws.get(tgw_id or "")
+    if t is None or t["region"] != call.region or _life(t) is None:
+        return None
+    if t["owner"] == call.account or layer.profiles_state.shared(t["owner"], t["region"], t["arn"], call.account):
+        return t
+    return None
+
+
+def _owned_tgw(layer, call, tgw_id):
+    t = layer.tgw_state.tgws.get(tgw_id or "")
+    if t is None or t["owner"] != call.account or t["region"] != call.region or _life(t) is None:
+        raise _tgw_not_found(tgw_id)
+    return t
+
+
+def _rtb_not_found(rtb_id):
+    return AwsError("InvalidRouteTableID.NotFound", 400, f"Transit Gateway Route Table {rtb_id} was deleted or does not exist.")
+
+
+def _owned_rtb(layer, call, rtb_id, usable=True):
+    r = layer.tgw_state.rtbs.get(rtb_id or "")
+    if r is None or r["owner"] != call.account or r["region"] != call.region or _life(r) is None \
+            or (usable and _life(r) in ("deleting", "deleted")):
+        raise _rtb_not_found(rtb_id)
+    return r
+
+
+def _att_not_found(att_id):
+    return AwsError("InvalidTransitGatewayAttachmentID.NotFound", 400,
+                    f"Transit Gateway Attachment {att_id} was deleted or does not exist.")
+
+
+def _visible_att(layer, call, att_id):
+    """The attachment when the caller owns its VPC or its transit gateway, else None."""
+    a = layer.tgw_state.atts.get(att_id or "")
+    if a is None or a["region"] != call.region or _life(a) is None:
+        return None
+    return a if call.account in (a["vpc_owner"], a["tgw_owner"]) else None
+
+
+def _tgw_xml(layer, call, t):
+    o = t["options"]
+    opts = (_x("amazonSideAsn", o["AmazonSideAsn"]) + _items("transitGatewayCidrBlocks", [])
+            + _x("autoAcceptSharedAttachments", o["AutoAcceptSharedAttachments"])
+            + _x("defaultRouteTableAssociation", o["DefaultRouteTableAssociation"])
+            + _x("associationDefaultRouteTableId", t.get("default_rtb") if o["DefaultRouteTableAssociation"] == "enable" else None)
+            + _x("defaultRouteTablePropagation", o["DefaultRouteTablePropagation"])
+            + _x("propagationDefaultRouteTableId", t.get("default_rtb") if o["DefaultRouteTablePropagation"] == "enable" else None)
+            + _x("vpnEcmpSupport", o["VpnEcmpSupport"]) + _x("dnsSupport", o["DnsSupport"])
+            + _x("securityGroupReferencingSupport", o["SecurityGroupReferencingSupport"])
+            + _x("multicastSupport", o["MulticastSupport"]))
+    return (_x("transitGatewayId", t["id"]) + _x("transitGatewayArn", t["arn"]) + _x("state", t.get("shown") or _life(t))
+            + _x("ownerId", t["owner"]) + _x("description", t["description"]) + _x("creationTime", _iso(t["created"]))
+            + f"<options>{opts}</options>" + _tag_set(call, t["id"]))
+
+
+def _rtb_xml(call, r):
+    return (_x("transitGatewayRouteTableId", r["id"]) + _x("transitGatewayId", r["tgw_id"])
+            + _x("state", r.get("shown") or _life(r)) + _x("defaultAssociationRouteTable", r["default"])
+            + _x("defaultPropagationRouteTable", r["default"]) + _x("creationTime", _iso(r["created"]))
+            + _tag_set(call, r["id"]))
+
+
+def _vpc_att_xml(call, a, state=None):
+    opts = "".join(_x(k[0].lower() + k[1:], v) for k, v in a["options"].items())
+    return (_x("transitGatewayAttachmentId", a["id"]) + _x("transitGatewayId", a["tgw_id"]) + _x("vpcId", a["vpc_id"])
+            + _x("vpcOwnerId", a["vpc_owner"]) + _x("state", state or _life(a))
+            + _items("subnetIds", [escape(s) for s in a["subnets"]]) + _x("creationTime", _iso(a["created"]))
+            + f"<options>{opts}</options>" + _tag_set(call, a["id"]))
+
+
+def _att_xml(layer, call, a):
+    rtb = layer.tgw_state.assoc.get(a["id"])
+    assoc = (f"<association>{_x('transitGatewayRouteTableId', rtb)}{_x('state', 'associated')}</association>"
+             if rtb else "")
+    return (_x("transitGatewayAttachmentId", a["id"]) + _x("transitGatewayId", a["tgw_id"])
+            + _x("transitGatewayOwnerId", a["tgw_owner"]) + _x("resourceOwnerId", a["vpc_owner"])
+            + _x("resourceType", "vpc") + _x("resourceId", a["vpc_id"]) + _x("state", _life(a)) + assoc
+            + _x("creationTime", _iso(a["created"])) + _tag_set(call, a["id"]))
+
+
+def _sorted_live(table, keep):
+    return sorted((o for o in table.values() if _life(o) is not None and keep(o)), key=lambda o: (o["seq"], o["id"]))
+
+
+_SEQ = iter(range(1, 1 << 62))
+
+
+# ---------------------------------------------------------------- transit gateways
+def create_transit_gateway(layer, call):
+    st = layer.tgw_state
+    with layer.lock:
+        st.purge()
+        tags = _tag_specs(call, "transit-gateway")
+        opts = dict(TGW_OPTION_DEFAULTS)
+        for k in opts:
+            if call.form.get(f"Options.{k}") not in (None, ""):
+                opts[k] = call.form[f"Options.{k}"]
+        mine = [t for t in st.tgws.values() if t["owner"] == call.account and t["region"] == call.region
+                and _life(t) not in (None, "deleting", "deleted")]
+        limit = layer.profiles_state.limits["transit_gateways_per_region"]
+        if len(mine) >= limit:
+            raise AwsError("TransitGatewayLimitExceeded", 400,
+                           f"You've reached the limit of {limit} transit gateways in this Region.")
+        tid = random_transit_gateway_id()
+        t = {"id": tid, "arn": f"arn:aws:ec2:{call.region}:{call.account}:transit-gateway/{tid}",
+             "owner": call.account, "region": call.region, "description": call.form.get("Description"),
+             "options": opts, "created": time.time(), "seq": next(_SEQ)}
+        st.begin(t, "pending")
+        st.tgws[tid] = t
+        if tags:
+            _backend(call).create_tags([tid], tags)
+        if "enable" in (opts["DefaultRouteTableAssociation"], opts["DefaultRouteTablePropagation"]):
+            t["default_rtb"] = _new_rtb(st, call, t, default=True)["id"]
+        return _ec2_answer(call, f"<transitGateway>{_tgw_xml(layer, call, {**t, 'shown': 'pending'})}</transitGateway>")
+
+
+def describe_transit_gateways(layer, call):
+    with layer.lock:
+        layer.tgw_state.purge()
+        ids = _numbered(call.form, "TransitGatewayIds")
+        for tid in ids:
+            if _visible_tgw(layer, call, tid) is None:
+                raise AwsError("InvalidTransitGatewayID.NotFound", 400, f"The transitGateway ID '{tid}' does not exist.")
+        filters = _filters(call.form)
+
+        def keep(t):
+            if ids and t["id"] not in ids or _visible_tgw(layer, call, t["id"]) is None:
+                return False
+            return _match(filters, {"transit-gateway-id": t["id"], "state": _life(t), "owner-id": t["owner"],
+                                    "options.amazon-side-asn": t["options"]["AmazonSideAsn"],
+                                    "description": t["description"]}, call, t["id"],
+                          ("transit-gateway-id", "state", "owner-id", "options.amazon-side-asn", "description"))
+        items = _sorted_live(layer.tgw_state.tgws, keep)
+        return _ec2_answer(call, _ec2_page(call, items, "transitGatewaySet", lambda t: _tgw_xml(layer, call, t)))
+
+
+def delete_transit_gateway(layer, call):
+    st = layer.tgw_state
+    with layer.lock:
+        st.purge()
+        tid = call.form.get("TransitGatewayId")
+        t = _owned_tgw(layer, call, tid)
+        if _life(t) in ("deleting", "deleted"):
+            raise AwsError("IncorrectState", 400, f"{tid} is in invalid state")
+        live = [a["id"] for a in st.atts.values() if a["tgw_id"] == tid and _life(a) in LIVE_ATTACHMENT + ("deleting",)]
+        if live:
+            raise AwsError("IncorrectState", 400, f"{tid} has non-deleted Transit Gateway Attachments: "
+                           + ", ".join(sorted(live)[:5]))
+        st.begin(t, "deleting")
+        for r in st.rtbs.values():
+            if r["tgw_id"] == tid and _life(r) not in (None, "deleting", "deleted"):
+                st.begin(r, "deleting")
+        now = _now()
+        for share in layer.profiles_state.shares.values():  # a deleted resource leaves every share
+            ra = share["resources"].get(t["arn"])
+            if ra and ra["status"] == "ASSOCIATED":
+                ra.update(status="DISASSOCIATED", lastUpdatedTime=now)
+        return _ec2_answer(call, f"<transitGateway>{_tgw_xml(layer, call, {**t, 'shown': 'deleting'})}</transitGateway>")
+
+
+# ---------------------------------------------------------------- route tables
+def _new_rtb(st, call, t, default=False, tags=None):
+    rid = random_transit_gateway_route_table_id()
+    r = {"id": rid, "tgw_id": t["id"], "owner": t["owner"], "region": t["region"], "default": default,
+         "created": time.time(), "seq": next(_SEQ)}
+    st.begin(r, "pending")
+    st.rtbs[rid] = r
+    if tags:
+        _backend(call).create_tags([rid], tags)
+    return r
+
+
+def create_transit_gateway_route_table(layer, call):
+    st = layer.tgw_state
+    with layer.lock:
+        st.purge()
+        tags = _tag_specs(call, "transit-gateway-route-table")
+        t = _owned_tgw(layer, call, call.form.get("TransitGatewayId"))
+        if _life(t) != "available":
+            raise AwsError("IncorrectState", 400, f"{t['id']} is in invalid state")
+        n = sum(1 for r in st.rtbs.values() if r["tgw_id"] == t["id"] and _life(r) not in (None, "deleting", "deleted"))
+        limit = layer.profiles_state.limits["route_tables_per_transit_gateway"]
+        if n >= limit:
+            raise AwsError("TransitGatewayRouteTableLimitExceeded", 400,
+                           f"Transit gateway {t['id']} has reached the limit of {limit} route tables.")
+        r = _new_rtb(st, call, t, tags=tags)
+        return _ec2_answer(call, f"<transitGatewayRouteTable>{_rtb_xml(call, {**r, 'shown': 'pending'})}"
+                                 "</transitGatewayRouteTable>")
+
+
+def describe_transit_gateway_route_tables(layer, call):
+    st = layer.tgw_state
+    with layer.lock:
+        st.purge()
+        ids = _numbered(call.form, "TransitGatewayRouteTableIds")
+        for rid in ids:
+            _owned_rtb(layer, call, rid, usable=False)
+        filters = _filters(call.form)
+        known = ("transit-gateway-id", "transit-gateway-route-table-id", "state",
+                 "default-association-route-table", "default-propagation-route-table")
+
+        def keep(r):
+            if r["owner"] != call.account or r["region"] != call.region or ids and r["id"] not in ids:
+                return False
+            d = "true" if r["default"] else "false"
+            return _match(filters, {"transit-gateway-id": r["tgw_id"], "transit-gateway-route-table-id": r["id"],
+                                    "state": _life(r), "default-association-route-table": d,
+                                    "default-propagation-route-table": d}, call, r["id"], known)
+        items = _sorted_live(st.rtbs, keep)
+        return _ec2_answer(call, _ec2_page(call, items, "transitGatewayRouteTables", lambda r: _rtb_xml(call, r)))
+
+
+def delete_transit_gateway_route_table(layer, call):
+    st = layer.tgw_state
+    with layer.lock:
+        st.purge()
+        r = _owned_rtb(layer, call, call.form.get("TransitGatewayRouteTableId"))
+        assocs = [a for a, rt in st.assoc.items() if rt == r["id"]]
+        props = [a for (rt, a) in st.props if rt == r["id"]]
+        if assocs or props:
+            raise AwsError("IncorrectState", 400,
+                           f"Transit Gateway Route Table {r['id']} has {len(assocs)} association(s) and "
+                           f"{len(props)} propagation(s); remove them before deleting it.")
+        st.begin(r, "deleting")
+        t = st.tgws.get(r["tgw_id"])
+        if t is not None and t.get("default_rtb") == r["id"]:
+            t.pop("default_rtb")
+        return _ec2_answer(call, f"<transitGatewayRouteTable>{_rtb_xml(call, {**r, 'shown': 'deleting'})}"
+                                 "</transitGatewayRouteTable>")
+
+
+def _rtb_and_att(layer, call):
+    """(route table, attachment) of an associate/propagate request by the route table's owner."""
+    r = _owned_rtb(layer, call, call.form.get("TransitGatewayRouteTableId"))
+    att_id = call.form.get("TransitGatewayAttachmentId")
+    a = _visible_att(layer, call, att_id)
+    if a is None or a["tgw_id"] != r["tgw_id"]:
+        raise _att_not_found(att_id)
+    return r, a
+
+
+def _assoc_xml(r_id, a, state):
+    return (_x("transitGatewayRouteTableId", r_id) + _x("transitGatewayAttachmentId", a["id"])
+            + _x("resourceId", a["vpc_id"]) + _x("resourceType", "vpc") + _x("state", state))
+
+
+def associate_transit_gateway_route_table(layer, call):
+    st = layer.tgw_state
+    with layer.lock:
+        st.purge()
+        r, a = _rtb_and_att(layer, call)
+        if a["id"] in st.assoc:
+            raise AwsError("Resource.AlreadyAssociated", 400,
+                           f"Transit Gateway Attachment {a['id']} is already associated to a route table.")
+        if _life(a) != "available":
+            raise AwsError("IncorrectState", 400, f"{a['id']} is in invalid state")
+        st.assoc[a["id"]] = r["id"]
+        return _ec2_answer(call, f"<association>{_assoc_xml(r['id'], a, 'associating')}</association>")
+
+
+def disassociate_transit_gateway_route_table(layer, call):
+    st = layer.tgw_state
+    with layer.lock:
+        st.purge()
+        r, a = _rtb_and_att(layer, call)
+        if st.assoc.get(a["id"]) != r["id"]:
+            raise AwsError("InvalidAssociation.NotFound", 400,
+                           f"Transit Gateway Attachment {a['id']} is not associated with route table {r['id']}.")
+        del st.assoc[a["id"]]
+        return _ec2_answer(call, f"<association>{_assoc_xml(r['id'], a, 'disassociating')}</association>")
+
+
+def get_transit_gateway_route_table_associations(layer, call):
+    st = layer.tgw_state
+    with layer.lock:
+        st.purge()
+        r = _owned_rtb(layer, call, call.form.get("TransitGatewayRouteTableId"), usable=False)
+        filters = _filters(call.form)
+        known = ("transit-gateway-attachment-id", "resource-id", "resource-type")
+        items = [st.atts[a] for a, rt in st.assoc.items() if rt == r["id"] and a in st.atts
+                 and _match(filters, {"transit-gateway-attachment-id": a, "resource-id": st.atts[a]["vpc_id"],
+                                      "resource-type": "vpc"}, call, a, known)]
+        items.sort(key=lambda a: (a["seq"], a["id"]))
+        return _ec2_answer(call, _ec2_page(call, items, "associations", lambda a: (
+            _x("transitGatewayAttachmentId", a["id"]) + _x("resourceId", a["vpc_id"]) + _x("resourceType", "vpc")
+            + _x("state", "associated"))))
+
+
+def _prop_xml(r_id, a, state):
+    return (_x("transitGatewayAttachmentId", a["id"]) + _x("resourceId", a["vpc_id"]) + _x("resourceType", "vpc")
+            + _x("transitGatewayRouteTableId", r_id) + _x("state", state))
+
+
+def enable_transit_gateway_route_table_propagation(layer, call):
+    st = layer.tgw_state
+    with layer.lock:
+        st.purge()
+        r, a = _rtb_and_att(layer, call)
+        if (r["id"], a["id"]) in st.props:
+            raise AwsError("TransitGatewayRouteTablePropagation.Duplicate", 400,
+                           f"Propagation {a['id']} already exists in Transit Gateway Route Table {r['id']}.")
+        if _life(a) != "available":
+            raise AwsError("IncorrectState", 400, f"{a['id']} is in invalid state")
+        st.props[(r["id"], a["id"])] = next(_SEQ)
+        return _ec2_answer(call, f"<propagation>{_prop_xml(r['id'], a, 'enabling')}</propagation>")
+
+
+def disable_transit_gateway_route_table_propagation(layer, call):
+    st = layer.tgw_state
+    with layer.lock:
+        st.purge()
+        r, a = _rtb_and_att(layer, call)
+        if (r["id"], a["id"]) not in st.props:
+            raise AwsError("TransitGatewayRouteTablePropagation.NotFound", 400,
+                           f"Propagation {a['id']} does not exist in Transit Gateway Route Table {r['id']}.")
+        del st.props[(r["id"], a["id"])]
+        return _ec2_answer(call, f"<propagation>{_prop_xml(r['id'], a, 'disabling')}</propagation>")
+
+
+def get_transit_gateway_route_table_propagations(layer, call):
+    st = layer.tgw_state
+    with layer.lock:
+        st.purge()
+        r = _owned_rtb(layer, call, call.form.get("TransitGatewayRouteTableId"), usable=False)
+        filters = _filters(call.form)
+        known = ("transit-gateway-attachment-id", "resource-id", "resource-type")
+        items = [st.atts[a] for (rt, a), _ in sorted(st.props.items(), key=lambda kv: kv[1])
+                 if rt == r["id"] and a in st.atts
+                 and _match(filters, {"transit-gateway-attachment-id": a, "resource-id": st.atts[a]["vpc_id"],
+                                      "resource-type": "vpc"}, call, a, known)]
+        return _ec2_answer(call, _ec2_page(call, items, "transitGatewayRouteTablePropagations", lambda a: (
+            _x("transitGatewayAttachmentId", a["id"]) + _x("resourceId", a["vpc_id"]) + _x("resourceType", "vpc")
+            + _x("state", "enabled"))))
+
+
+def _vpc_cidrs(a):
+    try:
+        v = ec2_backends[a["vpc_owner"]][a["region"]].vpcs.get(a["vpc_id"])
+    except Exception:
+        v = None
+    if v is None:
+        return []
+    blocks = [x.get("cidr_block") for x in v.cidr_block_association_set
+              if (x.get("cidr_block_state") or {}).get("state", "associated") == "associated"]
+    return [c for c in blocks if c] or [v.cidr_block]
+
+
+def search_transit_gateway_routes(layer, call):
+    st = layer.tgw_state
+    with layer.lock:
+        st.purge()
+        r = _owned_rtb(layer, call, call.form.get("TransitGatewayRouteTableId"), usable=False)
+        filters = _filters(call.form)
+        if not filters:
+            raise AwsError("MissingParameter", 400, "The request must contain the parameter Filters")
+        routes = {}  # cidr -> [attachment]: propagated routes of `available` attachments
+        for (rt, att_id), _ in sorted(st.props.items(), key=lambda kv: kv[1]):
+            a = st.atts.get(att_id)
+            if rt != r["id"] or a is None or _life(a) != "available":
+                continue
+            for cidr in _vpc_cidrs(a):
+                routes.setdefault(cidr, []).append(a)
+        out = []
+        known = ("type", "state", "route-search.exact-match", "transit-gateway-attachment-id", "resource-id",
+                 "resource-type", "attachment.transit-gateway-attachment-id", "attachment.resource-id",
+                 "attachment.resource-type")
+        for cidr in sorted(routes, key=lambda c: ipaddress.ip_network(c, strict=False)):
+            atts = routes[cidr]
+            ids, vpcs = [a["id"] for a in atts], [a["vpc_id"] for a in atts]
+            if not _match(filters, {"type": "propagated", "state": "active", "route-search.exact-match": cidr,
+                                    "transit-gateway-attachment-id": ids, "attachment.transit-gateway-attachment-id": ids,
+                                    "resource-id": vpcs, "attachment.resource-id": vpcs, "resource-type": "vpc",
+                                    "attachment.resource-type": "vpc"}, call, "", known):
+                continue
+            out.append(_x("destinationCidrBlock", cidr) + _items("transitGatewayAttachments", [
+                _x("resourceId", a["vpc_id"]) + _x("transitGatewayAttachmentId", a["id"]) + _x("resourceType", "vpc")
+                for a in atts]) + _x("type", "propagated") + _x("state", "active"))
+        limit = int(call.form.get("MaxResults") or 1000)
+        return _ec2_answer(call, _items("routeSet", out[:limit]) + _x("additionalRoutesAvailable", len(out) > limit))
+
+
+# ---------------------------------------------------------------- VPC attachments
+def _attach_to_default(st, t, a):
+    """With the gateway's default route table options on, an attachment becoming `pending`
+    (created in the owner's account, or accepted) is associated with / propagates to it."""
+    rtb = t.get("default_rtb")
+    if rtb is None or rtb not in st.rtbs:
+        return
+    if t["options"]["DefaultRouteTableAssociation"] == "enable" and a["id"] not in st.assoc:
+        st.assoc[a["id"]] = rtb
+    if t["options"]["DefaultRouteTablePropagation"] == "enable":
+        st.props.setdefault((rtb, a["id"]), next(_SEQ))
+
+
+def create_transit_gateway_vpc_attachment(layer, call):
+    st = layer.tgw_state
+    f = call.form
+    with layer.lock:
+        st.purge()
+        tags = _tag_specs(call, "transit-gateway-attachment")
+        tgw_id, vpc_id = f.get("TransitGatewayId"), f.get("VpcId")
+        t = _visible_tgw(layer, call, tgw_id)
+        if t is None or _life(t) in ("deleting", "deleted"):
+            raise _tgw_not_found(tgw_id)
+        if _life(t) != "available":
+            raise AwsError("IncorrectState", 400, f"{tgw_id} is in invalid state")
+        backend = _backend(call)
+        if vpc_id not in backend.vpcs:
+            raise AwsError("InvalidVpcID.NotFound", 400, f"The vpc ID '{vpc_id}' does not exist")
+        subnet_ids = _numbered(f, "SubnetIds")
+        if not subnet_ids:
+            raise AwsError("MissingParameter", 400, "The request must contain the parameter SubnetIds")
+        zones = {}
+        for sid in subnet_ids:
+            try:
+                sn = backend.get_subnet(sid)
+            except Exception:
+                raise AwsError("InvalidSubnetID.NotFound", 400, f"The subnet ID '{sid}' does not exist")
+            if sn.vpc_id != vpc_id:
+                raise AwsError("InvalidParameterValue", 400, f"Subnet {sid} does not belong to VPC {vpc_id}.")
+            if sn.availability_zone in zones:
+                raise AwsError("DuplicateSubnetsInSameZone", 400,
+                               f"Duplicate Subnets for same Availability Zone: {zones[sn.availability_zone]}, {sid}")
+            zones[sn.availability_zone] = sid
+        live = [a for a in st.atts.values() if a["tgw_id"] == tgw_id and _life(a) in LIVE_ATTACHMENT]
+        if any(a["vpc_id"] == vpc_id for a in live):
+            raise AwsError("DuplicateTransitGatewayAttachment", 400,
+                           f"{tgw_id} has non-deleted Transit Gateway Attachments with same VPC ID.")
+        limit = layer.profiles_state.limits["attachments_per_transit_gateway"]
+        if len(live) >= limit:
+            raise AwsError("TransitGatewayAttachmentLimitExceeded", 400,
+                           f"Transit Gateway {tgw_id} has reached the limit of {limit} attachments.")
+        opts = dict(VPC_ATTACHMENT_OPTION_DEFAULTS)
+        for k in opts:
+            if f.get(f"Options.{k}") not in (None, ""):
+                opts[k] = f[f"Options.{k}"]
+        aid = random_transit_gateway_attachment_id()
+        a = {"id": aid, "tgw_id": tgw_id, "tgw_owner": t["owner"], "vpc_id": vpc_id, "vpc_owner": call.account,
+             "region": call.region, "subnets": subnet_ids, "options": opts, "created": time.time(),
+             "seq": next(_SEQ), "creator": call.account}
+        cross = t["owner"] != call.account and t["options"]["AutoAcceptSharedAttachments"] != "enable"
+        st.begin(a, "pendingAcceptance" if cross else "pending")
+        st.atts[aid] = a
+        if tags:
+            backend.create_tags([aid], tags)
+        if not cross:
+            _attach_to_default(st, t, a)
+        shown = "pendingAcceptance" if cross else "pending"
+        return _ec2_answer(call, f"<transitGatewayVpcAttachment>{_vpc_att_xml(call, a, shown)}"
+                                 "</transitGatewayVpcAttachment>")
+
+
+def describe_transit_gateway_vpc_attachments(layer, call):
+    st = layer.tgw_state
+    with layer.lock:
+        st.purge()
+        ids = _numbered(call.form, "TransitGatewayAttachmentIds")
+        for aid in ids:
+            if _visible_att(layer, call, aid) is None:
+                raise _att_not_found(aid)
+        filters = _filters(call.form)
+        known = ("transit-gateway-id", "vpc-id", "state", "transit-gateway-attachment-id", "vpc-owner-id")
+
+        def keep(a):
+            if ids and a["id"] not in ids or _visible_att(layer, call, a["id"]) is None:
+                return False
+            return _match(filters, {"transit-gateway-id": a["tgw_id"], "vpc-id": a["vpc_id"], "state": _life(a),
+                                    "transit-gateway-attachment-id": a["id"], "vpc-owner-id": a["vpc_owner"]},
+                          call, a["id"], known)
+        items = _sorted_live(st.atts, keep)
+        return _ec2_answer(call, _ec2_page(call, items, "transitGatewayVpcAttachments", lambda a: _vpc_att_xml(call, a)))
+
+
+def describe_transit_gateway_attachments(layer, call):
+    st = layer.tgw_state
+    with layer.lock:
+        st.purge()
+        ids = _numbered(call.form, "TransitGatewayAttachmentIds")
+        for aid in ids:
+            if _visible_att(layer, call, aid) is None:
+                raise _att_not_found(aid)
+        filters = _filters(call.form)
+        known = ("transit-gateway-id", "resource-id", "resource-owner-id", "resource-type", "state",
+                 "association.transit-gateway-route-table-id", "association.state", "transit-gateway-owner-id",
+                 "transit-gateway-attachment-id")
+
+        def keep(a):
+            if ids and a["id"] not in ids or _visible_att(layer, call, a["id"]) is None:
+                return False
+            rtb = st.assoc.get(a["id"])
+            return _match(filters, {"transit-gateway-id": a["tgw_id"], "resource-id": a["vpc_id"],
+                                    "resource-owner-id": a["vpc_owner"], "resource-type": "vpc", "state": _life(a),
+                                    "association.transit-gateway-route-table-id": rtb,
+                                    "association.state": "associated" if rtb else None,
+                                    "transit-gateway-owner-id": a["tgw_owner"],
+                                    "transit-gateway-attachment-id": a["id"]}, call, a["id"], known)
+        items = _sorted_live(st.atts, keep)
+        return _ec2_answer(call, _ec2_page(call, items, "transitGatewayAttachments", lambda a: _att_xml(layer, call, a)))
+
+
+def _att_by_tgw_owner(layer, call):
+    att_id = call.form.get("TransitGatewayAttachmentId")
+    a = _visible_att(layer, call, att_id)
+    if a is None:
+        raise _att_not_found(att_id)
+    if a["tgw_owner"] != call.account:
+        raise AwsError("InvalidParameterValue", 400, f"Only the owner of transit gateway {a['tgw_id']} can accept "
+                                                     f"or reject attachment {att_id}.")
+    if _life(a) != "pendingAcceptance":
+        raise AwsError("IncorrectState", 400, f"{att_id} is in invalid state")
+    return a
+
+
+def accept_transit_gateway_vpc_attachment(layer, call):
+    st = layer.tgw_state
+    with layer.lock:
+        st.purge()
+        a = _att_by_tgw_owner(layer, call)
+        st.begin(a, "pending")
+        _attach_to_default(st, st.tgws[a["tgw_id"]], a)
+        return _ec2_answer(call, f"<transitGatewayVpcAttachment>{_vpc_att_xml(call, a, 'pending')}"
+                                 "</transitGatewayVpcAttachment>")
+
+
+def reject_transit_gateway_vpc_attachment(layer, call):
+    st = layer.tgw_state
+    with layer.lock:
+        st.purge()
+        a = _att_by_tgw_owner(layer, call)
+        st.begin(a, "rejected")
+        return _ec2_answer(call, f"<transitGatewayVpcAttachment>{_vpc_att_xml(call, a, 'rejecting')}"
+                                 "</transitGatewayVpcAttachment>")
+
+
+def delete_transit_gateway_vpc_attachment(layer, call):
+    st = layer.tgw_state
+    with layer.lock:
+        st.purge()
+        att_id = call.form.get("TransitGatewayAttachmentId")
+        a = _visible_att(layer, call, att_id)
+        if a is None or _life(a) in ("deleted", "rejected"):
+            raise _att_not_found(att_id)
+        if _life(a) == "deleting":
+            raise AwsError("IncorrectState", 400, f"{att_id} is in invalid state")
+        st.begin(a, "deleting")
+        st.assoc.pop(a["id"], None)
+        for key in [k for k in st.props if k[1] == a["id"]]:
+            del st.props[key]
+        return _ec2_answer(call, f"<transitGatewayVpcAttachment>{_vpc_att_xml(call, a, 'deleting')}"
+                                 "</transitGatewayVpcAttachment>")
+
+
+# ---------------------------------------------------------------- VPC routes to a transit gateway
+class _TgwTarget:
+    """What moto's route needs of its `transit_gateway`: the id."""
+
+    def __init__(self, tgw_id):
+        self.id = tgw_id
+
+
+def _vpc_attached(st, vpc_id, tgw_id, states):
+    return any(a["vpc_id"] == vpc_id and a["tgw_id"] == tgw_id and _life(a) in states for a in st.atts.values())
+
+
+def route_to_transit_gateway(layer, call):
+    """CreateRoute/ReplaceRoute with `TransitGatewayId`: the gateway must be the caller's or
+    shared with it, and the route table's VPC must have a non-deleted attachment to it, else
+    `InvalidTransitGatewayID.NotFound` (as AWS answers a route made before the attachment).
+    moto keeps the route; we set its target (moto looked the id up in the caller's own
+    account and found nothing)."""
+    tgw_id = call.form.get("TransitGatewayId")
+    if not tgw_id:
+        return layer.pass_to_moto(call)
+    st = layer.tgw_state
+    with layer.lock:
+        st.purge()
+        backend = _backend(call)
+        rt = backend.route_tables.get(call.form.get("RouteTableId", ""))
+        if rt is None:
+            return layer.pass_to_moto(call)  # moto's InvalidRouteTableID.NotFound
+        t = _visible_tgw(layer, call, tgw_id)
+        if t is None or not _vpc_attached(st, rt.vpc_id, tgw_id, LIVE_ATTACHMENT):
+            raise AwsError("InvalidTransitGatewayID.NotFound", 400, f"The transitGateway ID '{tgw_id}' does not exist.")
+        answer = layer.pass_to_moto(call)
+        if answer[0] == 200:
+            dest = (call.form.get("DestinationCidrBlock") or call.form.get("DestinationIpv6CidrBlock")
+                    or call.form.get("DestinationPrefixListId"))
+            for route in rt._routes.values():
+                if dest in (route.destination_cidr_block, route.destination_ipv6_cidr_block,
+                            getattr(route.destination_prefix_list, "id", None)):
+                    route.transit_gateway = _TgwTarget(tgw_id)
+        return answer
+
+
+def describe_route_tables(layer, call):
+    """moto's answer; a route to a transit gateway whose VPC has no `available` attachment to it
+    (pending, pending acceptance, deleted) is `blackhole`, as AWS shows it."""
+    status, headers, out = layer.pass_to_moto(call)
+    if status != 200 or b"<transitGatewayId>" not in out:
+        return status, headers, out
+    st = layer.tgw_state
+    root = ET.fromstring(out)
+    ns = root.tag[1:].split("}")[0] if root.tag.startswith("{") else ""
+    q = (lambda tag: f"{{{ns}}}{tag}") if ns else (lambda tag: tag)  # noqa: E731
+    with layer.lock:
+        for table in root.iter(q("item")):
+            vpc_id = table.findtext(q("vpcId"))
+            routes = table.find(q("routeSet"))
+            if vpc_id is None or routes is None:
+                continue
+            for route in routes.findall(q("item")):
+                tgw_id = route.findtext(q("transitGatewayId"))
+                state = route.find(q("state"))
+                if tgw_id and state is not None and not _vpc_attached(st, vpc_id, tgw_id, ("available",)):
+                    state.text = "blackhole"
+    ET.register_namespace("", ns)
+    return status, headers, b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root)
+
+
+TGW_OVERRIDES = {
+    ("ec2", "CreateTransitGateway"): create_transit_gateway,
+    ("ec2", "DescribeTransitGateways"): describe_transit_gateways,
+    ("ec2", "DeleteTransitGateway"): delete_transit_gateway,
+    ("ec2", "CreateTransitGatewayRouteTable"): create_transit_gateway_route_table,
+    ("ec2", "DescribeTransitGatewayRouteTables"): describe_transit_gateway_route_tables,
+    ("ec2", "DeleteTransitGatewayRouteTable"): delete_transit_gateway_route_table,
+    ("ec2", "AssociateTransitGatewayRouteTable"): associate_transit_gateway_route_table,
+    ("ec2", "DisassociateTransitGatewayRouteTable"): disassociate_transit_gateway_route_table,
+    ("ec2", "GetTransitGatewayRouteTableAssociations"): get_transit_gateway_route_table_associations,
+    ("ec2", "EnableTransitGatewayRouteTablePropagation"): enable_transit_gateway_route_table_propagation,
+    ("ec2", "DisableTransitGatewayRouteTablePropagation"): disable_transit_gateway_route_table_propagation,
+    ("ec2", "GetTransitGatewayRouteTablePropagations"): get_transit_gateway_route_table_propagations,
+    ("ec2", "SearchTransitGatewayRoutes"): search_transit_gateway_routes,
+    ("ec2", "CreateTransitGatewayVpcAttachment"): create_transit_gateway_vpc_attachment,
+    ("ec2", "DescribeTransitGatewayVpcAttachments"): describe_transit_gateway_vpc_attachments,
+    ("ec2", "DescribeTransitGatewayAttachments"): describe_transit_gateway_attachments,
+    ("ec2", "AcceptTransitGatewayVpcAttachment"): accept_transit_gateway_vpc_attachment,
+    ("ec2", "RejectTransitGatewayVpcAttachment"): reject_transit_gateway_vpc_attachment,
+    ("ec2", "DeleteTransitGatewayVpcAttachment"): delete_transit_gateway_vpc_attachment,
+    ("ec2", "CreateRoute"): route_to_transit_gateway,
+    ("ec2", "ReplaceRoute"): route_to_transit_gateway,
+    ("ec2", "DescribeRouteTables"): describe_route_tables,
+}
+
+
 PROFILES_OVERRIDES = {
     ("route53profiles", "CreateProfile"): create_profile,
     ("route53profiles", "GetProfile"): get_profile,
@@ -1965,6 +2820,7 @@ OVERRIDES = {
     ("ec2", "DescribeManagedPrefixLists"): describe_managed_prefix_lists,
 }
 OVERRIDES.update(PROFILES_OVERRIDES)
+OVERRIDES.update(TGW_OVERRIDES)
 
 
 def build_app(propagation_ms=0, route53_buckets=False):

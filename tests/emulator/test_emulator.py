@@ -984,7 +984,10 @@ def test_one_profile_per_vpc_and_vpcs_per_profile_limit(profiles, emu):
     assert http(emu.url + "/_emulator/limits", "POST", {"nope": 1})[0] == 400
     assert http(emu.url + "/_emulator/reset", "POST")[0] == 200
     assert http(emu.url + "/_emulator/limits")[1] == {"profiles_per_region": 5, "vpcs_per_profile": 1000,
-                                                      "resources_per_profile": 5000}
+                                                      "resources_per_profile": 5000,
+                                                      "transit_gateways_per_region": 5,
+                                                      "route_tables_per_transit_gateway": 20,
+                                                      "attachments_per_transit_gateway": 5000}
 
 
 def test_delete_profile_refused_while_associated(profiles, emu):
@@ -1210,3 +1213,426 @@ def test_reset_clears_profiles_shares_and_organization(profiles, emu):
     assert emu.client(HUB, "route53profiles").list_profiles()["ProfileSummaries"] == []
     assert emu.client(HUB, "ram").get_resource_shares(resourceOwner="SELF")["resourceShares"] == []
     assert http(emu.url + "/_emulator/ram-organization")[1] == {"all": False, "accounts": []}
+
+
+# ------------------------------------------------------------------ EC2 transit gateways
+def tgw_arn(tgw_id, account=HUB):
+    return f"arn:aws:ec2:{REGION}:{account}:transit-gateway/{tgw_id}"
+
+
+def subnet(ec2, vpc_id, cidr, az):
+    return ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone=az)["Subnet"]["SubnetId"]
+
+
+def tags(key, value, rtype):
+    return [{"ResourceType": rtype, "Tags": [{"Key": key, "Value": value}]}]
+
+
+@pytest.fixture
+def tgw(emu):
+    """Hub account H with a transit gateway (as the service makes it) and a VPC; spoke S with a
+    VPC in two zones. Nothing shared yet."""
+    h, s = emu.client(HUB, "ec2"), emu.client(SPOKE, "ec2")
+    hub_vpc, spoke_vpc = vpc(h, "10.0.0.0/16"), vpc(s, "10.1.0.0/16")
+    t = h.create_transit_gateway(
+        Description="hub", TagSpecifications=tags("eh:hub", "h1", "transit-gateway"),
+        Options={"AmazonSideAsn": 64600, "AutoAcceptSharedAttachments": "disable",
+                 "DefaultRouteTableAssociation": "disable", "DefaultRouteTablePropagation": "disable",
+                 "DnsSupport": "enable"})["TransitGateway"]
+    return dict(h=h, s=s, ram_h=emu.client(HUB, "ram"), ram_s=emu.client(SPOKE, "ram"), tgw=t,
+                tgw_id=t["TransitGatewayId"], hub_vpc=hub_vpc, spoke_vpc=spoke_vpc,
+                hub_subnets=[subnet(h, hub_vpc, "10.0.1.0/24", "us-east-1a")],
+                spoke_subnets=[subnet(s, spoke_vpc, "10.1.1.0/24", "us-east-1a"),
+                               subnet(s, spoke_vpc, "10.1.2.0/24", "us-east-1b")])
+
+
+def share_tgw(env):
+    """RAM share of the TGW with S, invitation accepted: S sees the TGW."""
+    share = env["ram_h"].create_resource_share(name="tgw", resourceArns=[tgw_arn(env["tgw_id"])],
+                                               principals=[SPOKE])["resourceShare"]
+    inv = env["ram_s"].get_resource_share_invitations()["resourceShareInvitations"][0]
+    env["ram_s"].accept_resource_share_invitation(resourceShareInvitationArn=inv["resourceShareInvitationArn"])
+    return share["resourceShareArn"]
+
+
+def spoke_attach(env, **extra):
+    return env["s"].create_transit_gateway_vpc_attachment(
+        TransitGatewayId=env["tgw_id"], VpcId=env["spoke_vpc"], SubnetIds=env["spoke_subnets"],
+        TagSpecifications=tags("eh:spoke", "s1", "transit-gateway-attachment"), **extra)["TransitGatewayVpcAttachment"]
+
+
+def test_transit_gateway_create_describe_and_filters(tgw, emu):
+    h, t = tgw["h"], tgw["tgw"]
+    assert t["State"] == "pending" and t["OwnerId"] == HUB and t["Description"] == "hub"
+    assert t["TransitGatewayArn"] == tgw_arn(tgw["tgw_id"])
+    o = t["Options"]
+    assert (o["AmazonSideAsn"], o["AutoAcceptSharedAttachments"], o["DefaultRouteTableAssociation"],
+            o["DefaultRouteTablePropagation"], o["DnsSupport"]) == (64600, "disable", "disable", "disable", "enable")
+    assert "AssociationDefaultRouteTableId" not in o  # no default route table when both are off
+    assert t["Tags"] == [{"Key": "eh:hub", "Value": "h1"}]
+    got = h.describe_transit_gateways(TransitGatewayIds=[tgw["tgw_id"]])["TransitGateways"]
+    assert [g["State"] for g in got] == ["available"]
+    for flt in ({"Name": "tag:eh:hub", "Values": ["h1"]}, {"Name": "state", "Values": ["available"]},
+                {"Name": "owner-id", "Values": [HUB]}):
+        assert [g["TransitGatewayId"] for g in h.describe_transit_gateways(Filters=[flt])["TransitGateways"]] \
+            == [tgw["tgw_id"]]
+    assert h.describe_transit_gateways(Filters=[{"Name": "tag:eh:hub", "Values": ["other"]}])["TransitGateways"] == []
+    with pytest.raises(ClientError) as e:
+        h.describe_transit_gateways(TransitGatewayIds=["tgw-0123456789abcdef0"])
+    assert code(e) == ("InvalidTransitGatewayID.NotFound", 400)
+    # Not shared: invisible to S.
+    assert tgw["s"].describe_transit_gateways()["TransitGateways"] == []
+    with pytest.raises(ClientError) as e:
+        tgw["s"].describe_transit_gateways(TransitGatewayIds=[tgw["tgw_id"]])
+    assert code(e) == ("InvalidTransitGatewayID.NotFound", 400)
+    # Defaults on: a default route table is made.
+    d = h.create_transit_gateway()["TransitGateway"]["Options"]
+    assert d["DefaultRouteTableAssociation"] == "enable" and d["AssociationDefaultRouteTableId"].startswith("tgw-rtb-")
+
+
+def test_transit_gateway_pending_and_deleting_delays(tgw, emu):
+    assert http(emu.url + "/_emulator/transit-gateway-timing", "POST",
+                {"pending_ms": 300, "deleting_ms": 300, "deleted_retention_ms": 300})[0] == 200
+    h = tgw["h"]
+    tid = h.create_transit_gateway()["TransitGateway"]["TransitGatewayId"]
+    assert h.describe_transit_gateways(TransitGatewayIds=[tid])["TransitGateways"][0]["State"] == "pending"
+    with pytest.raises(ClientError) as e:  # AWS refuses attachments until the gateway is available
+        h.create_transit_gateway_vpc_attachment(TransitGatewayId=tid, VpcId=tgw["hub_vpc"],
+                                                SubnetIds=tgw["hub_subnets"])
+    assert code(e) == ("IncorrectState", 400)
+    time.sleep(0.35)
+    assert h.describe_transit_gateways(TransitGatewayIds=[tid])["TransitGateways"][0]["State"] == "available"
+    assert h.delete_transit_gateway(TransitGatewayId=tid)["TransitGateway"]["State"] == "deleting"
+    assert h.describe_transit_gateways(TransitGatewayIds=[tid])["TransitGateways"][0]["State"] == "deleting"
+    time.sleep(0.35)
+    assert h.describe_transit_gateways(TransitGatewayIds=[tid])["TransitGateways"][0]["State"] == "deleted"
+    time.sleep(0.35)
+    assert tid not in [g["TransitGatewayId"] for g in h.describe_transit_gateways()["TransitGateways"]]
+    assert http(emu.url + "/_emulator/transit-gateway-timing")[1] == \
+        {"pending_ms": 300, "deleting_ms": 300, "deleted_retention_ms": 300}
+    assert http(emu.url + "/_emulator/transit-gateway-timing", "POST", {"pending": 1})[0] == 400
+    http(emu.url + "/_emulator/reset", "POST")
+    assert http(emu.url + "/_emulator/transit-gateway-timing")[1]["pending_ms"] == 0
+
+
+def test_transit_gateway_route_tables(tgw):
+    h, tid = tgw["h"], tgw["tgw_id"]
+    r = h.create_transit_gateway_route_table(
+        TransitGatewayId=tid, TagSpecifications=tags("Name", "A", "transit-gateway-route-table"))["TransitGatewayRouteTable"]
+    rid = r["TransitGatewayRouteTableId"]
+    assert r["State"] == "pending" and r["TransitGatewayId"] == tid and r["Tags"] == [{"Key": "Name", "Value": "A"}]
+    other = h.create_transit_gateway_route_table(TransitGatewayId=tid)["TransitGatewayRouteTable"]
+    by_tgw = h.describe_transit_gateway_route_tables(
+        Filters=[{"Name": "transit-gateway-id", "Values": [tid]}])["TransitGatewayRouteTables"]
+    assert [x["TransitGatewayRouteTableId"] for x in by_tgw] == [rid, other["TransitGatewayRouteTableId"]]
+    assert all(x["State"] == "available" for x in by_tgw)
+    by_tag = h.describe_transit_gateway_route_tables(Filters=[{"Name": "tag:Name", "Values": ["A"]}])
+    assert [x["TransitGatewayRouteTableId"] for x in by_tag["TransitGatewayRouteTables"]] == [rid]
+    assert h.describe_transit_gateway_route_tables(TransitGatewayRouteTableIds=[rid])["TransitGatewayRouteTables"][0][
+        "DefaultAssociationRouteTable"] is False
+    with pytest.raises(ClientError) as e:
+        tgw["s"].describe_transit_gateway_route_tables(TransitGatewayRouteTableIds=[rid])
+    assert code(e) == ("InvalidRouteTableID.NotFound", 400)
+    with pytest.raises(ClientError) as e:
+        tgw["s"].create_transit_gateway_route_table(TransitGatewayId=tid)
+    assert code(e) == ("InvalidTransitGatewayID.NotFound", 400)
+    assert h.delete_transit_gateway_route_table(TransitGatewayRouteTableId=rid)["TransitGatewayRouteTable"]["State"] \
+        == "deleting"
+    assert h.describe_transit_gateway_route_tables(TransitGatewayRouteTableIds=[other["TransitGatewayRouteTableId"]])
+    with pytest.raises(ClientError) as e:
+        h.delete_transit_gateway_route_table(TransitGatewayRouteTableId=rid)
+    assert code(e) == ("InvalidRouteTableID.NotFound", 400)
+
+
+def test_transit_gateway_hub_spoke_flow(tgw, emu):
+    h, s, tid = tgw["h"], tgw["s"], tgw["tgw_id"]
+    ra = h.create_transit_gateway_route_table(TransitGatewayId=tid)["TransitGatewayRouteTable"]["TransitGatewayRouteTableId"]
+    rb = h.create_transit_gateway_route_table(TransitGatewayId=tid)["TransitGatewayRouteTable"]["TransitGatewayRouteTableId"]
+    # The hub's own VPC: no acceptance.
+    hub_att = h.create_transit_gateway_vpc_attachment(TransitGatewayId=tid, VpcId=tgw["hub_vpc"],
+                                                      SubnetIds=tgw["hub_subnets"])["TransitGatewayVpcAttachment"]
+    assert hub_att["State"] == "pending" and hub_att["VpcOwnerId"] == HUB
+    # Shared through RAM: S sees the TGW (owner H, no tags of H's).
+    share_tgw(tgw)
+    seen = s.describe_transit_gateways(TransitGatewayIds=[tid])["TransitGateways"][0]
+    assert seen["OwnerId"] == HUB and seen["State"] == "available" and seen.get("Tags", []) == []
+    assert [r["arn"] for r in tgw["ram_s"].list_resources(resourceOwner="OTHER-ACCOUNTS")["resources"]] == [tgw_arn(tid)]
+    # S attaches its VPC: pendingAcceptance.
+    att = spoke_attach(tgw)
+    aid = att["TransitGatewayAttachmentId"]
+    assert (att["State"], att["VpcOwnerId"], att["VpcId"], att["TransitGatewayId"]) == \
+        ("pendingAcceptance", SPOKE, tgw["spoke_vpc"], tid)
+    assert att["SubnetIds"] == tgw["spoke_subnets"] and att["Tags"] == [{"Key": "eh:spoke", "Value": "s1"}]
+    # Both sides see it; tags are the caller's own (H sees none of S's).
+    for client, expect_tags in ((s, [{"Key": "eh:spoke", "Value": "s1"}]), (h, [])):
+        got = client.describe_transit_gateway_vpc_attachments(TransitGatewayAttachmentIds=[aid])[
+            "TransitGatewayVpcAttachments"][0]
+        assert (got["State"], got["VpcOwnerId"], got.get("Tags", [])) == ("pendingAcceptance", SPOKE, expect_tags)
+    pending = h.describe_transit_gateway_vpc_attachments(Filters=[
+        {"Name": "transit-gateway-id", "Values": [tid]}, {"Name": "state", "Values": ["pendingAcceptance"]}])
+    assert [a["TransitGatewayAttachmentId"] for a in pending["TransitGatewayVpcAttachments"]] == [aid]
+    assert [a["TransitGatewayAttachmentId"] for a in s.describe_transit_gateway_vpc_attachments(Filters=[
+        {"Name": "tag:eh:spoke", "Values": ["s1"]}])["TransitGatewayVpcAttachments"]] == [aid]
+    assert [a["TransitGatewayAttachmentId"] for a in s.describe_transit_gateway_vpc_attachments(Filters=[
+        {"Name": "vpc-id", "Values": [tgw["spoke_vpc"]]}])["TransitGatewayVpcAttachments"]] == [aid]
+    # Only H accepts.
+    with pytest.raises(ClientError) as e:
+        s.accept_transit_gateway_vpc_attachment(TransitGatewayAttachmentId=aid)
+    assert code(e)[0] == "InvalidParameterValue"
+    assert h.accept_transit_gateway_vpc_attachment(TransitGatewayAttachmentId=aid)[
+        "TransitGatewayVpcAttachment"]["State"] == "pending"
+    with pytest.raises(ClientError) as e:
+        h.accept_transit_gateway_vpc_attachment(TransitGatewayAttachmentId=aid)
+    assert code(e) == ("IncorrectState", 400)
+    assert s.describe_transit_gateway_vpc_attachments(TransitGatewayAttachmentIds=[aid])[
+        "TransitGatewayVpcAttachments"][0]["State"] == "available"
+    # H: associate with A, propagate into B.
+    assoc = h.associate_transit_gateway_route_table(TransitGatewayRouteTableId=ra, TransitGatewayAttachmentId=aid)
+    assert assoc["Association"] == {"TransitGatewayRouteTableId": ra, "TransitGatewayAttachmentId": aid,
+                                    "ResourceId": tgw["spoke_vpc"], "ResourceType": "vpc", "State": "associating"}
+    prop = h.enable_transit_gateway_route_table_propagation(TransitGatewayRouteTableId=rb, TransitGatewayAttachmentId=aid)
+    assert prop["Propagation"]["State"] == "enabling" and prop["Propagation"]["TransitGatewayRouteTableId"] == rb
+    assert h.get_transit_gateway_route_table_associations(TransitGatewayRouteTableId=ra, Filters=[
+        {"Name": "transit-gateway-attachment-id", "Values": [aid]}])["Associations"] == [
+        {"TransitGatewayAttachmentId": aid, "ResourceId": tgw["spoke_vpc"], "ResourceType": "vpc", "State": "associated"}]
+    assert h.get_transit_gateway_route_table_propagations(TransitGatewayRouteTableId=rb, Filters=[
+        {"Name": "transit-gateway-attachment-id", "Values": [aid]}])["TransitGatewayRouteTablePropagations"] == [
+        {"TransitGatewayAttachmentId": aid, "ResourceId": tgw["spoke_vpc"], "ResourceType": "vpc", "State": "enabled"}]
+    atts = h.describe_transit_gateway_attachments(Filters=[
+        {"Name": "association.transit-gateway-route-table-id", "Values": [ra]}])["TransitGatewayAttachments"]
+    assert [(a["TransitGatewayAttachmentId"], a["ResourceOwnerId"], a["TransitGatewayOwnerId"], a["Association"])
+            for a in atts] == [(aid, SPOKE, HUB, {"TransitGatewayRouteTableId": ra, "State": "associated"})]
+    assert [a["TransitGatewayAttachmentId"] for a in h.describe_transit_gateway_attachments(Filters=[
+        {"Name": "resource-owner-id", "Values": [SPOKE]}, {"Name": "resource-id", "Values": [tgw["spoke_vpc"]]},
+        {"Name": "state", "Values": ["available"]}])["TransitGatewayAttachments"]] == [aid]
+    routes = h.search_transit_gateway_routes(TransitGatewayRouteTableId=rb, Filters=[
+        {"Name": "type", "Values": ["propagated"]}])
+    assert routes["Routes"] == [{"DestinationCidrBlock": "10.1.0.0/16", "Type": "propagated", "State": "active",
+                                 "TransitGatewayAttachments": [{"ResourceId": tgw["spoke_vpc"],
+                                                                "TransitGatewayAttachmentId": aid,
+                                                                "ResourceType": "vpc"}]}]
+    assert routes["AdditionalRoutesAvailable"] is False
+    assert h.search_transit_gateway_routes(TransitGatewayRouteTableId=rb, Filters=[
+        {"Name": "type", "Values": ["static"]}])["Routes"] == []
+    assert h.search_transit_gateway_routes(TransitGatewayRouteTableId=ra, Filters=[
+        {"Name": "state", "Values": ["active"]}])["Routes"] == []
+    # VPC routes to the TGW on both sides.
+    for client, vpc_id, dest in ((s, tgw["spoke_vpc"], "10.0.0.0/16"), (h, tgw["hub_vpc"], "10.1.0.0/16")):
+        rtb = client.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"][0]["RouteTableId"]
+        client.create_route(RouteTableId=rtb, DestinationCidrBlock=dest, TransitGatewayId=tid)
+        got = client.describe_route_tables(RouteTableIds=[rtb])["RouteTables"][0]["Routes"]
+        assert {"DestinationCidrBlock": dest, "TransitGatewayId": tid, "Origin": "CreateRoute", "State": "active"} in got
+        assert client.describe_route_tables(Filters=[{"Name": "route.transit-gateway-id", "Values": [tid]}])[
+            "RouteTables"][0]["RouteTableId"] == rtb
+    # S deletes its attachment: gone from both views, association and propagation gone.
+    assert s.delete_transit_gateway_vpc_attachment(TransitGatewayAttachmentId=aid)[
+        "TransitGatewayVpcAttachment"]["State"] == "deleting"
+    for client in (h, s):
+        assert aid not in [a["TransitGatewayAttachmentId"] for a in
+                           client.describe_transit_gateway_vpc_attachments()["TransitGatewayVpcAttachments"]]
+        with pytest.raises(ClientError) as e:
+            client.describe_transit_gateway_attachments(TransitGatewayAttachmentIds=[aid])
+        assert code(e) == ("InvalidTransitGatewayAttachmentID.NotFound", 400)
+    assert h.get_transit_gateway_route_table_associations(TransitGatewayRouteTableId=ra)["Associations"] == []
+    assert h.get_transit_gateway_route_table_propagations(TransitGatewayRouteTableId=rb)[
+        "TransitGatewayRouteTablePropagations"] == []
+    assert h.search_transit_gateway_routes(TransitGatewayRouteTableId=rb, Filters=[
+        {"Name": "type", "Values": ["propagated"]}])["Routes"] == []
+    srt = s.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [tgw["spoke_vpc"]]}])["RouteTables"][0]
+    assert [r["State"] for r in srt["Routes"] if r.get("TransitGatewayId") == tid] == ["blackhole"]
+    # H deletes the TGW (after its own attachment).
+    with pytest.raises(ClientError) as e:
+        h.delete_transit_gateway(TransitGatewayId=tid)
+    assert code(e) == ("IncorrectState", 400)
+    h.delete_transit_gateway_vpc_attachment(TransitGatewayAttachmentId=hub_att["TransitGatewayAttachmentId"])
+    assert h.delete_transit_gateway(TransitGatewayId=tid)["TransitGateway"]["State"] == "deleting"
+    assert h.describe_transit_gateways()["TransitGateways"] == []
+    assert s.describe_transit_gateways()["TransitGateways"] == []
+    assert tgw["ram_h"].list_resources(resourceOwner="SELF")["resources"] == []
+
+
+def test_transit_gateway_attachment_errors(tgw, emu):
+    h, s, tid = tgw["h"], tgw["s"], tgw["tgw_id"]
+    with pytest.raises(ClientError) as e:  # not shared yet
+        spoke_attach(tgw)
+    assert code(e) == ("InvalidTransitGatewayID.NotFound", 400)
+    share_tgw(tgw)
+    with pytest.raises(ClientError) as e:  # H's VPC is not S's
+        s.create_transit_gateway_vpc_attachment(TransitGatewayId=tid, VpcId=tgw["hub_vpc"], SubnetIds=tgw["spoke_subnets"])
+    assert code(e) == ("InvalidVpcID.NotFound", 400)
+    with pytest.raises(ClientError) as e:  # and S's VPC is not H's
+        h.create_transit_gateway_vpc_attachment(TransitGatewayId=tid, VpcId=tgw["spoke_vpc"],
+                                                SubnetIds=tgw["spoke_subnets"])
+    assert code(e) == ("InvalidVpcID.NotFound", 400)
+    same_az = subnet(s, tgw["spoke_vpc"], "10.1.3.0/24", "us-east-1a")
+    with pytest.raises(ClientError) as e:
+        s.create_transit_gateway_vpc_attachment(TransitGatewayId=tid, VpcId=tgw["spoke_vpc"],
+                                                SubnetIds=[tgw["spoke_subnets"][0], same_az])
+    assert code(e) == ("DuplicateSubnetsInSameZone", 400)
+    elsewhere = subnet(s, vpc(s, "10.2.0.0/16"), "10.2.1.0/24", "us-east-1c")
+    with pytest.raises(ClientError) as e:
+        s.create_transit_gateway_vpc_attachment(TransitGatewayId=tid, VpcId=tgw["spoke_vpc"], SubnetIds=[elsewhere])
+    assert code(e) == ("InvalidParameterValue", 400)
+    with pytest.raises(ClientError) as e:
+        s.create_transit_gateway_vpc_attachment(TransitGatewayId=tid, VpcId=tgw["spoke_vpc"],
+                                                SubnetIds=["subnet-0123456789abcdef0"])
+    assert code(e) == ("InvalidSubnetID.NotFound", 400)
+    with pytest.raises(ClientError) as e:
+        s.create_transit_gateway_vpc_attachment(
+            TransitGatewayId=tid, VpcId=tgw["spoke_vpc"], SubnetIds=tgw["spoke_subnets"],
+            TagSpecifications=tags("k", "v", "transit-gateway"))
+    assert code(e) == ("InvalidParameterValue", 400)
+    aid = spoke_attach(tgw)["TransitGatewayAttachmentId"]
+    with pytest.raises(ClientError) as e:
+        spoke_attach(tgw)
+    assert code(e) == ("DuplicateTransitGatewayAttachment", 400)
+    assert e.value.response["Error"]["Message"] == f"{tid} has non-deleted Transit Gateway Attachments with same VPC ID."
+    # Attachment limit (settable); the pending one counts.
+    assert http(emu.url + "/_emulator/limits", "POST", {"attachments_per_transit_gateway": 1})[0] == 200
+    with pytest.raises(ClientError) as e:
+        h.create_transit_gateway_vpc_attachment(TransitGatewayId=tid, VpcId=tgw["hub_vpc"], SubnetIds=tgw["hub_subnets"])
+    assert code(e) == ("TransitGatewayAttachmentLimitExceeded", 400)
+    # Associating/propagating needs an available attachment.
+    rt = h.create_transit_gateway_route_table(TransitGatewayId=tid)["TransitGatewayRouteTable"]["TransitGatewayRouteTableId"]
+    with pytest.raises(ClientError) as e:
+        h.associate_transit_gateway_route_table(TransitGatewayRouteTableId=rt, TransitGatewayAttachmentId=aid)
+    assert code(e) == ("IncorrectState", 400)
+    # Reject: the attachment is `rejected`, then gone; the VPC may attach again.
+    assert h.reject_transit_gateway_vpc_attachment(TransitGatewayAttachmentId=aid)[
+        "TransitGatewayVpcAttachment"]["State"] == "rejecting"
+    assert spoke_attach(tgw)["State"] == "pendingAcceptance"
+    with pytest.raises(ClientError) as e:
+        s.delete_transit_gateway_vpc_attachment(TransitGatewayAttachmentId="tgw-attach-0123456789abcdef0")
+    assert code(e) == ("InvalidTransitGatewayAttachmentID.NotFound", 400)
+    with pytest.raises(ClientError) as e:  # another account: invisible
+        emu.client(OTHER, "ec2").describe_transit_gateway_vpc_attachments(TransitGatewayAttachmentIds=[aid])
+    assert code(e) == ("InvalidTransitGatewayAttachmentID.NotFound", 400)
+
+
+def test_transit_gateway_association_and_propagation_errors(tgw):
+    h, tid = tgw["h"], tgw["tgw_id"]
+    ra = h.create_transit_gateway_route_table(TransitGatewayId=tid)["TransitGatewayRouteTable"]["TransitGatewayRouteTableId"]
+    rb = h.create_transit_gateway_route_table(TransitGatewayId=tid)["TransitGatewayRouteTable"]["TransitGatewayRouteTableId"]
+    aid = h.create_transit_gateway_vpc_attachment(TransitGatewayId=tid, VpcId=tgw["hub_vpc"], SubnetIds=tgw["hub_subnets"])[
+        "TransitGatewayVpcAttachment"]["TransitGatewayAttachmentId"]
+    with pytest.raises(ClientError) as e:
+        h.disassociate_transit_gateway_route_table(TransitGatewayRouteTableId=ra, TransitGatewayAttachmentId=aid)
+    assert code(e) == ("InvalidAssociation.NotFound", 400)
+    h.associate_transit_gateway_route_table(TransitGatewayRouteTableId=ra, TransitGatewayAttachmentId=aid)
+    for rt in (ra, rb):  # one route table per attachment
+        with pytest.raises(ClientError) as e:
+            h.associate_transit_gateway_route_table(TransitGatewayRouteTableId=rt, TransitGatewayAttachmentId=aid)
+        assert code(e) == ("Resource.AlreadyAssociated", 400)
+    with pytest.raises(ClientError) as e:
+        h.disable_transit_gateway_route_table_propagation(TransitGatewayRouteTableId=rb, TransitGatewayAttachmentId=aid)
+    assert code(e) == ("TransitGatewayRouteTablePropagation.NotFound", 400)
+    h.enable_transit_gateway_route_table_propagation(TransitGatewayRouteTableId=rb, TransitGatewayAttachmentId=aid)
+    with pytest.raises(ClientError) as e:
+        h.enable_transit_gateway_route_table_propagation(TransitGatewayRouteTableId=rb, TransitGatewayAttachmentId=aid)
+    assert code(e) == ("TransitGatewayRouteTablePropagation.Duplicate", 400)
+    for rt in (ra, rb):
+        with pytest.raises(ClientError) as e:
+            h.delete_transit_gateway_route_table(TransitGatewayRouteTableId=rt)
+        assert code(e) == ("IncorrectState", 400)
+    with pytest.raises(ClientError) as e:
+        h.associate_transit_gateway_route_table(TransitGatewayRouteTableId="tgw-rtb-0123456789abcdef0",
+                                                TransitGatewayAttachmentId=aid)
+    assert code(e) == ("InvalidRouteTableID.NotFound", 400)
+    assert h.disassociate_transit_gateway_route_table(TransitGatewayRouteTableId=ra, TransitGatewayAttachmentId=aid)[
+        "Association"]["State"] == "disassociating"
+    assert h.disable_transit_gateway_route_table_propagation(TransitGatewayRouteTableId=rb, TransitGatewayAttachmentId=aid)[
+        "Propagation"]["State"] == "disabling"
+    h.delete_transit_gateway_route_table(TransitGatewayRouteTableId=ra)
+    h.delete_transit_gateway_route_table(TransitGatewayRouteTableId=rb)
+
+
+def test_vpc_route_to_transit_gateway_needs_an_attachment(tgw):
+    h, s, tid = tgw["h"], tgw["s"], tgw["tgw_id"]
+    srt = s.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [tgw["spoke_vpc"]]}])["RouteTables"][0]["RouteTableId"]
+    with pytest.raises(ClientError) as e:  # not shared
+        s.create_route(RouteTableId=srt, DestinationCidrBlock="10.0.0.0/16", TransitGatewayId=tid)
+    assert code(e) == ("InvalidTransitGatewayID.NotFound", 400)
+    share_tgw(tgw)
+    with pytest.raises(ClientError) as e:  # shared, but the VPC is not attached
+        s.create_route(RouteTableId=srt, DestinationCidrBlock="10.0.0.0/16", TransitGatewayId=tid)
+    assert code(e) == ("InvalidTransitGatewayID.NotFound", 400)
+    spoke_attach(tgw)  # pendingAcceptance: the route is accepted, as a blackhole until available
+    s.create_route(RouteTableId=srt, DestinationCidrBlock="10.0.0.0/16", TransitGatewayId=tid)
+    got = s.describe_route_tables(RouteTableIds=[srt])["RouteTables"][0]["Routes"]
+    assert [(r["TransitGatewayId"], r["State"]) for r in got if "TransitGatewayId" in r] == [(tid, "blackhole")]
+    hrt = h.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [tgw["hub_vpc"]]}])["RouteTables"][0]["RouteTableId"]
+    with pytest.raises(ClientError) as e:  # the owner too needs its VPC attached
+        h.create_route(RouteTableId=hrt, DestinationCidrBlock="10.1.0.0/16", TransitGatewayId=tid)
+    assert code(e) == ("InvalidTransitGatewayID.NotFound", 400)
+
+
+def test_transit_gateway_unshared_and_ram_listing(tgw, emu):
+    tid = tgw["tgw_id"]
+    share = share_tgw(tgw)
+    assoc = tgw["ram_h"].get_resource_share_associations(associationType="RESOURCE", resourceShareArns=[share])
+    assert [(a["associatedEntity"], a["status"]) for a in assoc["resourceShareAssociations"]] == [(tgw_arn(tid), "ASSOCIATED")]
+    assert [r["type"] for r in tgw["ram_h"].list_resources(resourceOwner="SELF", resourceType="ec2:TransitGateway")[
+        "resources"]] == ["ec2:TransitGateway"]
+    aid = spoke_attach(tgw)["TransitGatewayAttachmentId"]
+    tgw["ram_h"].disassociate_resource_share(resourceShareArn=share, principals=[SPOKE])
+    with pytest.raises(ClientError) as e:
+        tgw["s"].describe_transit_gateways(TransitGatewayIds=[tid])
+    assert code(e) == ("InvalidTransitGatewayID.NotFound", 400)
+    # The existing attachment stays visible to (and deletable by) its VPC's owner.
+    assert tgw["s"].describe_transit_gateway_vpc_attachments(TransitGatewayAttachmentIds=[aid])[
+        "TransitGatewayVpcAttachments"][0]["State"] == "pendingAcceptance"
+    # H may delete the spoke's attachment too.
+    tgw["h"].delete_transit_gateway_vpc_attachment(TransitGatewayAttachmentId=aid)
+    assert tgw["s"].describe_transit_gateway_vpc_attachments()["TransitGatewayVpcAttachments"] == []
+    # In an organization there is no invitation: S sees the TGW at once.
+    http(emu.url + "/_emulator/ram-organization", "POST", {"all": True})
+    tgw["ram_h"].create_resource_share(name="org", resourceArns=[tgw_arn(tid)], principals=[OTHER])
+    assert emu.client(OTHER, "ec2").describe_transit_gateways()["TransitGateways"][0]["TransitGatewayId"] == tid
+    with pytest.raises(ClientError) as e:  # only the owner's transit gateways can be shared
+        tgw["ram_s"].create_resource_share(name="x", resourceArns=[tgw_arn(tid)])
+    assert code(e) == ("UnknownResourceException", 400)
+
+
+def test_transit_gateway_limits_pagination_faults_and_call_log(tgw, emu):
+    h = tgw["h"]
+    assert http(emu.url + "/_emulator/limits")[1]["transit_gateways_per_region"] == 5
+    http(emu.url + "/_emulator/limits", "POST", {"transit_gateways_per_region": 2, "route_tables_per_transit_gateway": 1})
+    second = h.create_transit_gateway()["TransitGateway"]["TransitGatewayId"]  # its default route table counts
+    with pytest.raises(ClientError) as e:
+        h.create_transit_gateway()
+    assert code(e) == ("TransitGatewayLimitExceeded", 400)
+    with pytest.raises(ClientError) as e:
+        h.create_transit_gateway_route_table(TransitGatewayId=second)
+    assert code(e) == ("TransitGatewayRouteTableLimitExceeded", 400)
+    page = h.describe_transit_gateways(MaxResults=5)
+    assert len(page["TransitGateways"]) == 2 and "NextToken" not in page
+    pages = list(h.get_paginator("describe_transit_gateways").paginate(PaginationConfig={"PageSize": 5}))
+    assert sum(len(p["TransitGateways"]) for p in pages) == 2
+    emu.fault(service="ec2", operation="CreateTransitGatewayVpcAttachment", kind="throttle", count=1)
+    with pytest.raises(ClientError) as e:
+        h.create_transit_gateway_vpc_attachment(TransitGatewayId=tgw["tgw_id"], VpcId=tgw["hub_vpc"],
+                                                SubnetIds=tgw["hub_subnets"])
+    assert code(e) == ("RequestLimitExceeded", 503)
+    # A lost answer: the attachment was made; sent again it is a duplicate (no ClientToken on AWS).
+    emu.fault(service="ec2", operation="CreateTransitGatewayVpcAttachment", kind="lost_response", count=1)
+    with pytest.raises(ClientError) as e:
+        h.create_transit_gateway_vpc_attachment(TransitGatewayId=tgw["tgw_id"], VpcId=tgw["hub_vpc"],
+                                                SubnetIds=tgw["hub_subnets"])
+    assert code(e) == ("InternalError", 500)
+    with pytest.raises(ClientError) as e:
+        h.create_transit_gateway_vpc_attachment(TransitGatewayId=tgw["tgw_id"], VpcId=tgw["hub_vpc"],
+                                                SubnetIds=tgw["hub_subnets"])
+    assert code(e) == ("DuplicateTransitGatewayAttachment", 400)
+    emu.fault(service="ec2", operation="*", kind="error5xx", mutating_only=True, count=1)
+    with pytest.raises(ClientError) as e:
+        h.enable_transit_gateway_route_table_propagation(TransitGatewayRouteTableId="tgw-rtb-x",
+                                                         TransitGatewayAttachmentId="tgw-attach-x")
+    assert code(e) == ("InternalError", 500)
+    calls = [(c["operation"], c["status"]) for c in emu.calls() if c["service"] == "ec2"]
+    assert ("CreateTransitGateway", 200) in calls and ("EnableTransitGatewayRouteTablePropagation", 500) in calls
+    assert ("CreateTransitGatewayVpcAttachment", 503) in calls
+    # moto's other transit-gateway operations are not served (its state would disagree with ours).
+    with pytest.raises(ClientError) as e:
+        h.create_transit_gateway_route(DestinationCidrBlock="10.9.0.0/16", TransitGatewayRouteTableId="tgw-rtb-x",
+                                       Blackhole=True)
+    assert code(e) == ("UnsupportedOperation", 400)
