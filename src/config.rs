@@ -114,6 +114,11 @@ pub struct HttpArgs {
     /// `profile` DNS mode takes at most this many spokes.
     #[arg(long, env = "EH_VPCS_PER_PROFILE_QUOTA", default_value_t = 1000)]
     pub vpcs_per_profile_quota: i64,
+    /// Attachments per Transit Gateway in the hub accounts (AWS: 5,000): a hub in
+    /// `transit_gateway` network mode takes at most this many minus one spokes (the hub VPC's
+    /// attachment is one).
+    #[arg(long, env = "EH_TGW_ATTACHMENTS_QUOTA", default_value_t = 5000)]
+    pub tgw_attachments_quota: i64,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -165,6 +165,24 @@ ec2_id!(
     "pl-0a1b2c3d4e5f60718"
 );
 ec2_id!(EndpointId, "vpce", "VPC endpoint", "vpce-0a1b2c3d4e5f60718");
+ec2_id!(
+    TransitGatewayId,
+    "tgw",
+    "transit gateway",
+    "tgw-0a1b2c3d4e5f60718"
+);
+ec2_id!(
+    TgwAttachmentId,
+    "tgw-attach",
+    "transit gateway attachment",
+    "tgw-attach-0a1b2c3d4e5f60718"
+);
+ec2_id!(
+    TgwRouteTableId,
+    "tgw-rtb",
+    "transit gateway route table",
+    "tgw-rtb-0a1b2c3d4e5f60718"
+);
 
 /// A 12-digit AWS account id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

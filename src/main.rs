@@ -69,6 +69,7 @@ async fn main() -> anyhow::Result<()> {
                 limits: Limits {
                     sg_inbound_rules: http.sg_inbound_rules_quota,
                     vpcs_per_profile: http.vpcs_per_profile_quota,
+                    tgw_attachments: http.tgw_attachments_quota,
                     ..Limits::default()
                 },
                 default_role_name: http.default_role_name.clone(),

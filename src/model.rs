@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use crate::domain::{
     AccountId, EndpointId, ExternalId, HostedZoneId, HubName, Ipv4Cidr, PeeringId, PrefixListId,
-    ProfileId, Region, RoleArn, RouteTableId, SecurityGroupId, ServiceName, SubnetId, VpcId,
+    ProfileId, Region, RoleArn, RouteTableId, SecurityGroupId, ServiceName, SubnetId,
+    TgwAttachmentId, TgwRouteTableId, TransitGatewayId, VpcId,
 };
 
 macro_rules! str_enum {
@@ -148,6 +149,36 @@ str_enum!(
 );
 
 str_enum!(
+    /// How spoke VPCs reach the hub VPC. `peering` (the default): one VPC peering per spoke
+    /// (at most 125 per VPC). `transit_gateway`: the hub VPC and each spoke VPC are attached to
+    /// one Transit Gateway of the hub account, shared with the spoke accounts through AWS RAM
+    /// (at most 5,000 attachments per gateway).
+    NetworkMode {
+        Peering => "peering",
+        TransitGateway => "transit_gateway",
+    }
+);
+
+/// What a hub in `transit_gateway` network mode uses and made.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct HubTransit {
+    /// The Transit Gateway (given at registration, or made by provisioning; null until then).
+    pub transit_gateway_id: Option<TransitGatewayId>,
+    /// Given at registration: endpoint-hub never deletes it.
+    pub given: bool,
+    /// The hub VPC's attachment to the gateway.
+    pub hub_attachment_id: Option<TgwAttachmentId>,
+    /// The gateway route table the hub attachment is associated with; spoke attachments
+    /// propagate their CIDRs into it.
+    pub hub_route_table_id: Option<TgwRouteTableId>,
+    /// The gateway route table spoke attachments are associated with; only the hub attachment
+    /// propagates into it, so spokes reach the hub and not each other.
+    pub spoke_route_table_id: Option<TgwRouteTableId>,
+    /// The AWS RAM resource share of the gateway.
+    pub share_arn: Option<String>,
+}
+
+str_enum!(
     /// How what AWS has differs from what a registration wants. `missing`: ours and wanted, not
     /// there; `extra`: ours, there, not wanted; `wrong_target`: ours, there, pointing elsewhere;
     /// `conflict`: the destination or name is held by something that is not ours (reported,
@@ -264,6 +295,10 @@ pub struct Limits {
     pub vpcs_per_profile: i64,
     /// Resources (zones) associated with one Route 53 Profile (AWS: 5,000).
     pub zones_per_profile: i64,
+    /// Attachments per Transit Gateway (AWS: 5,000); the hub VPC's is one of them.
+    pub tgw_attachments: i64,
+    /// Routes per Transit Gateway route table (AWS: 10,000).
+    pub tgw_routes_per_table: i64,
 }
 
 impl Default for Limits {
@@ -274,6 +309,8 @@ impl Default for Limits {
             sg_inbound_rules: 60,
             vpcs_per_profile: 1000,
             zones_per_profile: 5000,
+            tgw_attachments: 5000,
+            tgw_routes_per_table: 10_000,
         }
     }
 }
@@ -368,6 +405,11 @@ pub struct Hub {
     pub profile_arn: Option<String>,
     /// `profile` mode: the AWS RAM resource share of the Profile.
     pub share_arn: Option<String>,
+    /// How spoke VPCs reach the hub VPC: `peering` or `transit_gateway` (fixed at
+    /// registration).
+    pub network_mode: NetworkMode,
+    /// `transit_gateway` mode: the gateway and what provisioning made; null in `peering` mode.
+    pub transit_gateway: Option<HubTransit>,
     /// How much of each AWS limit that applies to the hub's modes its spokes use (answers of
     /// `GET /v1/hubs/{id}`; empty in lists).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -384,8 +426,8 @@ pub struct Hub {
 /// One AWS limit a hub is bound by and how much of it is used.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct CapacityUse {
-    /// `peerings_per_vpc`, `vpcs_per_zone`, `vpcs_per_profile`, `zones_per_profile`,
-    /// `prefix_list_entries`.
+    /// `peerings_per_vpc` or `tgw_attachments` and `tgw_routes`, `vpcs_per_zone`,
+    /// `vpcs_per_profile`, `zones_per_profile`, `prefix_list_entries`.
     pub dimension: String,
     pub used: i64,
     pub limit: i64,
@@ -410,6 +452,8 @@ pub struct Spoke {
     pub labels: BTreeMap<String, String>,
     pub status: SpokeStatus,
     pub peering_id: Option<PeeringId>,
+    /// `transit_gateway` network mode: the spoke VPC's attachment to the hub's gateway.
+    pub tgw_attachment_id: Option<TgwAttachmentId>,
     /// What the last reconcile found on the spoke's resources; null until checked.
     pub drift: Option<Drift>,
     pub last_error: Option<String>,

@@ -252,6 +252,7 @@ async fn deletion_waits_for_endpoints_to_be_deleted() {
             &actor(),
             hub.id,
             HubUpdate {
+                network_mode: None,
                 reconcile_mode: None,
                 dns_mode: None,
                 services: vec!["sqs".parse().unwrap()],

@@ -434,6 +434,7 @@ async fn service_ports_come_from_the_catalogue_and_count_against_the_quota() {
             &actor(),
             hub.id,
             endpoint_hub::app::HubUpdate {
+                network_mode: None,
                 reconcile_mode: None,
                 dns_mode: None,
                 services: ["sqs", "email-smtp", "git-codecommit"]

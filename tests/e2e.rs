@@ -227,6 +227,114 @@ async fn three_accounts_profile_mode_attach_then_detach() {
     );
 }
 
+/// Issue 11 over the wire: a hub in `transit_gateway` network mode, two spokes in two more
+/// accounts attached through its Transit Gateway (shared through RAM, each attachment made from
+/// the spoke account and accepted from the hub's), checked with direct calls as each account;
+/// then detached, and the hub deleted with its gateway.
+#[tokio::test]
+async fn three_accounts_transit_gateway_mode_attach_then_detach() {
+    let w = World::start("three-accounts-transit", 1, &[]).await;
+    let spokes = seed_spokes(
+        &w.aws,
+        &[
+            ("222222222222".into(), "10.1.0.0/16".into()),
+            ("333333333333".into(), "10.2.0.0/16".into()),
+        ],
+    )
+    .await;
+    let hub_id = w
+        .hub_register_modes("main", "zones", "transit_gateway")
+        .await;
+    let hub = w.hub_wait_ready(&hub_id, HUB_READY).await;
+    assert_eq!(hub["network_mode"], "transit_gateway");
+    let tgw = hub["transit_gateway"]["transit_gateway_id"]
+        .as_str()
+        .expect("the hub made its gateway")
+        .to_owned();
+    w.emu.calls_clear().await;
+
+    let t = Instant::now();
+    let mut ids = Vec::new();
+    for s in &spokes {
+        ids.push(w.spoke_enroll("main", s).await);
+    }
+    w.api
+        .wait_spokes(&ids, "attached", Duration::from_secs(120))
+        .await;
+    let attach_secs = t.elapsed().as_secs_f64();
+    let calls = w.emu.calls().await;
+    eprintln!(
+        "[three-accounts-transit] 2 spokes attached in {attach_secs:.1}s; {} AWS calls ({:.0} \
+         per spoke):\n{}",
+        calls.len(),
+        calls.len() as f64 / 2.0,
+        summarize(&calls, HUB_ACCOUNT)
+    );
+    assert_eq!(count_ok(&calls, "CreateTransitGatewayVpcAttachment"), 2);
+    assert_eq!(count_ok(&calls, "AcceptTransitGatewayVpcAttachment"), 2);
+    assert_eq!(count_ok(&calls, "CreateVpcPeeringConnection"), 0);
+    assert_no_problems(
+        "after attaching both spokes",
+        check_attached(&w.aws, &w.hub, &hub, &spokes).await,
+    );
+
+    for id in &ids {
+        w.api.delete_accepted(&format!("/v1/spokes/{id}")).await;
+    }
+    w.api
+        .wait_spokes(&ids, "detached", Duration::from_secs(60))
+        .await;
+    let mut problems = Vec::new();
+    for s in &spokes {
+        problems.extend(check_detached(&w.aws, &w.hub, &hub, s, "none").await);
+        let sa = w.aws.account(&s.account).await;
+        for table in aws::vpc_tables(&sa, &s.vpc_id).await {
+            for (d, target) in aws::routes(&sa, &table).await {
+                if target == tgw {
+                    problems.push(format!("spoke table {table} still routes {d} via {tgw}"));
+                }
+            }
+        }
+    }
+    let h = w.aws.account(HUB_ACCOUNT).await;
+    let left: Vec<_> = aws::tgw_attachments(&h, &tgw)
+        .await
+        .into_iter()
+        .filter(|a| a.vpc != w.hub.vpc_id)
+        .collect();
+    if !left.is_empty() {
+        problems.push(format!("attachments left: {left:?}"));
+    }
+    let share = hub["transit_gateway"]["share_arn"].as_str().unwrap();
+    let live: Vec<_> = aws::share_principals(&h, share)
+        .await
+        .into_iter()
+        .filter(|(_, st)| st == "ASSOCIATED" || st == "ASSOCIATING")
+        .collect();
+    if !live.is_empty() {
+        problems.push(format!("share {share} still has principals {live:?}"));
+    }
+    assert_no_problems("after detaching both spokes", problems);
+
+    // Deleting the hub deletes its gateway, route tables and attachment.
+    w.api.delete_accepted(&format!("/v1/hubs/{hub_id}")).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while w.api.get_status(&format!("/v1/hubs/{hub_id}")).await != 404 {
+        assert!(
+            Instant::now() < deadline,
+            "the hub was not deleted in 2 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let gws = h.ec2.describe_transit_gateways().send().await.unwrap();
+    let live: Vec<_> = gws
+        .transit_gateways()
+        .iter()
+        .filter(|g| g.state().map(|s| s.as_str()) != Some("deleted"))
+        .collect();
+    assert!(live.is_empty(), "gateways left: {live:?}");
+}
+
 /// 20 spokes in 20 accounts enrol while the service is killed with SIGKILL at random moments
 /// and restarted: in the end every spoke is attached with exactly one peering, and no create
 /// call ran twice.

@@ -479,6 +479,7 @@ async fn service_change_reaches_every_attached_spoke() {
             &actor(),
             hub.id,
             HubUpdate {
+                network_mode: None,
                 services: vec!["sqs".parse().unwrap(), "kms".parse().unwrap()],
                 reconcile_mode: None,
                 dns_mode: None,
@@ -660,6 +661,7 @@ async fn service_removed_then_added_again() {
     let spoke = w.enroll(1, true).await;
     w.run_until_idle().await;
     let services = |names: &[&str]| HubUpdate {
+        network_mode: None,
         services: names.iter().map(|s| s.parse().unwrap()).collect(),
         reconcile_mode: None,
         dns_mode: None,

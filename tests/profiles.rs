@@ -4,18 +4,13 @@
 
 mod support;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use endpoint_hub::app::{AppError, HubUpdate, Limits, SpokeEnroll};
+use endpoint_hub::app::{AppError, HubUpdate, Limits};
+use endpoint_hub::cloud::PrincipalStatus;
 use endpoint_hub::cloud::sim::SimConfig;
-use endpoint_hub::cloud::{Cloud, PrincipalStatus};
-use endpoint_hub::model::{DnsMode, Hub, SpokeStatus};
-use endpoint_hub::store;
-use endpoint_hub::store::pacing::PgPacer;
-use endpoint_hub::workflow::{Engine, EngineConfig};
+use endpoint_hub::model::{DnsMode, Hub, NetworkMode, SpokeStatus};
 use support::*;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 const SERVICES: [&str; 3] = ["sqs", "ssm", "kms"];
@@ -31,30 +26,10 @@ async fn profile_hub(w: &World, services: &[&str]) -> Hub {
     hub
 }
 
-/// Enrols a VPC with `subnets` subnets and CIDR `cidr` in `account` into hub `main`.
-async fn enroll_vpc(w: &World, account: &str, cidr: &str, subnets: usize) -> Uuid {
-    let (vpc, _, _) = w
-        .sim
-        .vpc_add(&acct(account), &region(), &[cidr_(cidr)], subnets);
-    let req = SpokeEnroll {
-        hub: "main".into(),
-        account_id: acct(account),
-        region: region(),
-        vpc_id: vpc,
-        cidrs: Some(vec![cidr_(cidr)]),
-        route_table_ids: None,
-        role_arn: None,
-        role_name: None,
-        external_id: None,
-        labels: None,
-    };
-    let r = w.app.spoke_enroll(&actor(), req, None).await.unwrap();
-    r.body["id"].as_str().unwrap().parse().unwrap()
-}
-
 /// A second VPC (10.200.n.0/24) in spoke `n`'s account, enrolled.
 async fn enroll_second_vpc(w: &World, n: u32) -> Uuid {
-    enroll_vpc(w, &format!("2{:011}", n), &format!("10.200.{n}.0/24"), 3).await
+    w.enroll_vpc(&format!("2{:011}", n), &format!("10.200.{n}.0/24"), 3)
+        .await
 }
 
 fn principal_status(w: &World, account: &str) -> Option<PrincipalStatus> {
@@ -317,6 +292,7 @@ async fn limits_and_mode_changes_are_refused_at_the_door() {
             &actor(),
             hub.id,
             HubUpdate {
+                network_mode: None,
                 services: vec!["sqs".parse().unwrap()],
                 reconcile_mode: None,
                 dns_mode: Some(DnsMode::Zones),
@@ -335,93 +311,11 @@ async fn limits_and_mode_changes_are_refused_at_the_door() {
     w.run_until_idle().await;
 }
 
-/// Enrols `n` spokes (spoke `i` in its own account, 172.16.0.0/12 cut into /24s) into a hub
-/// in `mode` with five services, runs them with two engines standing for two processes under
-/// AWS's published rate limits, and returns (spokes per minute after the hub was ready, hub
-/// account Route 53 calls per spoke, AWS calls per spoke).
-async fn throughput(mode: DnsMode, n: u32) -> (f64, f64, f64) {
-    // AWS's limits except where a network mode's would stop the run: 125 peerings per VPC and
-    // 500 routes per table cap peering mode at 125 spokes (Transit Gateway mode is issue 11).
-    let w = World::with_limits(
-        SimConfig {
-            peerings_per_vpc: 1000,
-            routes_per_table: 1000,
-            ..SimConfig::default()
-        },
-        Limits {
-            peerings_per_vpc: 1000,
-            ..test_limits()
-        },
-    )
-    .await;
-    let services = ["sqs", "ssm", "ssmmessages", "ec2messages", "kms"];
-    let (hub, _) = w
-        .hub_registered_with(&services, 3, &[0, 1, 2], mode, 1000)
-        .await;
-    let mut spokes = Vec::new();
-    for i in 0..n {
-        let account = format!("3{:011}", i);
-        let cidr = format!("172.{}.{}.0/24", 16 + i / 256, i % 256);
-        spokes.push(enroll_vpc(&w, &account, &cidr, 1).await);
-    }
-    let config = EngineConfig {
-        lease: Duration::from_secs(5),
-        poll_interval: Duration::from_millis(100),
-        backoff_base: Duration::from_millis(200),
-        backoff_max: Duration::from_secs(10),
-        wait_interval: Duration::from_millis(500),
-        limits: Limits {
-            peerings_per_vpc: 1000,
-            ..test_limits()
-        },
-        ..EngineConfig::default()
-    };
-    let stop = CancellationToken::new();
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..2 {
-        let pool = store::connect(w.db_url(), 10).await.unwrap();
-        let cloud = Cloud::from_all(w.sim.clone()).paced(Arc::new(PgPacer::new(pool.clone(), 0.9)));
-        let engine = Arc::new(Engine::new(pool, cloud, config.clone()));
-        tasks.push(tokio::spawn(engine.run(4, stop.clone())));
-    }
-    let mut ready: Option<(Instant, usize, usize)> = None;
-    while store::jobs::job_unfinished_count(&w.pool).await.unwrap() > 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(1500),
-            "{n} spokes did not attach in 25 minutes"
-        );
-        if ready.is_none() && w.app.hub_get(hub.id).await.unwrap().status.as_str() == "ready" {
-            ready = Some((
-                Instant::now(),
-                w.sim.calls_total(),
-                w.sim.route53_calls_in(&hub.account_id),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    stop.cancel();
-    for t in tasks {
-        let _ = t.await;
-    }
-    let (t_ready, calls_before, r53_before) = ready.expect("the hub became ready");
-    let elapsed = t_ready.elapsed().as_secs_f64();
-    let hub = w.app.hub_get(hub.id).await.unwrap();
-    for id in &spokes {
-        w.assert_attached(&hub, *id).await;
-    }
-    assert_eq!(w.sim.route53_rate_limited(), 0, "Route 53 is paced");
-    let per_min = f64::from(n) / elapsed * 60.0;
-    let r53 = (w.sim.route53_calls_in(&hub.account_id) - r53_before) as f64 / f64::from(n);
-    let calls = (w.sim.calls_total() - calls_before) as f64 / f64::from(n);
-    (per_min, r53, calls)
-}
-
 /// Issue 10's acceptance run: 500 spokes into one `profile` hub under AWS's published limits
 /// (beyond zone mode's 300 VPCs per zone), every one checked in the cloud.
 #[tokio::test]
 async fn five_hundred_spokes_into_one_profile_hub() {
-    let (per_min, r53, calls) = throughput(DnsMode::Profile, 500).await;
+    let (per_min, r53, calls) = w_throughput(DnsMode::Profile, 500).await;
     assert_eq!(
         r53, 0.0,
         "no hub-account Route 53 call per spoke in profile mode"
@@ -437,7 +331,7 @@ async fn five_hundred_spokes_into_one_profile_hub() {
 #[ignore]
 async fn bench_spokes_per_minute_by_dns_mode() {
     for mode in [DnsMode::Zones, DnsMode::Profile] {
-        let (per_min, r53, calls) = throughput(mode, 200).await;
+        let (per_min, r53, calls) = w_throughput(mode, 200).await;
         eprintln!(
             "[profiles] 200 spokes, {mode} mode: {per_min:.0} spokes/min sustained, {r53:.1} \
              hub-account Route 53 calls and {calls:.1} AWS calls per spoke"
@@ -463,4 +357,11 @@ async fn provisioning_waits_for_the_zones_to_be_in_the_profile() {
         "read until COMPLETE: {}",
         w.sim.calls("ListProfileResourceAssociations")
     );
+}
+
+/// [`support::scale::throughput`] in `peering` network mode: (spokes per minute, hub-account
+/// Route 53 calls per spoke, AWS calls per spoke).
+async fn w_throughput(mode: DnsMode, n: u32) -> (f64, f64, f64) {
+    let t = support::scale::throughput(mode, NetworkMode::Peering, n).await;
+    (t.per_min, t.hub_route53, t.calls)
 }

@@ -528,6 +528,7 @@ async fn service_change_and_hub_delete_plans() {
             &actor(),
             hub.id,
             endpoint_hub::app::HubUpdate {
+                network_mode: None,
                 services: vec!["kms".parse().unwrap(), "ssm".parse().unwrap()],
                 reconcile_mode: None,
                 dns_mode: None,

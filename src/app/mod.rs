@@ -11,11 +11,11 @@ use uuid::Uuid;
 
 use crate::domain::{
     AccountId, ExternalId, HubName, Ipv4Cidr, Region, RoleArn, RoleName, RouteTableId, ServiceName,
-    SubnetId, VpcId, cidrs_disjoint,
+    SubnetId, TransitGatewayId, VpcId, cidrs_disjoint,
 };
 use crate::model::{
-    AuditEntry, CapacityUse, DnsMode, Hub, HubStatus, Job, JobKind, Page, Principal, ReconcileMode,
-    Spoke, SpokeStatus,
+    AuditEntry, CapacityUse, DnsMode, Hub, HubStatus, Job, JobKind, NetworkMode, Page, Principal,
+    ReconcileMode, Spoke, SpokeStatus,
 };
 use crate::store::{self, audit::NewAudit, violated_constraint};
 use crate::workflow;
@@ -86,6 +86,15 @@ pub struct HubCreate {
     /// with every zone) or `profile` (the zones in one Route 53 Profile shared through AWS RAM;
     /// each spoke VPC associated with it once). Fixed once registered.
     pub dns_mode: Option<DnsMode>,
+    /// How spoke VPCs reach the hub VPC: `peering` (the default: one VPC peering per spoke, at
+    /// most 125) or `transit_gateway` (every VPC attached to one Transit Gateway of the hub
+    /// account, shared with the spoke accounts through AWS RAM; up to 5,000 attachments).
+    /// Fixed once registered.
+    pub network_mode: Option<NetworkMode>,
+    /// `transit_gateway` mode: an existing Transit Gateway of the hub account to use (it is
+    /// never deleted). Left out, provisioning makes one (no shared attachment accepted by
+    /// itself, no default route table association or propagation) and deletes it with the hub.
+    pub transit_gateway_id: Option<TransitGatewayId>,
 }
 
 /// `PATCH /v1/hubs/{id}`.
@@ -98,6 +107,8 @@ pub struct HubUpdate {
     pub reconcile_mode: Option<ReconcileMode>,
     /// Must be the hub's current mode when given: a live hub's DNS mode can't be changed.
     pub dns_mode: Option<DnsMode>,
+    /// Must be the hub's current mode when given: a live hub's network mode can't be changed.
+    pub network_mode: Option<NetworkMode>,
 }
 
 /// `POST /v1/spokes`.
@@ -327,6 +338,13 @@ impl App {
             ));
         }
         self.ingress_rules_check("prefix_list_max_entries", &req.services, max_entries)?;
+        let network_mode = req.network_mode.unwrap_or(NetworkMode::Peering);
+        if req.transit_gateway_id.is_some() && network_mode != NetworkMode::TransitGateway {
+            return Err(AppError::invalid(
+                "transit_gateway_id",
+                "is only for network_mode transit_gateway",
+            ));
+        }
         let hub = store::hubs::NewHub {
             id: Uuid::now_v7(),
             name: req.name,
@@ -342,6 +360,8 @@ impl App {
             prefix_list_max_entries: max_entries,
             reconcile_mode: req.reconcile_mode.unwrap_or(ReconcileMode::Repair),
             dns_mode: req.dns_mode.unwrap_or(DnsMode::Zones),
+            network_mode,
+            transit_gateway_id: req.transit_gateway_id,
         };
         let mut tx = self.pool.begin().await?;
         if let Err(e) = store::hubs::hub_insert(&mut tx, &hub).await {
@@ -398,14 +418,34 @@ impl App {
             .iter()
             .map(|s| s.zones.len() as i64)
             .sum::<i64>();
-        let mut out = vec![CapacityUse {
-            dimension: "peerings_per_vpc".into(),
-            used: spokes,
-            limit: self.limits.peerings_per_vpc,
-            detail: "one VPC peering per spoke on the hub VPC (AWS: 50 active peerings per \
-                     VPC by default, 125 at most)"
-                .into(),
+        let mut out = vec![match hub.network_mode {
+            NetworkMode::Peering => CapacityUse {
+                dimension: "peerings_per_vpc".into(),
+                used: spokes,
+                limit: self.limits.peerings_per_vpc,
+                detail: "one VPC peering per spoke on the hub VPC (AWS: 50 active peerings per \
+                         VPC by default, 125 at most)"
+                    .into(),
+            },
+            NetworkMode::TransitGateway => CapacityUse {
+                dimension: "tgw_attachments".into(),
+                used: spokes + 1,
+                limit: self.limits.tgw_attachments,
+                detail: "one attachment per spoke VPC and the hub VPC's on the hub's Transit \
+                         Gateway (AWS: 5,000 per gateway)"
+                    .into(),
+            },
         }];
+        if hub.network_mode == NetworkMode::TransitGateway {
+            out.push(CapacityUse {
+                dimension: "tgw_routes".into(),
+                used: cidrs,
+                limit: self.limits.tgw_routes_per_table,
+                detail: "each spoke CIDR is a propagated route in the hub's Transit Gateway \
+                         route table (AWS: 10,000 routes per table)"
+                    .into(),
+            });
+        }
         match hub.dns_mode {
             DnsMode::Zones => out.push(CapacityUse {
                 dimension: "vpcs_per_zone".into(),
@@ -515,6 +555,16 @@ impl App {
                 "hub {} is in DNS mode {}: a live hub's DNS mode can't be changed (register a \
                  new hub in {mode} mode and move the spokes)",
                 hub.name, hub.dns_mode
+            )));
+        }
+        if let Some(mode) = req.network_mode
+            && mode != hub.network_mode
+        {
+            return Err(AppError::conflict(format!(
+                "hub {} is in network mode {}: a live hub's network mode can't be changed \
+                 (register a new hub in {mode} mode and move the spokes)",
+                hub.name,
+                hub.network_mode.as_str()
             )));
         }
         if hub.status == HubStatus::Deleting {
@@ -776,11 +826,23 @@ impl App {
             });
         }
         let live = store::hubs::hub_live_spokes(tx, hub_id).await?;
-        if live >= self.limits.peerings_per_vpc {
-            return Err(AppError::quota(format!(
-                "hub {} already has {live} spokes: a VPC can have at most {} active peering connections",
-                hub.name, self.limits.peerings_per_vpc
-            )));
+        match hub.network_mode {
+            NetworkMode::Peering if live >= self.limits.peerings_per_vpc => {
+                return Err(AppError::quota(format!(
+                    "hub {} already has {live} spokes: a VPC can have at most {} active peering connections; a hub in transit_gateway network mode takes up to {} spokes",
+                    hub.name,
+                    self.limits.peerings_per_vpc,
+                    self.limits.tgw_attachments - 1
+                )));
+            }
+            // The hub VPC's own attachment is one of the gateway's.
+            NetworkMode::TransitGateway if live + 1 >= self.limits.tgw_attachments => {
+                return Err(AppError::quota(format!(
+                    "hub {} already has {live} spokes: a Transit Gateway takes at most {} attachments, the hub VPC's included",
+                    hub.name, self.limits.tgw_attachments
+                )));
+            }
+            _ => {}
         }
         match hub.dns_mode {
             DnsMode::Zones if live + 1 >= self.limits.vpcs_per_zone => {

@@ -8,6 +8,7 @@
 //! Every call carries a [`CallCx`]: which account and region to act in, which role to assume
 //! there, and which job is calling (for the audit of mutating calls, see [`CallRecorder`]).
 
+use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -16,7 +17,8 @@ use uuid::Uuid;
 
 use crate::domain::{
     AccountId, EndpointId, ExternalId, HostedZoneId, Ipv4Cidr, PeeringId, PrefixListId, ProfileId,
-    Region, RoleArn, RouteTableId, SecurityGroupId, SubnetId, VpcId,
+    Region, RoleArn, RouteTableId, SecurityGroupId, SubnetId, TgwAttachmentId, TgwRouteTableId,
+    TransitGatewayId, VpcId,
 };
 
 pub mod aws;
@@ -244,8 +246,28 @@ pub struct PeeringRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteTarget {
     Peering(PeeringId),
-    /// Any other target (gateway, NAT, ENI, TGW...), as EC2 names it.
+    TransitGateway(TransitGatewayId),
+    /// Any other target (gateway, NAT, ENI...), as EC2 names it.
     Other(String),
+}
+
+impl fmt::Display for RouteTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RouteTarget::Peering(p) => p.fmt(f),
+            RouteTarget::TransitGateway(t) => t.fmt(f),
+            RouteTarget::Other(o) => f.write_str(o),
+        }
+    }
+}
+
+/// A route whose destination is a managed prefix list (`DestinationPrefixListId`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrefixListRoute {
+    pub prefix_list: PrefixListId,
+    pub target: RouteTarget,
+    /// `active` or `blackhole`.
+    pub state: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -484,6 +506,74 @@ pub struct ShareInvitation {
     pub status: String,
 }
 
+/// A Transit Gateway as the caller sees it (its owner, or an account it is shared with).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransitGatewayInfo {
+    pub id: TransitGatewayId,
+    pub owner: AccountId,
+    /// `pending`, `available`, `modifying`, `deleting`, `deleted`.
+    pub state: String,
+    /// `AutoAcceptSharedAttachments` is `enable`: attachments from other accounts need no
+    /// acceptance.
+    pub auto_accept: bool,
+    /// Value of [`OWNER_TAG`], if tagged (seen by the owner only).
+    pub owner_tag: Option<String>,
+}
+
+impl TransitGatewayInfo {
+    /// The ARN RAM shares it by.
+    pub fn arn(&self, region: &Region) -> String {
+        format!(
+            "arn:aws:ec2:{region}:{}:transit-gateway/{}",
+            self.owner, self.id
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TgwRouteTableInfo {
+    pub id: TgwRouteTableId,
+    pub transit_gateway: TransitGatewayId,
+    /// `pending`, `available`, `deleting`, `deleted`.
+    pub state: String,
+    pub owner_tag: Option<String>,
+}
+
+/// A VPC attachment of a Transit Gateway, as the VPC's owner or the gateway's owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TgwAttachmentInfo {
+    pub id: TgwAttachmentId,
+    pub transit_gateway: TransitGatewayId,
+    pub vpc: VpcId,
+    pub vpc_owner: AccountId,
+    /// `initiating`, `pendingAcceptance`, `pending`, `available`, `modifying`, `deleting`,
+    /// `deleted`, `rejected`, `failed`, ...
+    pub state: String,
+    pub subnets: Vec<SubnetId>,
+    /// The route table it is associated with, and that association's state.
+    pub association: Option<(TgwRouteTableId, String)>,
+    pub owner_tag: Option<String>,
+}
+
+impl TgwAttachmentInfo {
+    /// Will never become `available` again.
+    pub fn is_dead(&self) -> bool {
+        matches!(
+            self.state.as_str(),
+            "deleting" | "deleted" | "rejected" | "rejecting" | "failed" | "failing"
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TgwAttachmentRequest {
+    pub transit_gateway: TransitGatewayId,
+    pub vpc: VpcId,
+    /// One per availability zone.
+    pub subnets: Vec<SubnetId>,
+    pub owner_tag: String,
+}
+
 // ---------------------------------------------------------------------------------------------
 // Capabilities
 // ---------------------------------------------------------------------------------------------
@@ -518,14 +608,38 @@ pub trait Network: Send + Sync {
     /// Deleting a missing or already deleted peering is `Ok`.
     async fn peering_delete(&self, cx: &CallCx, id: &PeeringId) -> CloudResult<()>;
     async fn routes_list(&self, cx: &CallCx, table: &RouteTableId) -> CloudResult<Vec<RouteInfo>>;
-    /// `Err(AlreadyExists)` when a route to `destination` is already in the table.
+    /// `Err(AlreadyExists)` when a route to `destination` is already in the table. `target`
+    /// is a peering or a Transit Gateway.
     async fn route_create(
         &self,
         cx: &CallCx,
         table: &RouteTableId,
         destination: &Ipv4Cidr,
-        peering: &PeeringId,
+        target: &RouteTarget,
     ) -> CloudResult<()>;
+    /// The table's routes whose destination is a managed prefix list.
+    async fn prefix_list_routes(
+        &self,
+        cx: &CallCx,
+        table: &RouteTableId,
+    ) -> CloudResult<Vec<PrefixListRoute>>;
+    /// `Err(AlreadyExists)` when the table already routes the prefix list.
+    async fn prefix_list_route_create(
+        &self,
+        cx: &CallCx,
+        table: &RouteTableId,
+        prefix_list: &PrefixListId,
+        target: &RouteTarget,
+    ) -> CloudResult<()>;
+    /// Deleting a missing route is `Ok`.
+    async fn prefix_list_route_delete(
+        &self,
+        cx: &CallCx,
+        table: &RouteTableId,
+        prefix_list: &PrefixListId,
+    ) -> CloudResult<()>;
+    /// Every subnet of the VPC.
+    async fn subnets_of_vpc(&self, cx: &CallCx, vpc: &VpcId) -> CloudResult<Vec<SubnetInfo>>;
     /// Deleting a missing route is `Ok`.
     async fn route_delete(
         &self,
@@ -830,6 +944,95 @@ pub trait Sharing: Send + Sync {
     async fn shares_owned(&self, cx: &CallCx) -> CloudResult<Vec<ShareInfo>>;
 }
 
+/// Transit Gateways (EC2): the gateway, its route tables, VPC attachments and their
+/// associations and propagations.
+#[async_trait]
+pub trait Transit: Send + Sync {
+    /// The caller's gateway tagged [`OWNER_TAG`] = `owner_tag` that is not deleted.
+    async fn tgw_find(
+        &self,
+        cx: &CallCx,
+        owner_tag: &str,
+    ) -> CloudResult<Option<TransitGatewayInfo>>;
+    /// The gateway if the caller can see it (owner, or shared with its account); `None`
+    /// otherwise.
+    async fn tgw_get(
+        &self,
+        cx: &CallCx,
+        id: &TransitGatewayId,
+    ) -> CloudResult<Option<TransitGatewayInfo>>;
+    /// A gateway that accepts no attachment by itself and has no default route table
+    /// association or propagation.
+    async fn tgw_create(
+        &self,
+        cx: &CallCx,
+        description: &str,
+        owner_tag: &str,
+    ) -> CloudResult<TransitGatewayInfo>;
+    /// Deleting a missing or deleted gateway is `Ok`.
+    async fn tgw_delete(&self, cx: &CallCx, id: &TransitGatewayId) -> CloudResult<()>;
+    /// The gateway's route tables (not deleted).
+    async fn tgw_route_tables(
+        &self,
+        cx: &CallCx,
+        tgw: &TransitGatewayId,
+    ) -> CloudResult<Vec<TgwRouteTableInfo>>;
+    async fn tgw_route_table_create(
+        &self,
+        cx: &CallCx,
+        tgw: &TransitGatewayId,
+        owner_tag: &str,
+    ) -> CloudResult<TgwRouteTableInfo>;
+    /// Deleting a missing table is `Ok`.
+    async fn tgw_route_table_delete(&self, cx: &CallCx, id: &TgwRouteTableId) -> CloudResult<()>;
+    /// VPC attachments visible to the caller (to the gateway's owner: every attachment of its
+    /// gateway; to a VPC's owner: its VPC's), filtered by gateway and/or VPC, deleted ones
+    /// left out.
+    async fn tgw_attachments(
+        &self,
+        cx: &CallCx,
+        tgw: Option<&TransitGatewayId>,
+        vpc: Option<&VpcId>,
+    ) -> CloudResult<Vec<TgwAttachmentInfo>>;
+    /// From the VPC's owner. `AlreadyExists` when the VPC already has a live attachment to
+    /// the gateway; `NotFound` when the gateway is not visible to the caller.
+    async fn tgw_attachment_create(
+        &self,
+        cx: &CallCx,
+        req: &TgwAttachmentRequest,
+    ) -> CloudResult<TgwAttachmentInfo>;
+    /// From the gateway's owner, of a `pendingAcceptance` attachment.
+    async fn tgw_attachment_accept(&self, cx: &CallCx, id: &TgwAttachmentId) -> CloudResult<()>;
+    /// From either owner. Deleting a missing or deleted attachment is `Ok`.
+    async fn tgw_attachment_delete(&self, cx: &CallCx, id: &TgwAttachmentId) -> CloudResult<()>;
+    /// `AlreadyExists` when the attachment is associated with a route table already.
+    async fn tgw_associate(
+        &self,
+        cx: &CallCx,
+        table: &TgwRouteTableId,
+        attachment: &TgwAttachmentId,
+    ) -> CloudResult<()>;
+    /// The attachments propagating their routes into the table.
+    async fn tgw_propagations(
+        &self,
+        cx: &CallCx,
+        table: &TgwRouteTableId,
+    ) -> CloudResult<Vec<TgwAttachmentId>>;
+    /// `AlreadyExists` when it propagates already.
+    async fn tgw_propagation_enable(
+        &self,
+        cx: &CallCx,
+        table: &TgwRouteTableId,
+        attachment: &TgwAttachmentId,
+    ) -> CloudResult<()>;
+    /// The table's propagated routes: (destination, attachment).
+    async fn tgw_routes(
+        &self,
+        cx: &CallCx,
+        table: &TgwRouteTableId,
+    ) -> CloudResult<Vec<(Ipv4Cidr, TgwAttachmentId)>>;
+}
+
 /// Every capability, as the workflows hold them.
 #[derive(Clone)]
 pub struct Cloud {
@@ -840,13 +1043,22 @@ pub struct Cloud {
     pub dns: Arc<dyn Dns>,
     pub profiles: Arc<dyn Profiles>,
     pub sharing: Arc<dyn Sharing>,
+    pub transit: Arc<dyn Transit>,
 }
 
 impl Cloud {
     /// One object implementing every capability.
     pub fn from_all<T>(all: Arc<T>) -> Cloud
     where
-        T: Credentials + Network + Firewall + Endpoints + Dns + Profiles + Sharing + 'static,
+        T: Credentials
+            + Network
+            + Firewall
+            + Endpoints
+            + Dns
+            + Profiles
+            + Sharing
+            + Transit
+            + 'static,
     {
         Cloud {
             credentials: all.clone(),
@@ -855,7 +1067,8 @@ impl Cloud {
             endpoints: all.clone(),
             dns: all.clone(),
             profiles: all.clone(),
-            sharing: all,
+            sharing: all.clone(),
+            transit: all,
         }
     }
 

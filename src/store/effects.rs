@@ -71,6 +71,10 @@ pub enum Effect {
     HubProfileCleared,
     /// The RAM share of the hub's Profile (found or created), or none (deleted).
     HubShare(Option<String>),
+    /// What the hub uses and made in `transit_gateway` mode, as it now stands.
+    HubTransit(crate::model::HubTransit),
+    /// The spoke VPC's Transit Gateway attachment (made or found), or none (deleted).
+    SpokeTgwAttachment(Option<crate::domain::TgwAttachmentId>),
     /// The spoke moves to `status`; when `from` is given, only from one of those statuses (an
     /// attach job must not turn a detaching spoke back).
     SpokeStatus {
@@ -223,6 +227,11 @@ async fn effect_apply(
         Effect::HubProfile { id, arn } => hubs::hub_profile_set(conn, hub_id, id, arn).await?,
         Effect::HubProfileCleared => hubs::hub_profile_clear(conn, hub_id).await?,
         Effect::HubShare(arn) => hubs::hub_share_set(conn, hub_id, arn.as_deref()).await?,
+        Effect::HubTransit(t) => hubs::hub_transit_set(conn, hub_id, t).await?,
+        Effect::SpokeTgwAttachment(a) => {
+            let spoke = spoke_of(spoke_id, effect)?;
+            spokes::spoke_tgw_attachment_set(conn, spoke, a.as_ref().map(|a| a.as_str())).await?;
+        }
         Effect::SpokeStatus {
             status,
             from,

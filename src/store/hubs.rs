@@ -9,9 +9,12 @@ use uuid::Uuid;
 
 use crate::domain::{
     AccountId, EndpointId, ExternalId, HostedZoneId, HubName, Ipv4Cidr, PrefixListId, ProfileId,
-    Region, RoleArn, RouteTableId, SecurityGroupId, ServiceName, SubnetId, VpcId,
+    Region, RoleArn, RouteTableId, SecurityGroupId, ServiceName, SubnetId, TgwAttachmentId,
+    TgwRouteTableId, TransitGatewayId, VpcId,
 };
-use crate::model::{DnsMode, Drift, Hub, HubService, HubStatus, HubZone, ReconcileMode};
+use crate::model::{
+    DnsMode, Drift, Hub, HubService, HubStatus, HubTransit, HubZone, NetworkMode, ReconcileMode,
+};
 
 /// A hub as registered, before any provisioning.
 #[derive(Debug, Clone)]
@@ -30,6 +33,9 @@ pub struct NewHub {
     pub prefix_list_max_entries: i32,
     pub reconcile_mode: ReconcileMode,
     pub dns_mode: DnsMode,
+    pub network_mode: NetworkMode,
+    /// `transit_gateway` mode: a gateway of the hub account given at registration.
+    pub transit_gateway_id: Option<TransitGatewayId>,
 }
 
 /// A `hubs` row, decoded straight into the domain types.
@@ -53,6 +59,13 @@ struct HubRow {
     profile_id: Option<ProfileId>,
     profile_arn: Option<String>,
     share_arn: Option<String>,
+    network_mode: NetworkMode,
+    transit_gateway_id: Option<TransitGatewayId>,
+    transit_gateway_given: bool,
+    tgw_attachment_id: Option<TgwAttachmentId>,
+    tgw_hub_route_table_id: Option<TgwRouteTableId>,
+    tgw_spoke_route_table_id: Option<TgwRouteTableId>,
+    tgw_share_arn: Option<String>,
     drift: Option<sqlx::types::Json<Drift>>,
     last_error: Option<String>,
     current_job_id: Option<Uuid>,
@@ -75,7 +88,13 @@ macro_rules! hub_rows {
                 prefix_list_id AS "prefix_list_id: PrefixListId",
                 reconcile_mode AS "reconcile_mode: ReconcileMode",
                 dns_mode AS "dns_mode: DnsMode", profile_id AS "profile_id: ProfileId",
-                profile_arn, share_arn,
+                profile_arn, share_arn, network_mode AS "network_mode: NetworkMode",
+                transit_gateway_id AS "transit_gateway_id: TransitGatewayId",
+                transit_gateway_given,
+                tgw_attachment_id AS "tgw_attachment_id: TgwAttachmentId",
+                tgw_hub_route_table_id AS "tgw_hub_route_table_id: TgwRouteTableId",
+                tgw_spoke_route_table_id AS "tgw_spoke_route_table_id: TgwRouteTableId",
+                tgw_share_arn,
                 drift AS "drift: sqlx::types::Json<Drift>", last_error, current_job_id,
                 created_at, updated_at
             FROM hubs "# + $tail
@@ -107,6 +126,17 @@ impl HubRow {
             profile_id: self.profile_id,
             profile_arn: self.profile_arn,
             share_arn: self.share_arn,
+            network_mode: self.network_mode,
+            transit_gateway: (self.network_mode == NetworkMode::TransitGateway).then_some(
+                HubTransit {
+                    transit_gateway_id: self.transit_gateway_id,
+                    given: self.transit_gateway_given,
+                    hub_attachment_id: self.tgw_attachment_id,
+                    hub_route_table_id: self.tgw_hub_route_table_id,
+                    spoke_route_table_id: self.tgw_spoke_route_table_id,
+                    share_arn: self.tgw_share_arn,
+                },
+            ),
             capacity: Vec::new(),
             drift: self.drift.map(|d| d.0),
             last_error: self.last_error,
@@ -182,7 +212,8 @@ pub async fn hub_insert(conn: &mut PgConnection, hub: &NewHub) -> Result<(), sql
     sqlx::query!(
         "INSERT INTO hubs (id, name, account_id, region, vpc_id, cidrs, subnet_ids, \
          route_table_ids, role_arn, external_id, prefix_list_max_entries, status, reconcile_mode, \
-         dns_mode) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+         dns_mode, network_mode, transit_gateway_id, transit_gateway_given) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         hub.id,
         hub.name.as_str(),
         hub.account_id.as_str(),
@@ -197,6 +228,11 @@ pub async fn hub_insert(conn: &mut PgConnection, hub: &NewHub) -> Result<(), sql
         HubStatus::Provisioning.as_str(),
         hub.reconcile_mode.as_str(),
         hub.dns_mode.as_str(),
+        hub.network_mode.as_str(),
+        hub.transit_gateway_id
+            .as_ref()
+            .map(TransitGatewayId::as_str),
+        hub.transit_gateway_id.is_some(),
     )
     .execute(&mut *conn)
     .await?;
@@ -243,6 +279,28 @@ pub async fn hub_share_set(
         "UPDATE hubs SET share_arn = $2, updated_at = now() WHERE id = $1",
         id,
         share_arn,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Records what the hub uses and made in `transit_gateway` mode (every column at once).
+pub async fn hub_transit_set(
+    conn: &mut PgConnection,
+    id: Uuid,
+    t: &HubTransit,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE hubs SET transit_gateway_id = $2, tgw_attachment_id = $3, \
+         tgw_hub_route_table_id = $4, tgw_spoke_route_table_id = $5, tgw_share_arn = $6, \
+         updated_at = now() WHERE id = $1",
+        id,
+        t.transit_gateway_id.as_ref().map(TransitGatewayId::as_str),
+        t.hub_attachment_id.as_ref().map(TgwAttachmentId::as_str),
+        t.hub_route_table_id.as_ref().map(TgwRouteTableId::as_str),
+        t.spoke_route_table_id.as_ref().map(TgwRouteTableId::as_str),
+        t.share_arn.as_deref(),
     )
     .execute(&mut *conn)
     .await?;

@@ -7,7 +7,8 @@ use sqlx::{PgConnection, PgPool, QueryBuilder};
 use uuid::Uuid;
 
 use crate::domain::{
-    AccountId, ExternalId, Ipv4Cidr, PeeringId, Region, RoleArn, RouteTableId, VpcId,
+    AccountId, ExternalId, Ipv4Cidr, PeeringId, Region, RoleArn, RouteTableId, TgwAttachmentId,
+    VpcId,
 };
 use crate::model::{Drift, JobKind, JobProgress, JobStatus, Spoke, SpokeStatus};
 
@@ -42,6 +43,7 @@ struct SpokeRow {
     labels: sqlx::types::Json<BTreeMap<String, String>>,
     status: SpokeStatus,
     peering_id: Option<PeeringId>,
+    tgw_attachment_id: Option<TgwAttachmentId>,
     drift: Option<sqlx::types::Json<Drift>>,
     last_error: Option<String>,
     current_job_id: Option<Uuid>,
@@ -88,6 +90,7 @@ impl SpokeRow {
             labels: self.labels.0,
             status: self.status,
             peering_id: self.peering_id,
+            tgw_attachment_id: self.tgw_attachment_id,
             drift: self.drift.map(|d| d.0),
             last_error: self.last_error,
             current_job_id: self.current_job_id,
@@ -103,7 +106,8 @@ impl SpokeRow {
 const SPOKE_SELECT: &str = "SELECT s.id, s.hub_id, s.account_id, s.region, s.vpc_id, \
     COALESCE((SELECT array_agg(c.cidr ORDER BY c.cidr) FROM cidr_claims c WHERE c.owner_id = s.id), \
              s.cidrs_seen) AS cidrs, \
-    s.route_table_ids, s.role_arn, s.external_id, s.labels, s.status, s.peering_id, s.drift, \
+    s.route_table_ids, s.role_arn, s.external_id, s.labels, s.status, s.peering_id, s.tgw_attachment_id, \
+    s.drift, \
     s.last_error, s.current_job_id, s.created_at, s.updated_at, j.kind AS job_kind, j.status AS job_status, \
     j.steps AS job_steps, j.next_step AS job_next_step, j.last_error AS job_last_error \
     FROM spokes s LEFT JOIN jobs j ON j.id = s.current_job_id";
@@ -148,6 +152,7 @@ pub async fn spoke_get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Spoke
             s.role_arn AS "role_arn: RoleArn", s.external_id AS "external_id: ExternalId",
             s.labels AS "labels: sqlx::types::Json<BTreeMap<String, String>>",
             s.status AS "status: SpokeStatus", s.peering_id AS "peering_id: PeeringId",
+            s.tgw_attachment_id AS "tgw_attachment_id: TgwAttachmentId",
             s.drift AS "drift: sqlx::types::Json<Drift>", s.last_error, s.current_job_id, s.created_at, s.updated_at,
             j.kind AS "job_kind?: JobKind", j.status AS "job_status?: JobStatus",
             j.steps AS "job_steps?", j.next_step AS "job_next_step?",
@@ -282,6 +287,22 @@ pub async fn spoke_current_job_set(
         "UPDATE spokes SET current_job_id = $2, updated_at = now() WHERE id = $1",
         id,
         job_id,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records (or forgets) the spoke VPC's Transit Gateway attachment.
+pub async fn spoke_tgw_attachment_set(
+    conn: &mut PgConnection,
+    id: Uuid,
+    attachment: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE spokes SET tgw_attachment_id = $2, updated_at = now() WHERE id = $1",
+        id,
+        attachment,
     )
     .execute(conn)
     .await?;

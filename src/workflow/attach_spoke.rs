@@ -13,8 +13,10 @@ use super::ops::{
     tables_usable, zone_associate,
 };
 use super::profile::{accept_share, associate_profile, share_with_spoke};
+use super::transit::{tgw_of, transit_accept_share, transit_mode, transit_share_spoke};
+use crate::cloud::RouteTarget;
 use crate::cloud::{PeeringInfo, PeeringStatus};
-use crate::domain::{HostedZoneId, Ipv4Cidr, PeeringId, RouteTableId};
+use crate::domain::{HostedZoneId, Ipv4Cidr, PeeringId, RouteTableId, TgwAttachmentId};
 use crate::model::{HubStatus, JobKind, SpokeStatus};
 use crate::store::effects::Effect;
 
@@ -34,6 +36,9 @@ pub struct AttachState {
     /// Zones associated so far (saved after each zone).
     #[serde(default)]
     pub zones_associated: Vec<HostedZoneId>,
+    /// `transit_gateway` mode: the spoke VPC's attachment (`transit_attach`).
+    #[serde(default)]
+    pub tgw_attachment_id: Option<TgwAttachmentId>,
 }
 
 type Cx = StepCx<AttachState>;
@@ -48,6 +53,10 @@ impl Workflow for AttachSpoke {
         request_peering,
         accept_peering,
         wait_peering,
+        transit_share_spoke,
+        transit_accept_share,
+        transit_attach,
+        transit_accept,
         hub_routes,
         spoke_routes,
         admit_cidrs,
@@ -133,8 +142,8 @@ async fn verify_spoke(cx: &mut Cx) -> StepResult {
     };
     if let Some(pairs) = overlaps(&hub_cidrs, &vpc.cidrs) {
         return fail(format!(
-            "the spoke VPC {} overlaps the hub VPC {} ({pairs}): VPC peering needs disjoint \
-             CIDR blocks, secondary ones included",
+            "the spoke VPC {} overlaps the hub VPC {} ({pairs}): the hub and its spokes need \
+             disjoint CIDR blocks, secondary ones included",
             vpc.id, cx.hub.vpc_id
         ));
     }
@@ -181,6 +190,11 @@ async fn verify_spoke(cx: &mut Cx) -> StepResult {
 }
 
 async fn check_quotas(cx: &mut Cx) -> StepResult {
+    // `transit_gateway` mode: the gateway's attachment quota is checked at enrolment and by
+    // AWS (`transit_attach` reports it).
+    if transit_mode(cx) {
+        return Ok(());
+    }
     let hcx = cx.hub_cx();
     let tag = cx.spoke_tag();
     let live: Vec<PeeringInfo> = cx
@@ -212,7 +226,31 @@ async fn peering_ensure(cx: &mut Cx) -> Result<PeeringInfo, super::context::Step
 }
 
 async fn request_peering(cx: &mut Cx) -> StepResult {
+    if transit_mode(cx) {
+        return Ok(());
+    }
     peering_ensure(cx).await.map(|_| ())
+}
+
+/// `transit_gateway` mode: the spoke VPC's attachment, made from the spoke account.
+async fn transit_attach(cx: &mut Cx) -> StepResult {
+    if let Some(id) = super::transit::transit_attach(cx).await? {
+        cx.state.tgw_attachment_id = Some(id);
+    }
+    Ok(())
+}
+
+/// `transit_gateway` mode: accepted, available, associated and propagated (hub account).
+async fn transit_accept(cx: &mut Cx) -> StepResult {
+    if !transit_mode(cx) {
+        return Ok(());
+    }
+    let id = need(
+        &cx.state.tgw_attachment_id,
+        "tgw_attachment_id",
+        "transit_attach",
+    )?;
+    super::transit::transit_accept(cx, &id).await
 }
 
 /// The overlapping pairs of two VPCs' CIDR blocks, as `hub a overlaps spoke b, ...`.
@@ -295,6 +333,9 @@ async fn peering_current(
 }
 
 async fn accept_peering(cx: &mut Cx) -> StepResult {
+    if transit_mode(cx) {
+        return Ok(());
+    }
     let scx = cx.spoke_cx();
     let p = peering_current(cx, &scx).await?;
     match p.status {
@@ -311,6 +352,9 @@ async fn accept_peering(cx: &mut Cx) -> StepResult {
 }
 
 async fn wait_peering(cx: &mut Cx) -> StepResult {
+    if transit_mode(cx) {
+        return Ok(());
+    }
     let hcx = cx.hub_cx();
     let p = peering_current(cx, &hcx).await?;
     match p.status {
@@ -331,16 +375,25 @@ async fn wait_peering(cx: &mut Cx) -> StepResult {
     }
 }
 
+/// Routes to the spoke in the hub's tables. In `transit_gateway` mode there is none per spoke:
+/// the hub's tables route its prefix list (every spoke CIDR, `admit_cidrs`) to the gateway.
 async fn hub_routes(cx: &mut Cx) -> StepResult {
+    if transit_mode(cx) {
+        return Ok(());
+    }
     let hcx = cx.hub_cx();
-    let id = peering_id(cx)?;
+    let id = RouteTarget::Peering(peering_id(cx)?);
     let cidrs = need(&cx.state.spoke_cidrs, "spoke_cidrs", "verify_spoke")?;
     routes_ensure(&cx.cloud, &hcx, &cx.hub.route_table_ids, &cidrs, &id).await
 }
 
 async fn spoke_routes(cx: &mut Cx) -> StepResult {
     let scx = cx.spoke_cx();
-    let id = peering_id(cx)?;
+    let id = if transit_mode(cx) {
+        RouteTarget::TransitGateway(tgw_of(cx)?)
+    } else {
+        RouteTarget::Peering(peering_id(cx)?)
+    };
     let tables = need(
         &cx.state.spoke_route_tables,
         "spoke_route_tables",

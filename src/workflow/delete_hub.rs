@@ -7,6 +7,7 @@ use super::definition::{Step, Workflow};
 use super::ops::{dependency_wait, remove_services};
 use super::profile::profile_delete;
 use super::provision_hub::{NoState, hub_failed, hub_status};
+use super::transit::transit_delete;
 use crate::model::{HubStatus, JobKind};
 use crate::store::effects::Effect;
 
@@ -18,6 +19,7 @@ impl Workflow for DeleteHub {
     const STEPS: &'static [Step<NoState>] = crate::steps![NoState:
         mark_services_removing,
         profile_delete,
+        transit_delete,
         remove_services,
         delete_security_group,
         delete_prefix_list,

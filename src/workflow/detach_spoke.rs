@@ -3,9 +3,10 @@
 
 use super::context::{StepCx, StepResult, spoke_zone_vpc};
 use super::definition::{Step, Workflow};
-use super::ops::{prefix_list_change, routes_delete_via};
+use super::ops::{prefix_list_change, routes_delete_matching, routes_delete_via};
 use super::profile::{disassociate_profile, unshare_spoke};
-use crate::cloud::{CloudErrorKind, PeeringStatus};
+use super::transit::{transit_detach, transit_mode, transit_unshare};
+use crate::cloud::{CloudErrorKind, PeeringStatus, RouteTarget};
 use crate::domain::PeeringId;
 use crate::model::{JobKind, SpokeStatus};
 use crate::store::effects::Effect;
@@ -35,6 +36,8 @@ impl Workflow for DetachSpoke {
         spoke_routes_delete,
         hub_routes_delete,
         delete_peering,
+        transit_detach,
+        transit_unshare,
         finish_detach,
     ];
 
@@ -137,8 +140,22 @@ async fn spoke_peerings(cx: &Cx) -> Result<Vec<PeeringId>, super::context::StepE
 /// account.
 async fn spoke_routes_delete(cx: &mut Cx) -> StepResult {
     let scx = cx.spoke_cx();
-    let peerings = spoke_peerings(cx).await?;
-    if peerings.is_empty() {
+    let targets: Vec<RouteTarget> = if transit_mode(cx) {
+        cx.hub
+            .transit_gateway
+            .as_ref()
+            .and_then(|t| t.transit_gateway_id.clone())
+            .map(RouteTarget::TransitGateway)
+            .into_iter()
+            .collect()
+    } else {
+        spoke_peerings(cx)
+            .await?
+            .into_iter()
+            .map(RouteTarget::Peering)
+            .collect()
+    };
+    if targets.is_empty() {
         return Ok(());
     }
     let tables = match cx
@@ -152,10 +169,10 @@ async fn spoke_routes_delete(cx: &mut Cx) -> StepResult {
         Err(e) if e.is(CloudErrorKind::AccessDenied) => {
             let note = format!(
                 "the spoke account {} could not be reached ({e}): its routes to the hub \
-                 through {} were left (they go nowhere once the peering is deleted); delete \
-                 them when the account is reachable",
+                 through {} were left (they go nowhere once the peering or attachment is \
+                 deleted); delete them when the account is reachable",
                 cx.spoke().account_id,
-                peerings
+                targets
                     .iter()
                     .map(|p| p.to_string())
                     .collect::<Vec<_>>()
@@ -173,10 +190,22 @@ async fn spoke_routes_delete(cx: &mut Cx) -> StepResult {
         Err(e) => return Err(e.into()),
     };
     let ids: Vec<_> = tables.into_iter().map(|t| t.id).collect();
-    routes_delete_via(&cx.cloud, &scx, &ids, &peerings).await
+    // Through a Transit Gateway only the routes to the hub's CIDRs are the hub's (the spoke may
+    // route other things through the same gateway).
+    let hub_cidrs = cx.hub.cidrs.clone();
+    let transit = transit_mode(cx);
+    routes_delete_matching(&cx.cloud, &scx, &ids, |r| {
+        targets.contains(&r.target) && (!transit || hub_cidrs.contains(&r.destination))
+    })
+    .await
 }
 
+/// The hub's routes to the spoke (`peering` mode; in `transit_gateway` mode the hub routes the
+/// prefix list, whose entry `remove_cidrs` took out).
 async fn hub_routes_delete(cx: &mut Cx) -> StepResult {
+    if transit_mode(cx) {
+        return Ok(());
+    }
     let hcx = cx.hub_cx();
     let peerings = spoke_peerings(cx).await?;
     if peerings.is_empty() {
@@ -186,6 +215,9 @@ async fn hub_routes_delete(cx: &mut Cx) -> StepResult {
 }
 
 async fn delete_peering(cx: &mut Cx) -> StepResult {
+    if transit_mode(cx) {
+        return Ok(());
+    }
     let hcx = cx.hub_cx();
     for id in spoke_peerings(cx).await? {
         match cx.cloud.network.peering_get(&hcx, &id).await? {

@@ -684,16 +684,17 @@ pub async fn finish_hub<S>(cx: &mut StepCx<S>) -> StepResult {
 // Spoke operations (attach, detach, service update)
 // ---------------------------------------------------------------------------------------------
 
-/// Makes sure each table routes each destination through the peering: reads the table first,
-/// creates what is missing, and refuses a destination routed elsewhere.
+/// Makes sure each table routes each destination through `ours` (the peering or the Transit
+/// Gateway): reads the table first, creates what is missing, and refuses a destination routed
+/// elsewhere.
 pub async fn routes_ensure(
     cloud: &Cloud,
     ccx: &CallCx,
     tables: &[RouteTableId],
     destinations: &[Ipv4Cidr],
-    peering: &PeeringId,
+    ours: &RouteTarget,
 ) -> StepResult {
-    let ours = RouteTarget::Peering(peering.clone());
+    let ours = ours.clone();
     for table in tables {
         let routes = cloud.network.routes_list(ccx, table).await?;
         for dest in destinations {
@@ -702,7 +703,7 @@ pub async fn routes_ensure(
                 Some(r) => return route_conflict(table, dest, &r.target),
                 None => {}
             }
-            match cloud.network.route_create(ccx, table, dest, peering).await {
+            match cloud.network.route_create(ccx, table, dest, &ours).await {
                 Ok(()) => {}
                 Err(e) if e.is(CloudErrorKind::AlreadyExists) => {
                     let now = cloud.network.routes_list(ccx, table).await?;
@@ -720,10 +721,6 @@ pub async fn routes_ensure(
 }
 
 fn route_conflict(table: &RouteTableId, dest: &Ipv4Cidr, target: &RouteTarget) -> StepResult {
-    let target = match target {
-        RouteTarget::Peering(p) => p.to_string(),
-        RouteTarget::Other(o) => o.clone(),
-    };
     fail(format!(
         "route table {table} already routes {dest} to {target}"
     ))
@@ -783,6 +780,20 @@ pub async fn routes_delete_via(
     tables: &[RouteTableId],
     peerings: &[PeeringId],
 ) -> StepResult {
+    let targets: Vec<RouteTarget> = peerings
+        .iter()
+        .map(|p| RouteTarget::Peering(p.clone()))
+        .collect();
+    routes_delete_matching(cloud, ccx, tables, |r| targets.contains(&r.target)).await
+}
+
+/// Deletes the routes of `tables` that `doomed` picks (a missing table is skipped).
+pub async fn routes_delete_matching(
+    cloud: &Cloud,
+    ccx: &CallCx,
+    tables: &[RouteTableId],
+    doomed: impl Fn(&crate::cloud::RouteInfo) -> bool,
+) -> StepResult {
     for table in tables {
         let routes = match cloud.network.routes_list(ccx, table).await {
             Ok(r) => r,
@@ -790,9 +801,7 @@ pub async fn routes_delete_via(
             Err(e) => return Err(e.into()),
         };
         for r in routes {
-            if let RouteTarget::Peering(p) = &r.target
-                && peerings.contains(p)
-            {
+            if doomed(&r) {
                 cloud
                     .network
                     .route_delete(ccx, table, &r.destination)

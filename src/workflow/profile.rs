@@ -328,18 +328,46 @@ pub async fn principal_ensure(
     }
     let hcx = hub_call_cx(hub, job_id);
     let share = share_of(hub)?;
-    let principals = cloud.sharing.share_principals(&hcx, &share).await?;
+    share_principal_ensure(cloud, &hcx, &share, &spoke.account_id).await
+}
+
+/// `account` a live principal of `share` (read first), from the share's owner.
+pub async fn share_principal_ensure(
+    cloud: &Cloud,
+    hcx: &crate::cloud::CallCx,
+    share: &str,
+    account: &crate::domain::AccountId,
+) -> StepResult {
+    let principals = cloud.sharing.share_principals(hcx, share).await?;
     if principals
         .iter()
-        .any(|p| p.account == spoke.account_id && p.status.is_live())
+        .any(|p| &p.account == account && p.status.is_live())
     {
         return Ok(());
     }
     cloud
         .sharing
-        .share_principal_add(&hcx, &share, &spoke.account_id)
+        .share_principal_add(hcx, share, account)
         .await?;
     Ok(())
+}
+
+/// From a receiving account: accepts every pending invitation of `share`. Returns how many
+/// were accepted and whether there was any invitation at all.
+pub async fn share_invitations_accept(
+    cloud: &Cloud,
+    scx: &crate::cloud::CallCx,
+    share: &str,
+) -> Result<(usize, bool), StepError> {
+    let invitations = cloud.sharing.share_invitations(scx, share).await?;
+    let pending: Vec<_> = invitations
+        .iter()
+        .filter(|i| i.status.eq_ignore_ascii_case("PENDING"))
+        .collect();
+    for inv in &pending {
+        cloud.sharing.share_invitation_accept(scx, &inv.arn).await?;
+    }
+    Ok((pending.len(), !invitations.is_empty()))
 }
 
 /// From the spoke account: the hub's Profile visible, accepting a pending invitation of the
@@ -359,18 +387,8 @@ pub async fn invitation_accept(
         return Ok(());
     }
     let share = share_of(hub)?;
-    let invitations = cloud.sharing.share_invitations(&scx, &share).await?;
-    let pending: Vec<_> = invitations
-        .iter()
-        .filter(|i| i.status.eq_ignore_ascii_case("PENDING"))
-        .collect();
-    for inv in &pending {
-        cloud
-            .sharing
-            .share_invitation_accept(&scx, &inv.arn)
-            .await?;
-    }
-    if !pending.is_empty() && cloud.profiles.profile_get(&scx, &id).await?.is_some() {
+    let (accepted, invited) = share_invitations_accept(cloud, &scx, &share).await?;
+    if accepted > 0 && cloud.profiles.profile_get(&scx, &id).await?.is_some() {
         return Ok(());
     }
     wait(
@@ -378,7 +396,7 @@ pub async fn invitation_accept(
         format!(
             "Route 53 Profile {id} is not visible to account {} yet (RAM share {share}{})",
             spoke.account_id,
-            if invitations.is_empty() {
+            if !invited {
                 ": no invitation yet"
             } else {
                 ": invitation accepted"
@@ -514,6 +532,15 @@ pub async fn unshare_spoke<S>(cx: &mut StepCx<S>) -> StepResult {
     let Some(share) = cx.hub.share_arn.clone() else {
         return Ok(());
     };
+    share_leave_unless_needed(cx, &share).await
+}
+
+/// From the hub account: removes the spoke's account from `share` unless another spoke of that
+/// account on the hub still needs it.
+pub async fn share_leave_unless_needed<S>(cx: &mut StepCx<S>, share: &str) -> StepResult {
+    if cx.spoke().account_id == cx.hub.account_id {
+        return Ok(());
+    }
     let account = cx.spoke().account_id.clone();
     let others = {
         let mut conn = cx.pool.acquire().await?;
@@ -525,7 +552,7 @@ pub async fn unshare_spoke<S>(cx: &mut StepCx<S>) -> StepResult {
     let hcx = cx.hub_cx();
     cx.cloud
         .sharing
-        .share_principal_remove(&hcx, &share, &account)
+        .share_principal_remove(&hcx, share, &account)
         .await?;
     Ok(())
 }

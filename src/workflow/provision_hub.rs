@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 use super::definition::{Step, Workflow};
 use super::ops::{endpoints, finish_hub, prefix_list, security_group, verify_hub, zones};
 use super::profile::{profile, profile_share, profile_zones};
+use super::transit::{
+    transit_gateway, transit_hub_attachment, transit_hub_routes, transit_route_tables,
+    transit_share,
+};
 use crate::model::{HubStatus, JobKind};
 use crate::store::effects::Effect;
 
@@ -29,6 +33,11 @@ impl Workflow for ProvisionHub {
         profile,
         profile_zones,
         profile_share,
+        transit_gateway,
+        transit_route_tables,
+        transit_hub_attachment,
+        transit_share,
+        transit_hub_routes,
         finish_hub,
     ];
 

@@ -298,9 +298,13 @@ pub async fn routes(acct: &Account, table: &str) -> Vec<(String, String)> {
     t.routes()
         .iter()
         .filter_map(|r| {
-            let dest = r.destination_cidr_block()?.to_owned();
+            let dest = r
+                .destination_cidr_block()
+                .or(r.destination_prefix_list_id())?
+                .to_owned();
             let target = r
                 .vpc_peering_connection_id()
+                .or(r.transit_gateway_id())
                 .or(r.gateway_id())
                 .or(r.nat_gateway_id())
                 .unwrap_or("other")
@@ -465,61 +469,65 @@ pub async fn check_attached(
 ) -> Vec<String> {
     let mut problems = Vec::new();
     let h = aws.account(&hub.account).await;
-    let all = peerings(&h).await;
+    if hub_json["network_mode"] == "transit_gateway" {
+        problems.extend(check_transit(aws, hub, hub_json, attached).await);
+    } else {
+        let all = peerings(&h).await;
 
-    let mut pcx_of: HashMap<String, String> = HashMap::new();
-    for spoke in attached {
-        let mine: Vec<&Peering> = all
-            .iter()
-            .filter(|p| p.requester_vpc == hub.vpc_id && p.accepter_vpc == spoke.vpc_id)
-            .filter(|p| p.status != "deleted")
-            .collect();
-        match mine.as_slice() {
-            [p] if p.status == "active" => {
-                pcx_of.insert(spoke.vpc_id.clone(), p.id.clone());
-            }
-            _ => problems.push(format!(
-                "spoke {} ({}): expected one active peering, found {:?}",
-                spoke.vpc_id, spoke.account, mine
-            )),
-        }
-    }
-
-    // Routes: hub tables -> every spoke CIDR; spoke tables -> the hub CIDR; each once, via pcx.
-    for table in &hub.route_table_ids {
-        let rs = routes(&h, table).await;
+        let mut pcx_of: HashMap<String, String> = HashMap::new();
         for spoke in attached {
-            let to: Vec<_> = rs.iter().filter(|(d, _)| d == &spoke.cidr).collect();
+            let mine: Vec<&Peering> = all
+                .iter()
+                .filter(|p| p.requester_vpc == hub.vpc_id && p.accepter_vpc == spoke.vpc_id)
+                .filter(|p| p.status != "deleted")
+                .collect();
+            match mine.as_slice() {
+                [p] if p.status == "active" => {
+                    pcx_of.insert(spoke.vpc_id.clone(), p.id.clone());
+                }
+                _ => problems.push(format!(
+                    "spoke {} ({}): expected one active peering, found {:?}",
+                    spoke.vpc_id, spoke.account, mine
+                )),
+            }
+        }
+
+        // Routes: hub tables -> every spoke CIDR; spoke tables -> the hub CIDR; each once, via pcx.
+        for table in &hub.route_table_ids {
+            let rs = routes(&h, table).await;
+            for spoke in attached {
+                let to: Vec<_> = rs.iter().filter(|(d, _)| d == &spoke.cidr).collect();
+                let want = pcx_of.get(&spoke.vpc_id);
+                if to.len() != 1 || Some(&to[0].1) != want {
+                    problems.push(format!(
+                        "hub table {table}: routes to {} are {to:?}, expected one via {want:?}",
+                        spoke.cidr
+                    ));
+                }
+            }
+        }
+        for spoke in attached {
+            let sa = aws.account(&spoke.account).await;
             let want = pcx_of.get(&spoke.vpc_id);
-            if to.len() != 1 || Some(&to[0].1) != want {
-                problems.push(format!(
-                    "hub table {table}: routes to {} are {to:?}, expected one via {want:?}",
-                    spoke.cidr
-                ));
+            for table in vpc_tables(&sa, &spoke.vpc_id).await {
+                let rs = routes(&sa, &table).await;
+                let to: Vec<_> = rs.iter().filter(|(d, _)| d == &hub.cidr).collect();
+                if to.len() != 1 || Some(&to[0].1) != want {
+                    problems.push(format!(
+                        "spoke {} table {table}: routes to {} are {to:?}, expected one via {want:?}",
+                        spoke.vpc_id, hub.cidr
+                    ));
+                }
             }
-        }
-    }
-    for spoke in attached {
-        let sa = aws.account(&spoke.account).await;
-        let want = pcx_of.get(&spoke.vpc_id);
-        for table in vpc_tables(&sa, &spoke.vpc_id).await {
-            let rs = routes(&sa, &table).await;
-            let to: Vec<_> = rs.iter().filter(|(d, _)| d == &hub.cidr).collect();
-            if to.len() != 1 || Some(&to[0].1) != want {
-                problems.push(format!(
-                    "spoke {} table {table}: routes to {} are {to:?}, expected one via {want:?}",
-                    spoke.vpc_id, hub.cidr
-                ));
-            }
-        }
-        // Peering active from the spoke's side too.
-        if let Some(pcx) = want {
-            let theirs = peerings(&sa).await;
-            if !theirs.iter().any(|p| &p.id == pcx && p.status == "active") {
-                problems.push(format!(
-                    "spoke {}: peering {pcx} not active as the spoke account sees it",
-                    spoke.vpc_id
-                ));
+            // Peering active from the spoke's side too.
+            if let Some(pcx) = want {
+                let theirs = peerings(&sa).await;
+                if !theirs.iter().any(|p| &p.id == pcx && p.status == "active") {
+                    problems.push(format!(
+                        "spoke {}: peering {pcx} not active as the spoke account sees it",
+                        spoke.vpc_id
+                    ));
+                }
             }
         }
     }
@@ -707,6 +715,187 @@ pub async fn share_principals(acct: &Account, share: &str) -> Vec<(String, Strin
                     .unwrap_or_default(),
             )
         })
+        .collect()
+}
+
+/// The hub's Transit Gateway as each account sees it: `available`; each attached spoke VPC has
+/// one `available` attachment (its own account and the gateway's owner agree), associated with
+/// the spokes' gateway route table and propagating into the hub's; the hub table's propagated
+/// routes are exactly the attached spokes' CIDRs and the spokes' table's exactly the hub's;
+/// every spoke table routes the hub CIDR through the gateway and every hub table routes the
+/// hub's prefix list through it; no peering.
+pub async fn check_transit(
+    aws: &Aws,
+    hub: &Vpc,
+    hub_json: &Value,
+    attached: &[Vpc],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let h = aws.account(&hub.account).await;
+    let t = &hub_json["transit_gateway"];
+    let tgw = s(&t["transit_gateway_id"]);
+    let hub_rt = s(&t["hub_route_table_id"]);
+    let spoke_rt = s(&t["spoke_route_table_id"]);
+    if tgw.is_empty() || hub_rt.is_empty() || spoke_rt.is_empty() {
+        return vec![format!("the hub records no gateway or route tables: {t}")];
+    }
+    let gws = h
+        .ec2
+        .describe_transit_gateways()
+        .transit_gateway_ids(&tgw)
+        .send()
+        .await
+        .expect("DescribeTransitGateways");
+    match gws.transit_gateways() {
+        [g] if g.state().map(|s| s.as_str()) == Some("available") => {}
+        other => problems.push(format!("gateway {tgw}: {other:?}")),
+    }
+    let seen = tgw_attachments(&h, &tgw).await;
+    let mut want_hub_routes = BTreeSet::new();
+    for spoke in attached {
+        want_hub_routes.insert(spoke.cidr.clone());
+        let mine: Vec<_> = seen.iter().filter(|a| a.vpc == spoke.vpc_id).collect();
+        match mine.as_slice() {
+            [a] if a.state == "available" && a.association.as_deref() == Some(&*spoke_rt) => {
+                let sa = aws.account(&spoke.account).await;
+                let own = sa
+                    .ec2
+                    .describe_transit_gateway_vpc_attachments()
+                    .filters(filter("vpc-id", &spoke.vpc_id))
+                    .send()
+                    .await
+                    .expect("DescribeTransitGatewayVpcAttachments");
+                let live: Vec<_> = own
+                    .transit_gateway_vpc_attachments()
+                    .iter()
+                    .filter(|x| x.state().map(|s| s.as_str()) != Some("deleted"))
+                    .collect();
+                if live.len() != 1
+                    || live[0].transit_gateway_attachment_id() != Some(&*a.id)
+                    || live[0].state().map(|s| s.as_str()) != Some("available")
+                {
+                    problems.push(format!(
+                        "spoke {}: its account sees attachments {live:?}, expected {} available",
+                        spoke.vpc_id, a.id
+                    ));
+                }
+                for table in vpc_tables(&sa, &spoke.vpc_id).await {
+                    let rs = routes(&sa, &table).await;
+                    let to: Vec<_> = rs.iter().filter(|(d, _)| d == &hub.cidr).collect();
+                    if to.len() != 1 || to[0].1 != tgw {
+                        problems.push(format!(
+                            "spoke {} table {table}: routes to {} are {to:?}, expected one via \
+                             {tgw}",
+                            spoke.vpc_id, hub.cidr
+                        ));
+                    }
+                }
+                if !peerings(&sa).await.is_empty() {
+                    problems.push(format!("spoke {} has a peering", spoke.vpc_id));
+                }
+            }
+            other => problems.push(format!(
+                "spoke {}: expected one available attachment associated with {spoke_rt}, found \
+                 {other:?}",
+                spoke.vpc_id
+            )),
+        }
+    }
+    let propagating: BTreeSet<String> = h
+        .ec2
+        .get_transit_gateway_route_table_propagations()
+        .transit_gateway_route_table_id(&hub_rt)
+        .send()
+        .await
+        .expect("GetTransitGatewayRouteTablePropagations")
+        .transit_gateway_route_table_propagations()
+        .iter()
+        .filter_map(|p| p.transit_gateway_attachment_id().map(str::to_owned))
+        .collect();
+    for a in seen.iter().filter(|a| a.vpc != hub.vpc_id) {
+        if !propagating.contains(&a.id) {
+            problems.push(format!(
+                "attachment {} does not propagate into {hub_rt}",
+                a.id
+            ));
+        }
+    }
+    let got = tgw_routes(&h, &hub_rt).await;
+    if got != want_hub_routes {
+        problems.push(format!(
+            "hub gateway table {hub_rt}: propagated routes {got:?}, expected {want_hub_routes:?}"
+        ));
+    }
+    let got = tgw_routes(&h, &spoke_rt).await;
+    if got != BTreeSet::from([hub.cidr.clone()]) {
+        problems.push(format!(
+            "spokes' gateway table {spoke_rt}: propagated routes {got:?}, expected only {}",
+            hub.cidr
+        ));
+    }
+    let pl = s(&hub_json["prefix_list_id"]);
+    for table in &hub.route_table_ids {
+        let rs = routes(&h, table).await;
+        if !rs.iter().any(|(d, t)| d == &pl && t == &tgw) {
+            problems.push(format!(
+                "hub table {table} does not route prefix list {pl} via {tgw}: {rs:?}"
+            ));
+        }
+    }
+    if !peerings(&h).await.is_empty() {
+        problems.push("the hub account has a peering".into());
+    }
+    problems
+}
+
+/// A VPC attachment as the gateway's owner sees it.
+#[derive(Debug, Clone)]
+pub struct TgwAttachment {
+    pub id: String,
+    pub vpc: String,
+    pub state: String,
+    pub association: Option<String>,
+}
+
+/// Every VPC attachment of `tgw` that is not deleted (DescribeTransitGatewayAttachments).
+pub async fn tgw_attachments(acct: &Account, tgw: &str) -> Vec<TgwAttachment> {
+    let out = acct
+        .ec2
+        .describe_transit_gateway_attachments()
+        .filters(filter("transit-gateway-id", tgw))
+        .send()
+        .await
+        .expect("DescribeTransitGatewayAttachments");
+    out.transit_gateway_attachments()
+        .iter()
+        .filter(|a| a.state().map(|s| s.as_str()) != Some("deleted"))
+        .map(|a| TgwAttachment {
+            id: a
+                .transit_gateway_attachment_id()
+                .unwrap_or_default()
+                .to_owned(),
+            vpc: a.resource_id().unwrap_or_default().to_owned(),
+            state: a.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            association: a
+                .association()
+                .and_then(|x| x.transit_gateway_route_table_id())
+                .map(str::to_owned),
+        })
+        .collect()
+}
+
+/// The propagated routes of a gateway route table (SearchTransitGatewayRoutes).
+pub async fn tgw_routes(acct: &Account, table: &str) -> BTreeSet<String> {
+    acct.ec2
+        .search_transit_gateway_routes()
+        .transit_gateway_route_table_id(table)
+        .filters(filter("type", "propagated"))
+        .send()
+        .await
+        .expect("SearchTransitGatewayRoutes")
+        .routes()
+        .iter()
+        .filter_map(|r| r.destination_cidr_block().map(str::to_owned))
         .collect()
 }
 

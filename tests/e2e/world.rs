@@ -70,8 +70,19 @@ impl World {
 
     /// [`World::hub_register`] in a DNS mode (`zones` or `profile`).
     pub async fn hub_register_mode(&self, name: &str, dns_mode: &str) -> String {
+        self.hub_register_modes(name, dns_mode, "peering").await
+    }
+
+    /// Registers a hub in a DNS mode and a network mode.
+    pub async fn hub_register_modes(
+        &self,
+        name: &str,
+        dns_mode: &str,
+        network_mode: &str,
+    ) -> String {
         let body = json!({
             "dns_mode": dns_mode,
+            "network_mode": network_mode,
             "name": name,
             "account_id": self.hub.account,
             "region": REGION,

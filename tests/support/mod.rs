@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod db;
+pub mod scale;
 
 pub use db::TestDb;
 
@@ -16,7 +17,7 @@ use endpoint_hub::cloud::pacing::Pacer;
 use endpoint_hub::cloud::sim::{SimCloud, SimConfig};
 use endpoint_hub::cloud::{Cloud, PeeringStatus, RouteTarget};
 use endpoint_hub::domain::{AccountId, Ipv4Cidr, Region, RoleArn, RouteTableId, VpcId};
-use endpoint_hub::model::{DnsMode, Hub, JobKind, Principal, Spoke};
+use endpoint_hub::model::{DnsMode, Hub, JobKind, NetworkMode, Principal, Spoke};
 use endpoint_hub::store;
 use endpoint_hub::workflow::{Engine, EngineConfig, StepFault};
 use sqlx::PgPool;
@@ -73,6 +74,9 @@ pub struct World {
     /// The DNS mode of the hubs [`World::hub_registered`] registers (`zones` unless a test
     /// sets it).
     pub dns_mode: DnsMode,
+    /// The network mode of the hubs [`World::hub_registered`] registers (`peering` unless a
+    /// test sets it).
+    pub network_mode: NetworkMode,
     pub pool: PgPool,
     pub app: App,
     pub sim: Arc<SimCloud>,
@@ -106,6 +110,7 @@ impl World {
         let cloud = Cloud::from_all(sim.clone()).paced(pacer(&pool));
         World {
             dns_mode: DnsMode::Zones,
+            network_mode: NetworkMode::Peering,
             app: app(&pool, limits, cloud.clone()),
             pool,
             sim,
@@ -143,6 +148,7 @@ impl World {
                 &actor(),
                 hub,
                 HubUpdate {
+                    network_mode: None,
                     reconcile_mode: None,
                     dns_mode: None,
                     services: names.iter().map(|s| s.parse().unwrap()).collect(),
@@ -247,6 +253,8 @@ impl World {
             prefix_list_max_entries: Some(max_entries),
             reconcile_mode: None,
             dns_mode: Some(dns_mode),
+            network_mode: Some(self.network_mode),
+            transit_gateway_id: None,
         };
         let hub = self
             .app
@@ -274,6 +282,28 @@ impl World {
             external_id: None,
             labels: None,
         }
+    }
+
+    /// Enrols a VPC with `subnets` subnets and CIDR `cidr` in `account` into hub `main` (no job
+    /// run); returns the spoke's id.
+    pub async fn enroll_vpc(&self, account: &str, cidr: &str, subnets: usize) -> Uuid {
+        let (vpc, _, _) = self
+            .sim
+            .vpc_add(&acct(account), &region(), &[cidr_(cidr)], subnets);
+        let req = SpokeEnroll {
+            hub: "main".into(),
+            account_id: acct(account),
+            region: region(),
+            vpc_id: vpc,
+            cidrs: Some(vec![cidr_(cidr)]),
+            route_table_ids: None,
+            role_arn: None,
+            role_name: None,
+            external_id: None,
+            labels: None,
+        };
+        let r = self.app.spoke_enroll(&actor(), req, None).await.unwrap();
+        r.body["id"].as_str().unwrap().parse().unwrap()
     }
 
     /// Enrols spoke number `n` without running jobs.
@@ -311,39 +341,43 @@ impl World {
             "spoke {spoke_id}: {:?}",
             spoke.last_error
         );
-        let tag = format!("spoke:{}", spoke.id);
-        let mine: Vec<_> = self
-            .sim
-            .peerings()
-            .into_iter()
-            .filter(|p| p.owner_tag.as_deref() == Some(tag.as_str()) && !p.status.is_dead())
-            .collect();
-        assert_eq!(
-            mine.len(),
-            1,
-            "exactly one live peering for {tag}: {mine:?}"
-        );
-        let pcx = &mine[0];
-        assert_eq!(pcx.status, PeeringStatus::Active);
-        assert_eq!(Some(&pcx.id), spoke.peering_id.as_ref());
-        assert_eq!(pcx.accepter_vpc, spoke.vpc_id);
-        for t in &hub.route_table_ids {
-            let routes = self.sim.routes(t);
-            for c in &spoke.cidrs {
-                let found: Vec<_> = routes.iter().filter(|r| &r.destination == c).collect();
-                assert_eq!(found.len(), 1, "hub table {t} route to {c}");
-                assert_eq!(found[0].target, RouteTarget::Peering(pcx.id.clone()));
+        if hub.network_mode == NetworkMode::TransitGateway {
+            self.assert_transit_attached(&hub, &spoke);
+        } else {
+            let tag = format!("spoke:{}", spoke.id);
+            let mine: Vec<_> = self
+                .sim
+                .peerings()
+                .into_iter()
+                .filter(|p| p.owner_tag.as_deref() == Some(tag.as_str()) && !p.status.is_dead())
+                .collect();
+            assert_eq!(
+                mine.len(),
+                1,
+                "exactly one live peering for {tag}: {mine:?}"
+            );
+            let pcx = &mine[0];
+            assert_eq!(pcx.status, PeeringStatus::Active);
+            assert_eq!(Some(&pcx.id), spoke.peering_id.as_ref());
+            assert_eq!(pcx.accepter_vpc, spoke.vpc_id);
+            for t in &hub.route_table_ids {
+                let routes = self.sim.routes(t);
+                for c in &spoke.cidrs {
+                    let found: Vec<_> = routes.iter().filter(|r| &r.destination == c).collect();
+                    assert_eq!(found.len(), 1, "hub table {t} route to {c}");
+                    assert_eq!(found[0].target, RouteTarget::Peering(pcx.id.clone()));
+                }
             }
-        }
-        // Every table of the spoke VPC routes the hub CIDRs through the peering.
-        let spoke_tables: Vec<RouteTableId> = self.sim.route_tables_of(&spoke.vpc_id);
-        assert!(!spoke_tables.is_empty());
-        for t in &spoke_tables {
-            let routes = self.sim.routes(t);
-            for c in &hub.cidrs {
-                let found: Vec<_> = routes.iter().filter(|r| &r.destination == c).collect();
-                assert_eq!(found.len(), 1, "spoke table {t} route to {c}");
-                assert_eq!(found[0].target, RouteTarget::Peering(pcx.id.clone()));
+            // Every table of the spoke VPC routes the hub CIDRs through the peering.
+            let spoke_tables: Vec<RouteTableId> = self.sim.route_tables_of(&spoke.vpc_id);
+            assert!(!spoke_tables.is_empty());
+            for t in &spoke_tables {
+                let routes = self.sim.routes(t);
+                for c in &hub.cidrs {
+                    let found: Vec<_> = routes.iter().filter(|r| &r.destination == c).collect();
+                    assert_eq!(found.len(), 1, "spoke table {t} route to {c}");
+                    assert_eq!(found[0].target, RouteTarget::Peering(pcx.id.clone()));
+                }
             }
         }
         let pl = hub.prefix_list_id.clone().unwrap();
@@ -452,6 +486,60 @@ impl World {
     }
 
     /// Checks that nothing of a detached spoke is left in the cloud.
+    /// `transit_gateway` mode: the spoke VPC's one attachment `available`, associated with the
+    /// spokes' table and propagating into the hub's; the spoke's tables route the hub CIDRs
+    /// through the gateway; the hub's tables route the prefix list through it; no peering.
+    pub fn assert_transit_attached(&self, hub: &Hub, spoke: &Spoke) {
+        let t = hub.transit_gateway.clone().expect("transit");
+        let tgw = t
+            .transit_gateway_id
+            .clone()
+            .expect("the hub has its gateway");
+        let mine: Vec<_> = self
+            .sim
+            .tgw_attachments_all(&tgw)
+            .into_iter()
+            .filter(|a| a.vpc == spoke.vpc_id)
+            .collect();
+        assert_eq!(
+            mine.len(),
+            1,
+            "one attachment of {}: {mine:?}",
+            spoke.vpc_id
+        );
+        let a = &mine[0];
+        assert_eq!(a.state, "available");
+        assert_eq!(Some(&a.id), spoke.tgw_attachment_id.as_ref());
+        assert_eq!(a.association.as_ref(), t.spoke_route_table_id.as_ref());
+        assert_eq!(a.propagations, vec![t.hub_route_table_id.clone().unwrap()]);
+        let tag = format!("spoke:{}", spoke.id);
+        assert!(
+            !self
+                .sim
+                .peerings()
+                .iter()
+                .any(|p| p.owner_tag.as_deref() == Some(tag.as_str())),
+            "no peering in transit_gateway mode"
+        );
+        for table in self.sim.route_tables_of(&spoke.vpc_id) {
+            let routes = self.sim.routes(&table);
+            for c in &hub.cidrs {
+                let found: Vec<_> = routes.iter().filter(|r| &r.destination == c).collect();
+                assert_eq!(found.len(), 1, "spoke table {table} route to {c}");
+                assert_eq!(found[0].target, RouteTarget::TransitGateway(tgw.clone()));
+                assert_eq!(found[0].state, "active");
+            }
+        }
+        let pl = hub.prefix_list_id.clone().unwrap();
+        for table in &hub.route_table_ids {
+            assert_eq!(
+                self.sim.prefix_list_routes_of(table),
+                vec![(pl.clone(), RouteTarget::TransitGateway(tgw.clone()))],
+                "hub table {table} routes the prefix list through the gateway"
+            );
+        }
+    }
+
     pub async fn assert_detached(&self, hub: &Hub, spoke_id: Uuid) {
         let hub = self.app.hub_get(hub.id).await.unwrap();
         let spoke = self.spoke(spoke_id).await;
@@ -496,6 +584,31 @@ impl World {
             );
         }
         assert!(self.sim.authorizations().is_empty());
+        if let Some(tgw) = hub
+            .transit_gateway
+            .as_ref()
+            .and_then(|t| t.transit_gateway_id.clone())
+        {
+            assert!(
+                !self
+                    .sim
+                    .tgw_attachments_all(&tgw)
+                    .iter()
+                    .any(|a| a.vpc == spoke.vpc_id),
+                "attachment of {} left",
+                spoke.vpc_id
+            );
+            for t in self.sim.route_tables_of(&spoke.vpc_id) {
+                for r in self.sim.routes(&t) {
+                    assert_ne!(
+                        r.target,
+                        RouteTarget::TransitGateway(tgw.clone()),
+                        "route {r:?} left in {t}"
+                    );
+                }
+            }
+            assert_eq!(spoke.tgw_attachment_id, None);
+        }
         assert_eq!(
             self.sim.profile_of_vpc(&spoke.vpc_id),
             None,

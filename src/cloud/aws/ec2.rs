@@ -23,8 +23,8 @@ use super::errors::{malformed, sdk_error};
 use crate::cloud::{
     CallCx, CloudError, CloudErrorKind, CloudResult, DnsEntry, EndpointInfo, EndpointRequest,
     EndpointServiceInfo, EndpointServiceType, Endpoints, Firewall, IngressRule, Network, OWNER_TAG,
-    PeeringInfo, PeeringRequest, PeeringStatus, PrefixListInfo, RouteInfo, RouteTableInfo,
-    RouteTarget, SecurityGroupInfo, SubnetInfo, VpcInfo,
+    PeeringInfo, PeeringRequest, PeeringStatus, PrefixListInfo, PrefixListRoute, RouteInfo,
+    RouteTableInfo, RouteTarget, SecurityGroupInfo, SubnetInfo, VpcInfo,
 };
 use crate::domain::{
     EndpointId, Ipv4Cidr, PeeringId, PrefixListId, Region, RouteTableId, SecurityGroupId, SubnetId,
@@ -234,10 +234,30 @@ fn endpoint_service_info(service_name: &str, d: &ServiceDetail) -> EndpointServi
     }
 }
 
+/// A `CreateRoute` request sending traffic to `target` (a peering or a Transit Gateway).
+fn with_target(
+    req: aws_sdk_ec2::operation::create_route::builders::CreateRouteFluentBuilder,
+    target: &RouteTarget,
+) -> CloudResult<aws_sdk_ec2::operation::create_route::builders::CreateRouteFluentBuilder> {
+    match target {
+        RouteTarget::Peering(p) => Ok(req.vpc_peering_connection_id(p.as_str())),
+        RouteTarget::TransitGateway(t) => Ok(req.transit_gateway_id(t.as_str())),
+        RouteTarget::Other(o) => Err(CloudError::new(
+            CloudErrorKind::Invalid,
+            "CreateRoute",
+            "InvalidParameterValue",
+            format!("endpoint-hub makes no route to {o}"),
+        )),
+    }
+}
+
 /// The target of a route, as EC2 names it.
 fn route_target(r: &aws_sdk_ec2::types::Route) -> RouteTarget {
     if let Some(p) = parse::<PeeringId>(r.vpc_peering_connection_id()) {
         return RouteTarget::Peering(p);
+    }
+    if let Some(t) = parse::<crate::domain::TransitGatewayId>(r.transit_gateway_id()) {
+        return RouteTarget::TransitGateway(t);
     }
     let other = [
         r.gateway_id(),
@@ -256,6 +276,60 @@ fn route_target(r: &aws_sdk_ec2::types::Route) -> RouteTarget {
     .next()
     .unwrap_or("unknown");
     RouteTarget::Other(other.to_owned())
+}
+
+impl AwsCloud {
+    /// One route table as DescribeRouteTables gives it; `NotFound` when it does not exist.
+    async fn route_table_described(
+        &self,
+        cx: &CallCx,
+        table: &RouteTableId,
+    ) -> CloudResult<aws_sdk_ec2::types::RouteTable> {
+        let out = self
+            .ec2(cx)
+            .describe_route_tables()
+            .route_table_ids(table.as_str())
+            .send()
+            .await
+            .map_err(|e| sdk_error("DescribeRouteTables", e))?;
+        out.route_tables()
+            .iter()
+            .find(|t| t.route_table_id() == Some(table.as_str()))
+            .cloned()
+            .ok_or_else(|| {
+                CloudError::new(
+                    CloudErrorKind::NotFound,
+                    "DescribeRouteTables",
+                    "InvalidRouteTableID.NotFound",
+                    format!("route table {table} does not exist"),
+                )
+            })
+    }
+
+    /// Sends a `DeleteRoute` of `table` (its destination set by the caller), audited; a route
+    /// already gone is `Ok`.
+    async fn route_deleted(
+        &self,
+        cx: &CallCx,
+        table: &RouteTableId,
+        req: aws_sdk_ec2::operation::delete_route::builders::DeleteRouteFluentBuilder,
+        destination: &str,
+    ) -> CloudResult<()> {
+        let res = req.route_table_id(table.as_str()).send().await;
+        let res = self
+            .audited(
+                cx,
+                "DeleteRoute",
+                Some(format!("{table}:{destination}")),
+                res,
+                |_| None,
+            )
+            .await;
+        if code_is(&res, "InvalidRoute.NotFound") {
+            return Ok(());
+        }
+        res.map(|_| ())
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -602,26 +676,7 @@ impl Network for AwsCloud {
 
     #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]
     async fn routes_list(&self, cx: &CallCx, table: &RouteTableId) -> CloudResult<Vec<RouteInfo>> {
-        let out = self
-            .ec2(cx)
-            .describe_route_tables()
-            .route_table_ids(table.as_str())
-            .send()
-            .await
-            .map_err(|e| sdk_error("DescribeRouteTables", e))?;
-        let Some(t) = out
-            .route_tables()
-            .iter()
-            .find(|t| t.route_table_id() == Some(table.as_str()))
-        else {
-            return Err(CloudError::new(
-                CloudErrorKind::NotFound,
-                "DescribeRouteTables",
-                "InvalidRouteTableID.NotFound",
-                format!("route table {table} does not exist"),
-            ));
-        };
-        Ok(routes_of(t))
+        Ok(routes_of(&self.route_table_described(cx, table).await?))
     }
 
     #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]
@@ -630,16 +685,16 @@ impl Network for AwsCloud {
         cx: &CallCx,
         table: &RouteTableId,
         destination: &Ipv4Cidr,
-        peering: &PeeringId,
+        target: &RouteTarget,
     ) -> CloudResult<()> {
-        let res = self
-            .ec2(cx)
-            .create_route()
-            .route_table_id(table.as_str())
-            .destination_cidr_block(destination.to_string())
-            .vpc_peering_connection_id(peering.as_str())
-            .send()
-            .await;
+        let req = with_target(
+            self.ec2(cx)
+                .create_route()
+                .route_table_id(table.as_str())
+                .destination_cidr_block(destination.to_string()),
+            target,
+        )?;
+        let res = req.send().await;
         self.audited(
             cx,
             "CreateRoute",
@@ -652,32 +707,106 @@ impl Network for AwsCloud {
     }
 
     #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]
+    async fn prefix_list_routes(
+        &self,
+        cx: &CallCx,
+        table: &RouteTableId,
+    ) -> CloudResult<Vec<PrefixListRoute>> {
+        let t = self.route_table_described(cx, table).await?;
+        Ok(t.routes()
+            .iter()
+            .filter_map(|r| {
+                Some(PrefixListRoute {
+                    prefix_list: parse(r.destination_prefix_list_id())?,
+                    target: route_target(r),
+                    state: r
+                        .state()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_else(|| "active".to_owned()),
+                })
+            })
+            .collect())
+    }
+
+    #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]
+    async fn prefix_list_route_create(
+        &self,
+        cx: &CallCx,
+        table: &RouteTableId,
+        prefix_list: &PrefixListId,
+        target: &RouteTarget,
+    ) -> CloudResult<()> {
+        let req = with_target(
+            self.ec2(cx)
+                .create_route()
+                .route_table_id(table.as_str())
+                .destination_prefix_list_id(prefix_list.as_str()),
+            target,
+        )?;
+        let res = req.send().await;
+        self.audited(
+            cx,
+            "CreateRoute",
+            Some(format!("{table}:{prefix_list}")),
+            res,
+            |_| None,
+        )
+        .await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]
+    async fn prefix_list_route_delete(
+        &self,
+        cx: &CallCx,
+        table: &RouteTableId,
+        prefix_list: &PrefixListId,
+    ) -> CloudResult<()> {
+        let req = self
+            .ec2(cx)
+            .delete_route()
+            .destination_prefix_list_id(prefix_list.as_str());
+        self.route_deleted(cx, table, req, prefix_list.as_str())
+            .await
+    }
+
+    #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]
+    async fn subnets_of_vpc(&self, cx: &CallCx, vpc: &VpcId) -> CloudResult<Vec<SubnetInfo>> {
+        let pages: Vec<_> = self
+            .ec2(cx)
+            .describe_subnets()
+            .filters(filter("vpc-id", vpc.as_str()))
+            .into_paginator()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| sdk_error("DescribeSubnets", e))?;
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.subnets())
+            .filter_map(|s| {
+                Some(SubnetInfo {
+                    id: parse(s.subnet_id())?,
+                    vpc_id: parse(s.vpc_id())?,
+                    availability_zone: s.availability_zone()?.to_owned(),
+                })
+            })
+            .collect())
+    }
+
+    #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]
     async fn route_delete(
         &self,
         cx: &CallCx,
         table: &RouteTableId,
         destination: &Ipv4Cidr,
     ) -> CloudResult<()> {
-        let res = self
+        let req = self
             .ec2(cx)
             .delete_route()
-            .route_table_id(table.as_str())
-            .destination_cidr_block(destination.to_string())
-            .send()
-            .await;
-        let res = self
-            .audited(
-                cx,
-                "DeleteRoute",
-                Some(format!("{table}:{destination}")),
-                res,
-                |_| None,
-            )
-            .await;
-        if code_is(&res, "InvalidRoute.NotFound") {
-            return Ok(());
-        }
-        res.map(|_| ())
+            .destination_cidr_block(destination.to_string());
+        self.route_deleted(cx, table, req, &destination.to_string())
+            .await
     }
 
     #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]

@@ -67,6 +67,10 @@ pub(crate) fn classify(code: &str, status: Option<u16>) -> CloudErrorKind {
         || c.ends_with("alreadyexists")
         || c == "conflictingdomainexists"
         || c == "hostedzonealreadyexists"
+        // EC2 Transit Gateways: a second attachment of one VPC to one gateway; an attachment
+        // already associated with a route table.
+        || c == "duplicatetransitgatewayattachment"
+        || c == "resource.alreadyassociated"
     {
         return CloudErrorKind::AlreadyExists;
     }
@@ -101,6 +105,7 @@ pub(crate) fn classify(code: &str, status: Option<u16>) -> CloudErrorKind {
         || c == "validation"
         || c == "operationnotpermitted"
         || c == "malformedarn"
+        || c == "duplicatesubnetsinsamezone"
     {
         return CloudErrorKind::Invalid;
     }

@@ -180,7 +180,7 @@ async fn mutating_calls_are_audited_with_their_outcome() {
             &cx("eh"),
             &"rtb-12345678".parse().unwrap(),
             &"10.1.0.0/16".parse().unwrap(),
-            &"pcx-12345678".parse().unwrap(),
+            &crate::cloud::RouteTarget::Peering("pcx-12345678".parse().unwrap()),
         )
         .await
         .unwrap_err();

@@ -20,6 +20,7 @@ mod errors;
 mod paced_http;
 mod profiles;
 mod route53;
+mod transit;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -53,8 +53,10 @@ mod network;
 mod profiles;
 #[cfg(test)]
 mod tests;
+mod transit;
 
 pub use endpoints::CATALOGUE;
+pub use transit::SimAttachment;
 
 // ---------------------------------------------------------------------------------------------
 // Configuration, faults
@@ -107,6 +109,17 @@ pub struct SimConfig {
     /// a share is `ASSOCIATED` at once, without an invitation. Default off (every account is
     /// external and must accept an invitation).
     pub ram_organization: bool,
+    /// Transit Gateways per account and region (AWS: 5).
+    pub tgws_per_account: usize,
+    /// Attachments per Transit Gateway (AWS: 5,000).
+    pub tgw_attachments_per_tgw: usize,
+    /// Route tables per Transit Gateway (AWS: 20).
+    pub tgw_route_tables_per_tgw: usize,
+    /// Routes per Transit Gateway route table, propagated ones included (AWS: 10,000).
+    pub tgw_routes_per_table: usize,
+    /// A new gateway, and a VPC attachment once created (same account) or accepted, reads
+    /// `pending` for this many describes before `available`. Default 0.
+    pub tgw_pending_reads: u32,
     /// EC2's eventual consistency: a security group or prefix list just created answers
     /// NotFound (to reads by id or tag, and as a reference in another call) for this long.
     /// Default zero.
@@ -132,6 +145,11 @@ impl Default for SimConfig {
             zones_per_profile: 5000,
             profile_association_creating_reads: 0,
             ram_organization: false,
+            tgws_per_account: 5,
+            tgw_attachments_per_tgw: 5000,
+            tgw_route_tables_per_tgw: 20,
+            tgw_routes_per_table: 10_000,
+            tgw_pending_reads: 0,
             propagation: Duration::ZERO,
         }
     }
@@ -199,7 +217,10 @@ impl Fault {
 // Services and rate limits
 // ---------------------------------------------------------------------------------------------
 
-/// EC2's token buckets (per account and region).
+/// EC2's token bucket sizes by category. EC2 evaluates each API on its own ("each API is
+/// evaluated individually, and you are throttled on the number of requests you make on a
+/// per-API basis": the EC2 developer guide, "Request throttling for the Amazon EC2 API"): every
+/// operation has a bucket of its category's size, per account and region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Ec2Bucket {
     NonMutating,
@@ -296,7 +317,7 @@ fn service_of(op: &str) -> Service {
         | "RevokeSecurityGroupIngress" => Service::Ec2(Ec2Bucket::PeeringSg),
         "CreateVpcEndpoint" => Service::Ec2(Ec2Bucket::CreateVpcEndpoint),
         op if ROUTE53_OPERATIONS.contains(&op) => Service::Route53,
-        op if op.starts_with("Describe") || op.starts_with("Get") => {
+        op if op.starts_with("Describe") || op.starts_with("Get") || op.starts_with("Search") => {
             Service::Ec2(Ec2Bucket::NonMutating)
         }
         _ => Service::Ec2(Ec2Bucket::Mutating),
@@ -345,7 +366,9 @@ fn server_error(op: &str) -> CloudError {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum BucketKey {
-    Ec2(AccountId, Region, Ec2Bucket),
+    /// EC2 evaluates each API on its own (per account and region), with the bucket sizes of
+    /// its category.
+    Ec2(AccountId, Region, &'static str),
     Route53(AccountId),
     Route53Operation(AccountId, &'static str),
 }
@@ -421,6 +444,15 @@ const MUTATING_OPERATIONS: &[&str] = &[
     "AssociateResourceShare",
     "DisassociateResourceShare",
     "AcceptResourceShareInvitation",
+    "CreateTransitGateway",
+    "DeleteTransitGateway",
+    "CreateTransitGatewayRouteTable",
+    "DeleteTransitGatewayRouteTable",
+    "CreateTransitGatewayVpcAttachment",
+    "AcceptTransitGatewayVpcAttachment",
+    "DeleteTransitGatewayVpcAttachment",
+    "AssociateTransitGatewayRouteTable",
+    "EnableTransitGatewayRouteTablePropagation",
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -454,6 +486,8 @@ struct Table {
     account: AccountId,
     region: Region,
     routes: Vec<(Ipv4Cidr, RouteTarget)>,
+    /// Routes whose destination is a managed prefix list.
+    pl_routes: Vec<(PrefixListId, RouteTarget)>,
     /// An edge association with an internet or virtual private gateway.
     gateway: Option<String>,
 }
@@ -563,6 +597,9 @@ struct State {
     profile_vpcs: Vec<profiles::ProfileVpc>,
     shares: Vec<profiles::Share>,
     invitations: Vec<profiles::Invitation>,
+    tgws: BTreeMap<crate::domain::TransitGatewayId, transit::Tgw>,
+    tgw_tables: BTreeMap<crate::domain::TgwRouteTableId, transit::TgwTable>,
+    tgw_attachments: BTreeMap<crate::domain::TgwAttachmentId, transit::TgwAttachment>,
 }
 
 fn splitmix64(mut x: u64) -> u64 {
@@ -716,7 +753,7 @@ impl State {
             // Neither publishes per-operation request rates (see the module documentation).
             Service::Sts | Service::Profiles | Service::Ram => return Ok(()),
             Service::Ec2(bucket) => (
-                BucketKey::Ec2(cx.account.clone(), cx.region.clone(), bucket),
+                BucketKey::Ec2(cx.account.clone(), cx.region.clone(), op),
                 bucket.limits(),
             ),
             Service::Route53 => return self.route53_rate_limit(op, cx),
@@ -815,6 +852,21 @@ impl ResourceId for crate::cloud::ProfileInfo {
 impl ResourceId for crate::cloud::ShareInfo {
     fn resource_id(&self) -> Option<String> {
         Some(self.arn.clone())
+    }
+}
+impl ResourceId for crate::cloud::TransitGatewayInfo {
+    fn resource_id(&self) -> Option<String> {
+        Some(self.id.to_string())
+    }
+}
+impl ResourceId for crate::cloud::TgwRouteTableInfo {
+    fn resource_id(&self) -> Option<String> {
+        Some(self.id.to_string())
+    }
+}
+impl ResourceId for crate::cloud::TgwAttachmentInfo {
+    fn resource_id(&self) -> Option<String> {
+        Some(self.id.to_string())
     }
 }
 impl ResourceId for ZoneInfo {
@@ -916,7 +968,10 @@ impl SimCloud {
         resource: Option<String>,
         f: impl FnOnce(&mut State) -> CloudResult<T>,
     ) -> CloudResult<T> {
-        debug_assert!(MUTATING_OPERATIONS.contains(&op));
+        debug_assert!(
+            MUTATING_OPERATIONS.contains(&op),
+            "{op} is not listed as mutating"
+        );
         let (result, request_id) = self.exec(cx, op, f).await;
         let (outcome, resource_id) = match &result {
             Ok(v) => ("ok".to_owned(), v.resource_id().or(resource)),
@@ -966,6 +1021,7 @@ impl SimCloud {
                         .iter()
                         .map(|c| (*c, RouteTarget::Other("local".to_owned())))
                         .collect(),
+                    pl_routes: Vec::new(),
                     gateway: None,
                 },
             );
@@ -1038,6 +1094,7 @@ impl SimCloud {
                     .iter()
                     .map(|c| (*c, RouteTarget::Other("local".to_owned())))
                     .collect(),
+                pl_routes: Vec::new(),
                 gateway: Some(gateway.to_owned()),
             },
         );
@@ -1294,6 +1351,25 @@ impl SimCloud {
         s.tables
             .get(table)
             .map(|t| s.route_infos(t))
+            .unwrap_or_default()
+    }
+
+    /// A VPC's subnets, by id.
+    pub fn subnets_of(&self, vpc: &VpcId) -> Vec<SubnetId> {
+        self.lock()
+            .subnets
+            .values()
+            .filter(|n| &n.vpc == vpc)
+            .map(|n| n.id.clone())
+            .collect()
+    }
+
+    /// A table's routes to managed prefix lists: (list, target).
+    pub fn prefix_list_routes_of(&self, table: &RouteTableId) -> Vec<(PrefixListId, RouteTarget)> {
+        self.lock()
+            .tables
+            .get(table)
+            .map(|t| t.pl_routes.clone())
             .unwrap_or_default()
     }
 

@@ -30,9 +30,9 @@ use async_trait::async_trait;
 use super::{Peering, SimCloud, State, Table, Vpc, fail};
 use crate::cloud::{
     CallCx, CloudErrorKind, CloudResult, Network, PeeringInfo, PeeringRequest, PeeringStatus,
-    RouteInfo, RouteTableInfo, RouteTarget, SubnetInfo, VpcInfo,
+    PrefixListRoute, RouteInfo, RouteTableInfo, RouteTarget, SubnetInfo, VpcInfo,
 };
-use crate::domain::{AccountId, Ipv4Cidr, PeeringId, RouteTableId, SubnetId, VpcId};
+use crate::domain::{AccountId, Ipv4Cidr, PeeringId, PrefixListId, RouteTableId, SubnetId, VpcId};
 
 impl Vpc {
     fn info(&self) -> VpcInfo {
@@ -110,6 +110,7 @@ impl State {
                         .peerings
                         .get(id)
                         .is_some_and(|p| p.status == PeeringStatus::Active),
+                    RouteTarget::TransitGateway(tgw) => self.tgw_attached(&table.vpc, tgw),
                     RouteTarget::Other(_) => true,
                 };
                 RouteInfo {
@@ -324,43 +325,119 @@ impl State {
         Ok(())
     }
 
-    fn route_create(
-        &mut self,
+    /// Checks a route's target for the table: an active peering visible to the caller that
+    /// involves the table's VPC, or a Transit Gateway the table's VPC is attached to.
+    fn route_target_check(
+        &self,
         cx: &CallCx,
+        op: &str,
         table_id: &RouteTableId,
-        destination: &Ipv4Cidr,
-        peering: &PeeringId,
-        config: &super::SimConfig,
+        target: &RouteTarget,
     ) -> CloudResult<()> {
-        const OP: &str = "CreateRoute";
-        let table = self.table_visible(cx, table_id, OP)?;
-        let target_ok = self.peerings.get(peering).filter(|p| {
-            p.visible_to(cx) && p.involves(&table.vpc) && p.status == PeeringStatus::Active
-        });
-        if target_ok.is_none() {
-            return fail(
-                CloudErrorKind::Invalid,
-                OP,
-                "InvalidVpcPeeringConnectionID.NotFound",
-                format!(
-                    "The vpcPeeringConnection ID '{peering}' does not exist, is not active or \
-                     does not involve the VPC of {table_id}"
-                ),
-            );
+        let table = self.table_visible(cx, table_id, op)?;
+        match target {
+            RouteTarget::Peering(peering) => {
+                let ok = self.peerings.get(peering).filter(|p| {
+                    p.visible_to(cx) && p.involves(&table.vpc) && p.status == PeeringStatus::Active
+                });
+                if ok.is_none() {
+                    return fail(
+                        CloudErrorKind::Invalid,
+                        op,
+                        "InvalidVpcPeeringConnectionID.NotFound",
+                        format!(
+                            "The vpcPeeringConnection ID '{peering}' does not exist, is not \
+                             active or does not involve the VPC of {table_id}"
+                        ),
+                    );
+                }
+            }
+            RouteTarget::TransitGateway(tgw) => {
+                if !self.tgw_attached(&table.vpc, tgw) {
+                    return fail(
+                        CloudErrorKind::Invalid,
+                        op,
+                        "InvalidTransitGatewayID.NotFound",
+                        format!(
+                            "The transitGateway ID '{tgw}' does not exist or the VPC of \
+                             {table_id} is not attached to it"
+                        ),
+                    );
+                }
+            }
+            RouteTarget::Other(o) => {
+                return fail(
+                    CloudErrorKind::Invalid,
+                    op,
+                    "InvalidParameterValue",
+                    format!("the simulator makes no route to {o}"),
+                );
+            }
         }
         if let Some(gateway) = &table.gateway {
             // AWS: a gateway route table routes only to local targets, network interfaces or
             // appliances (message approximated).
             return fail(
                 CloudErrorKind::Invalid,
-                OP,
+                op,
                 "InvalidParameterValue",
                 format!(
                     "route table {table_id} has an edge association with {gateway}: a gateway \
-                     route table accepts no route to a VPC peering connection"
+                     route table accepts no route to {target}"
                 ),
             );
         }
+        Ok(())
+    }
+
+    /// Routes the table holds, a prefix-list route weighing its list's `MaxEntries`.
+    fn route_weight(&self, table: &Table) -> usize {
+        table.routes.len()
+            + table
+                .pl_routes
+                .iter()
+                .map(|(pl, _)| {
+                    self.prefix_lists
+                        .get(pl)
+                        .map_or(1, |l| l.max_entries.max(1) as usize)
+                })
+                .sum::<usize>()
+    }
+
+    fn route_room(
+        &self,
+        op: &str,
+        table_id: &RouteTableId,
+        adding: usize,
+        config: &super::SimConfig,
+    ) -> CloudResult<()> {
+        let table = self.tables.get(table_id).expect("checked by the caller");
+        if self.route_weight(table) + adding > config.routes_per_table {
+            return fail(
+                CloudErrorKind::LimitExceeded,
+                op,
+                "RouteLimitExceeded",
+                format!(
+                    "The maximum number of routes ({}) has been reached for route table \
+                     {table_id}",
+                    config.routes_per_table
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    fn route_create(
+        &mut self,
+        cx: &CallCx,
+        table_id: &RouteTableId,
+        destination: &Ipv4Cidr,
+        target: &RouteTarget,
+        config: &super::SimConfig,
+    ) -> CloudResult<()> {
+        const OP: &str = "CreateRoute";
+        self.route_target_check(cx, OP, table_id, target)?;
+        let table = self.tables.get(table_id).expect("checked above");
         if table.routes.iter().any(|(d, _)| d == destination) {
             return fail(
                 CloudErrorKind::AlreadyExists,
@@ -371,21 +448,50 @@ impl State {
                 ),
             );
         }
-        if table.routes.len() >= config.routes_per_table {
+        self.route_room(OP, table_id, 1, config)?;
+        let table = self.tables.get_mut(table_id).expect("checked above");
+        table.routes.push((*destination, target.clone()));
+        Ok(())
+    }
+
+    fn prefix_list_route_create(
+        &mut self,
+        cx: &CallCx,
+        table_id: &RouteTableId,
+        prefix_list: &PrefixListId,
+        target: &RouteTarget,
+        config: &super::SimConfig,
+    ) -> CloudResult<()> {
+        const OP: &str = "CreateRoute";
+        self.route_target_check(cx, OP, table_id, target)?;
+        let Some(pl) = self
+            .prefix_lists
+            .get(prefix_list)
+            .filter(|p| p.account == cx.account && p.region == cx.region)
+        else {
             return fail(
-                CloudErrorKind::LimitExceeded,
+                CloudErrorKind::Invalid,
                 OP,
-                "RouteLimitExceeded",
+                "InvalidPrefixListID.NotFound",
+                format!("The prefix list ID '{prefix_list}' does not exist"),
+            );
+        };
+        let weight = pl.max_entries.max(1) as usize;
+        let table = self.tables.get(table_id).expect("checked above");
+        if table.pl_routes.iter().any(|(p, _)| p == prefix_list) {
+            return fail(
+                CloudErrorKind::AlreadyExists,
+                OP,
+                "RouteAlreadyExists",
                 format!(
-                    "The maximum number of routes ({}) has been reached for route table {table_id}",
-                    config.routes_per_table
+                    "The route identified by {prefix_list} already exists in route table \
+                     {table_id}."
                 ),
             );
         }
+        self.route_room(OP, table_id, weight, config)?;
         let table = self.tables.get_mut(table_id).expect("checked above");
-        table
-            .routes
-            .push((*destination, RouteTarget::Peering(peering.clone())));
+        table.pl_routes.push((prefix_list.clone(), target.clone()));
         Ok(())
     }
 }
@@ -560,10 +666,82 @@ impl Network for SimCloud {
         cx: &CallCx,
         table: &RouteTableId,
         destination: &Ipv4Cidr,
-        peering: &PeeringId,
+        target: &RouteTarget,
     ) -> CloudResult<()> {
         self.write(cx, "CreateRoute", Some(table.to_string()), |s| {
-            s.route_create(cx, table, destination, peering, &self.config)
+            s.route_create(cx, table, destination, target, &self.config)
+        })
+        .await
+    }
+
+    async fn prefix_list_routes(
+        &self,
+        cx: &CallCx,
+        table: &RouteTableId,
+    ) -> CloudResult<Vec<PrefixListRoute>> {
+        self.read(cx, "DescribeRouteTables", |s| {
+            let t = s.table_visible(cx, table, "DescribeRouteTables")?;
+            Ok(t.pl_routes
+                .iter()
+                .map(|(pl, target)| {
+                    let active = match target {
+                        RouteTarget::TransitGateway(tgw) => s.tgw_attached(&t.vpc, tgw),
+                        RouteTarget::Peering(p) => s
+                            .peerings
+                            .get(p)
+                            .is_some_and(|p| p.status == PeeringStatus::Active),
+                        RouteTarget::Other(_) => true,
+                    };
+                    PrefixListRoute {
+                        prefix_list: pl.clone(),
+                        target: target.clone(),
+                        state: if active { "active" } else { "blackhole" }.to_owned(),
+                    }
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn prefix_list_route_create(
+        &self,
+        cx: &CallCx,
+        table: &RouteTableId,
+        prefix_list: &PrefixListId,
+        target: &RouteTarget,
+    ) -> CloudResult<()> {
+        self.write(cx, "CreateRoute", Some(table.to_string()), |s| {
+            s.prefix_list_route_create(cx, table, prefix_list, target, &self.config)
+        })
+        .await
+    }
+
+    async fn prefix_list_route_delete(
+        &self,
+        cx: &CallCx,
+        table: &RouteTableId,
+        prefix_list: &PrefixListId,
+    ) -> CloudResult<()> {
+        self.write(cx, "DeleteRoute", Some(table.to_string()), |s| {
+            s.table_visible(cx, table, "DeleteRoute")?;
+            let t = s.tables.get_mut(table).expect("checked above");
+            t.pl_routes.retain(|(p, _)| p != prefix_list);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn subnets_of_vpc(&self, cx: &CallCx, vpc: &VpcId) -> CloudResult<Vec<SubnetInfo>> {
+        self.read(cx, "DescribeSubnets", |s| {
+            Ok(s.subnets
+                .values()
+                .filter(|n| &n.vpc == vpc && n.account == cx.account && n.region == cx.region)
+                .map(|n| SubnetInfo {
+                    id: n.id.clone(),
+                    vpc_id: n.vpc.clone(),
+                    availability_zone: n.availability_zone.clone(),
+                })
+                .collect())
         })
         .await
     }

@@ -131,15 +131,19 @@ impl State {
         if p.owner == cx.account {
             return Some(i);
         }
-        let shared = self.shares.iter().any(|s| {
+        self.shared_with(&p.owner, &p.arn, &cx.account).then_some(i)
+    }
+
+    /// `account` is an `ASSOCIATED` principal of a live share of `owner` holding `arn`.
+    pub(super) fn shared_with(&self, owner: &AccountId, arn: &str, account: &AccountId) -> bool {
+        self.shares.iter().any(|s| {
             !s.deleted
-                && s.owner == p.owner
-                && s.resources.contains(&p.arn)
+                && &s.owner == owner
+                && s.resources.iter().any(|r| r == arn)
                 && s.principals
                     .iter()
-                    .any(|x| x.account == cx.account && x.status == PrincipalStatus::Associated)
-        });
-        shared.then_some(i)
+                    .any(|x| &x.account == account && x.status == PrincipalStatus::Associated)
+        })
     }
 
     fn profile_owned(&self, cx: &CallCx, id: &ProfileId, op: &str) -> CloudResult<usize> {
@@ -655,7 +659,13 @@ impl Sharing for SimCloud {
             let owned = s
                 .profiles
                 .iter()
-                .any(|p| p.arn == resource_arn && p.owner == cx.account);
+                .any(|p| p.arn == resource_arn && p.owner == cx.account)
+                || s.tgws.values().any(|t| {
+                    t.owner == cx.account
+                        && t.region == cx.region
+                        && t.arn() == resource_arn
+                        && t.state != "deleted"
+                });
             if !owned {
                 return fail(
                     CloudErrorKind::NotFound,

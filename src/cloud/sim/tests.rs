@@ -342,7 +342,12 @@ async fn provisioning_lasts_the_configured_reads() {
     let (_, hub_tables, _, _, pcx) = peered(&sim).await;
     let hub = cx(&account('1'));
     let e = sim
-        .route_create(&hub, &hub_tables[0], &cidr("10.1.0.0/16"), &pcx)
+        .route_create(
+            &hub,
+            &hub_tables[0],
+            &cidr("10.1.0.0/16"),
+            &RouteTarget::Peering(pcx.clone()),
+        )
         .await
         .unwrap_err();
     assert_eq!(e.code, "InvalidVpcPeeringConnectionID.NotFound");
@@ -358,9 +363,14 @@ async fn provisioning_lasts_the_configured_reads() {
             PeeringStatus::Active
         ]
     );
-    sim.route_create(&hub, &hub_tables[0], &cidr("10.1.0.0/16"), &pcx)
-        .await
-        .unwrap();
+    sim.route_create(
+        &hub,
+        &hub_tables[0],
+        &cidr("10.1.0.0/16"),
+        &RouteTarget::Peering(pcx.clone()),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -369,24 +379,44 @@ async fn routes_semantics() {
     let (hub_vpc, hub_tables, _, spoke_tables, pcx) = peered(&sim).await;
     let (hub, spoke) = (cx(&account('1')), cx(&account('2')));
     let dest = cidr("10.1.0.0/16");
-    sim.route_create(&hub, &hub_tables[1], &dest, &pcx)
-        .await
-        .unwrap();
+    sim.route_create(
+        &hub,
+        &hub_tables[1],
+        &dest,
+        &RouteTarget::Peering(pcx.clone()),
+    )
+    .await
+    .unwrap();
     let e = sim
-        .route_create(&hub, &hub_tables[1], &dest, &pcx)
+        .route_create(
+            &hub,
+            &hub_tables[1],
+            &dest,
+            &RouteTarget::Peering(pcx.clone()),
+        )
         .await
         .unwrap_err();
     assert_eq!(e.kind, CloudErrorKind::AlreadyExists);
     assert_eq!(e.code, "RouteAlreadyExists");
     assert!(e.request_id.is_some());
     // The spoke routes back through the same peering.
-    sim.route_create(&spoke, &spoke_tables[0], &cidr("10.0.0.0/16"), &pcx)
-        .await
-        .unwrap();
+    sim.route_create(
+        &spoke,
+        &spoke_tables[0],
+        &cidr("10.0.0.0/16"),
+        &RouteTarget::Peering(pcx.clone()),
+    )
+    .await
+    .unwrap();
     // A planted route to the destination conflicts too, and shows its target.
     sim.route_put_other(&account('1'), &hub_tables[2], &dest, "igw-0123abcd");
     let e = sim
-        .route_create(&hub, &hub_tables[2], &dest, &pcx)
+        .route_create(
+            &hub,
+            &hub_tables[2],
+            &dest,
+            &RouteTarget::Peering(pcx.clone()),
+        )
         .await
         .unwrap_err();
     assert_eq!(e.code, "RouteAlreadyExists");
@@ -397,7 +427,12 @@ async fn routes_semantics() {
     let (other_vpc, _, other_tables) =
         sim.vpc_add(&account('1'), &region(), &[cidr("10.5.0.0/16")], 0);
     let e = sim
-        .route_create(&hub, &other_tables[0], &dest, &pcx)
+        .route_create(
+            &hub,
+            &other_tables[0],
+            &dest,
+            &RouteTarget::Peering(pcx.clone()),
+        )
         .await
         .unwrap_err();
     assert_eq!(e.kind, CloudErrorKind::Invalid);
@@ -429,12 +464,22 @@ async fn route_limit() {
     let hub = cx(&account('1'));
     // One local route plus two.
     for c in ["10.1.0.0/24", "10.1.1.0/24"] {
-        sim.route_create(&hub, &hub_tables[0], &cidr(c), &pcx)
-            .await
-            .unwrap();
+        sim.route_create(
+            &hub,
+            &hub_tables[0],
+            &cidr(c),
+            &RouteTarget::Peering(pcx.clone()),
+        )
+        .await
+        .unwrap();
     }
     let e = sim
-        .route_create(&hub, &hub_tables[0], &cidr("10.1.2.0/24"), &pcx)
+        .route_create(
+            &hub,
+            &hub_tables[0],
+            &cidr("10.1.2.0/24"),
+            &RouteTarget::Peering(pcx.clone()),
+        )
         .await
         .unwrap_err();
     assert_eq!(e.kind, CloudErrorKind::LimitExceeded);
@@ -1049,15 +1094,25 @@ async fn fault_injection_counts() {
     let dest = cidr("10.1.0.0/16");
     for _ in 0..2 {
         let e = sim
-            .route_create(&hub, &hub_tables[0], &dest, &pcx)
+            .route_create(
+                &hub,
+                &hub_tables[0],
+                &dest,
+                &RouteTarget::Peering(pcx.clone()),
+            )
             .await
             .unwrap_err();
         assert_eq!(e.code, "RequestLimitExceeded");
         assert_eq!(e.kind, CloudErrorKind::Throttled);
     }
-    sim.route_create(&hub, &hub_tables[0], &dest, &pcx)
-        .await
-        .unwrap();
+    sim.route_create(
+        &hub,
+        &hub_tables[0],
+        &dest,
+        &RouteTarget::Peering(pcx.clone()),
+    )
+    .await
+    .unwrap();
     assert_eq!(sim.calls("CreateRoute"), 3);
 
     // Server errors, per service, only for one account.
@@ -1128,11 +1183,21 @@ async fn mutating_calls_are_recorded() {
     let mut hub = cx(&account('1'));
     hub.job_id = Some(Uuid::new_v4());
     let dest = cidr("10.1.0.0/16");
-    sim.route_create(&hub, &hub_tables[0], &dest, &pcx)
-        .await
-        .unwrap();
+    sim.route_create(
+        &hub,
+        &hub_tables[0],
+        &dest,
+        &RouteTarget::Peering(pcx.clone()),
+    )
+    .await
+    .unwrap();
     let e = sim
-        .route_create(&hub, &hub_tables[0], &dest, &pcx)
+        .route_create(
+            &hub,
+            &hub_tables[0],
+            &dest,
+            &RouteTarget::Peering(pcx.clone()),
+        )
         .await
         .unwrap_err();
     sim.vpc_get(&hub, &"vpc-12345678".parse().unwrap())

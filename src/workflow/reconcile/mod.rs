@@ -499,7 +499,7 @@ async fn repair_routes(cx: &mut Cx) -> StepResult {
             &ccx,
             std::slice::from_ref(&table),
             &[destination],
-            &peering,
+            &RouteTarget::Peering(peering.clone()),
         )
         .await
         {

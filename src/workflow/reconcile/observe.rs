@@ -1143,10 +1143,7 @@ fn route_compare(
                 );
             }
             other => {
-                let target = match other {
-                    RouteTarget::Peering(p) => p.to_string(),
-                    RouteTarget::Other(o) => o.clone(),
-                };
+                let target = other.to_string();
                 f.add(
                     DriftKind::Conflict,
                     DriftResource::Route,
