@@ -212,6 +212,8 @@ str_enum!(
         ProfileZone => "profile_zone",
         ProfileAssociation => "profile_association",
         SharePrincipal => "share_principal",
+        TransitGateway => "transit_gateway",
+        TgwAttachment => "tgw_attachment",
     }
 );
 

@@ -9,7 +9,9 @@ use endpoint_hub::app::{AppError, HubCreate, HubUpdate, Limits};
 use endpoint_hub::cloud::sim::{Fault, FaultKind, SimConfig};
 use endpoint_hub::cloud::{PrincipalStatus, RouteTarget};
 use endpoint_hub::domain::TransitGatewayId;
-use endpoint_hub::model::{DnsMode, Hub, JobKind, NetworkMode, SpokeStatus};
+use endpoint_hub::model::{
+    DnsMode, DriftKind, DriftResource, Hub, JobKind, NetworkMode, SpokeStatus,
+};
 use endpoint_hub::workflow::context::hub_call_cx;
 use support::*;
 use uuid::Uuid;
@@ -234,6 +236,21 @@ async fn a_given_gateway_is_used_and_kept() {
     assert_eq!(status, "failed");
     let error = error.unwrap();
     assert!(error.contains(&foreign.to_string()), "{error}");
+
+    // One that associates every attachment with its default route table can't keep spokes
+    // apart: refused, naming the setting.
+    let defaulting = w.sim.tgw_add_with(&acct(HUB_ACCOUNT), &region(), true);
+    let (vpc3, subnets3, tables3) = w.vpc(HUB_ACCOUNT, "10.60.0.0/16");
+    let mut r = req(vpc3, defaulting, "third");
+    r.cidrs = vec![cidr_("10.60.0.0/16")];
+    r.subnet_ids = subnets3;
+    r.route_table_ids = tables3;
+    let third = w.app.hub_create(&actor(), r).await.unwrap().resource;
+    w.run_until_idle().await;
+    let (status, error) = w.hub_status_row(third.id).await;
+    assert_eq!(status, "failed");
+    let error = error.unwrap();
+    assert!(error.contains("DefaultRouteTableAssociation"), "{error}");
 }
 
 /// A spoke VPC attached to another gateway, and a spoke route to the hub CIDR through something
@@ -447,6 +464,130 @@ async fn network_mode_is_checked_at_the_door() {
         .unwrap_err();
     assert!(matches!(change, AppError::Conflict { .. }), "{change:?}");
     w.run_until_idle().await;
+}
+
+/// Drift in `transit_gateway` mode, made by hand in the cloud: a spoke's attachment deleted, a
+/// spoke route to the hub deleted, a hub table's route to the prefix list deleted, and a VPC
+/// that is no spoke attached by hand. A reconcile finds each, repairs what is ours, reports the
+/// stranger, and a second pass finds only the stranger.
+#[tokio::test]
+async fn transit_drift_is_found_and_repaired() {
+    let w = transit_world(sim_config(false)).await;
+    let hub = transit_hub(&w, DnsMode::Zones).await;
+    let gw = tgw(&hub);
+    let a = w.enroll(1, true).await;
+    let b = w.enroll(2, true).await;
+    w.run_until_idle().await;
+    let a = w.spoke(a.id).await;
+    let b = w.spoke(b.id).await;
+    w.sim
+        .drift_tgw_attachment_delete(a.tgw_attachment_id.as_ref().unwrap());
+    let b_table = w.sim.route_tables_of(&b.vpc_id)[0].clone();
+    w.sim.drift_route_delete(&b_table, &hub.cidrs[0]);
+    let pl = hub.prefix_list_id.clone().unwrap();
+    w.sim
+        .drift_prefix_list_route_delete(&hub.route_table_ids[0], &pl);
+    let (stranger, subnets, _) = w.vpc("444444444444", "10.44.0.0/16");
+    let share_it = w.sim.tgw_attach_by_hand(&gw, &stranger, &subnets[..1]);
+
+    w.app
+        .hub_reconcile(&actor(), hub.id, Default::default())
+        .await
+        .unwrap();
+    w.run_until_idle().await;
+    for id in [a.id, b.id] {
+        w.assert_attached(&hub, id).await;
+    }
+    let found: Vec<(DriftKind, DriftResource)> = w
+        .app
+        .hub_get(hub.id)
+        .await
+        .unwrap()
+        .drift
+        .unwrap()
+        .differences
+        .iter()
+        .map(|d| (d.kind, d.resource))
+        .collect();
+    assert_eq!(
+        found,
+        vec![(DriftKind::Extra, DriftResource::TgwAttachment)],
+        "only the stranger is left after the repair"
+    );
+    assert!(
+        w.sim
+            .tgw_attachments_all(&gw)
+            .iter()
+            .any(|x| x.id == share_it),
+        "a stranger's attachment is left alone"
+    );
+    assert_eq!(
+        w.sim.calls("CreateTransitGatewayVpcAttachment"),
+        4,
+        "hub, two spokes, and the deleted one once more"
+    );
+}
+
+/// Plans in `transit_gateway` mode name the gateway's calls and no peering: the enrolment plan
+/// lists what the attach then makes, the detach and hub-deletion plans what they remove.
+#[tokio::test]
+async fn plans_follow_the_network_mode() {
+    let w = transit_world(sim_config(false)).await;
+    let hub = transit_hub(&w, DnsMode::Zones).await;
+    let plan = w
+        .app
+        .spoke_enroll_plan(&actor(), w.spoke_request(1, true))
+        .await
+        .unwrap();
+    let ops: Vec<&str> = plan.changes.iter().map(|c| c.operation.as_str()).collect();
+    for op in [
+        "AssociateResourceShare",
+        "CreateTransitGatewayVpcAttachment",
+        "AcceptTransitGatewayVpcAttachment",
+        "AssociateTransitGatewayRouteTable",
+        "EnableTransitGatewayRouteTablePropagation",
+        "CreateRoute",
+        "ModifyManagedPrefixList",
+    ] {
+        assert!(ops.contains(&op), "{op} in {ops:?}");
+    }
+    assert!(!ops.iter().any(|o| o.contains("Peering")), "{ops:?}");
+    assert_eq!(
+        ops.iter().filter(|o| **o == "CreateRoute").count(),
+        4,
+        "one route per spoke table, none in the hub's: {ops:?}"
+    );
+
+    let s = w.enroll(1, true).await;
+    w.run_until_idle().await;
+    w.assert_attached(&hub, s.id).await;
+    let calls = w.sim.calls_total();
+    let plan = w.app.spoke_detach_plan(&actor(), s.id).await.unwrap();
+    let ops: Vec<&str> = plan.changes.iter().map(|c| c.operation.as_str()).collect();
+    assert_eq!(
+        ops.iter().filter(|o| **o == "DeleteRoute").count(),
+        4,
+        "{ops:?}"
+    );
+    assert!(
+        ops.contains(&"DeleteTransitGatewayVpcAttachment"),
+        "{ops:?}"
+    );
+    assert!(ops.contains(&"ModifyManagedPrefixList"), "{ops:?}");
+    assert!(w.sim.calls_total() > calls, "the plan reads AWS");
+    w.assert_attached(&hub, s.id).await;
+    w.app.spoke_detach(&actor(), s.id).await.unwrap();
+    w.run_until_idle().await;
+    let plan = w.app.hub_delete_plan(&actor(), hub.id).await.unwrap();
+    let ops: Vec<&str> = plan.changes.iter().map(|c| c.operation.as_str()).collect();
+    for op in [
+        "DeleteTransitGatewayVpcAttachment",
+        "DeleteTransitGatewayRouteTable",
+        "DeleteTransitGateway",
+        "DeleteResourceShare",
+    ] {
+        assert!(ops.contains(&op), "{op} in {ops:?}");
+    }
 }
 
 /// Issue 11's acceptance run: 1,000 spokes into one `transit_gateway` hub under EC2's published

@@ -860,6 +860,14 @@ impl App {
             _ => {}
         }
         let used = store::hubs::hub_spoke_cidr_count(tx, hub_id).await?;
+        if hub.network_mode == NetworkMode::TransitGateway
+            && used + cidrs.len() as i64 > self.limits.tgw_routes_per_table
+        {
+            return Err(AppError::quota(format!(
+                "hub {}'s Transit Gateway route table holds {used} spoke CIDRs: at most {} routes per table",
+                hub.name, self.limits.tgw_routes_per_table
+            )));
+        }
         if used + cidrs.len() as i64 > i64::from(hub.prefix_list_max_entries) {
             return Err(AppError::quota(format!(
                 "hub {}'s prefix list holds at most {} entries and {used} are taken; {} more do not fit",

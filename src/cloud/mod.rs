@@ -516,6 +516,9 @@ pub struct TransitGatewayInfo {
     /// `AutoAcceptSharedAttachments` is `enable`: attachments from other accounts need no
     /// acceptance.
     pub auto_accept: bool,
+    /// `DefaultRouteTableAssociation` is `enable`: every new attachment is associated with the
+    /// gateway's default route table at once.
+    pub default_association: bool,
     /// Value of [`OWNER_TAG`], if tagged (seen by the owner only).
     pub owner_tag: Option<String>,
 }

@@ -122,6 +122,12 @@ pub enum Effect {
         spoke: Uuid,
         peering: PeeringId,
     },
+    /// Another spoke of the hub than the job's has this Transit Gateway attachment (a reconcile
+    /// of the hub made it anew).
+    SpokeTgwAttachmentOf {
+        spoke: Uuid,
+        attachment: crate::domain::TgwAttachmentId,
+    },
 }
 
 /// Why effects could not be applied.
@@ -326,6 +332,17 @@ async fn effect_apply(
         }
         Effect::DriftFailed(message) => {
             super::drift::drift_error_set(conn, hub_id, spoke_id, message).await?;
+        }
+        Effect::SpokeTgwAttachmentOf { spoke, attachment } => {
+            sqlx::query!(
+                "UPDATE spokes SET tgw_attachment_id = $3, updated_at = now() \
+                 WHERE id = $1 AND hub_id = $2",
+                spoke,
+                hub_id,
+                attachment.as_str()
+            )
+            .execute(&mut *conn)
+            .await?;
         }
         Effect::SpokePeeringOf { spoke, peering } => {
             sqlx::query!(

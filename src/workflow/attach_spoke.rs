@@ -235,6 +235,7 @@ async fn request_peering(cx: &mut Cx) -> StepResult {
 /// `transit_gateway` mode: the spoke VPC's attachment, made from the spoke account.
 async fn transit_attach(cx: &mut Cx) -> StepResult {
     if let Some(id) = super::transit::transit_attach(cx).await? {
+        cx.effect(Effect::SpokeTgwAttachment(Some(id.clone())));
         cx.state.tgw_attachment_id = Some(id);
     }
     Ok(())

@@ -91,6 +91,42 @@ pub async fn attach(
             out.changes.push(accept);
             continue;
         }
+        if c.operation == "CreateTransitGatewayVpcAttachment" {
+            c.reason = "the spoke reaches the hub's endpoints through the hub's gateway".into();
+            if spoke.account_id != hub.account_id {
+                out.changes.push(change(
+                    "AssociateResourceShare",
+                    &hub.account_id,
+                    format!("the gateway's share + account {}", spoke.account_id),
+                    "the gateway is shared with the spoke account (skipped if it is already)",
+                ));
+            }
+            out.changes.push(c);
+            for (op, reason) in [
+                (
+                    "AcceptTransitGatewayVpcAttachment",
+                    "the gateway accepts no shared attachment by itself",
+                ),
+                (
+                    "AssociateTransitGatewayRouteTable",
+                    "the spokes' gateway route table routes the spoke to the hub only",
+                ),
+                (
+                    "EnableTransitGatewayRouteTablePropagation",
+                    "the hub's gateway route table learns the spoke's CIDRs",
+                ),
+            ] {
+                let mut next = change(
+                    op,
+                    &hub.account_id,
+                    format!("the attachment of {}", spoke.vpc_id),
+                    reason,
+                );
+                next.depends_on = Some("the attachment made above".into());
+                out.changes.push(next);
+            }
+            continue;
+        }
         if !out.changes.contains(&c) {
             out.changes.push(c);
         }
@@ -177,14 +213,35 @@ pub async fn detach(cloud: &Cloud, hub: &Hub, spoke: &Spoke) -> Result<Planned, 
         .filter(|p| !p.status.is_dead())
         .map(|p| p.id)
         .collect();
-    let ours: Vec<RouteTarget> = peerings
+    let mut ours: Vec<RouteTarget> = peerings
         .iter()
         .map(|p| RouteTarget::Peering(p.clone()))
         .collect();
+    // `transit_gateway` mode: the spoke's routes to the hub CIDRs through the gateway, and its
+    // attachment (deleted from the hub account).
+    let tgw = hub
+        .transit_gateway
+        .as_ref()
+        .and_then(|t| t.transit_gateway_id.clone());
+    let mut attachments = Vec::new();
+    if let Some(tgw) = &tgw {
+        ours.push(RouteTarget::TransitGateway(tgw.clone()));
+        attachments = cloud
+            .transit
+            .tgw_attachments(&hcx, Some(tgw), Some(&spoke.vpc_id))
+            .await?;
+    }
+    let transit_route = |r: &crate::cloud::RouteInfo| {
+        !matches!(r.target, RouteTarget::TransitGateway(_)) || hub.cidrs.contains(&r.destination)
+    };
     match cloud.network.route_tables_list(&scx, &spoke.vpc_id).await {
         Ok(tables) => {
             for t in tables {
-                for r in t.routes.iter().filter(|r| ours.contains(&r.target)) {
+                for r in t
+                    .routes
+                    .iter()
+                    .filter(|r| ours.contains(&r.target) && transit_route(r))
+                {
                     out.changes.push(change(
                         "DeleteRoute",
                         &spoke.account_id,
@@ -207,7 +264,9 @@ pub async fn detach(cloud: &Cloud, hub: &Hub, spoke: &Spoke) -> Result<Planned, 
         .into_iter()
         .filter(|t| hub.route_table_ids.contains(&t.id))
     {
-        for r in t.routes.iter().filter(|r| ours.contains(&r.target)) {
+        for r in t.routes.iter().filter(|r| {
+            ours.contains(&r.target) && !matches!(r.target, RouteTarget::TransitGateway(_))
+        }) {
             out.changes.push(change(
                 "DeleteRoute",
                 &hub.account_id,
@@ -222,6 +281,21 @@ pub async fn detach(cloud: &Cloud, hub: &Hub, spoke: &Spoke) -> Result<Planned, 
             &hub.account_id,
             p.to_string(),
             "the spoke's peering",
+        ));
+    }
+    for a in attachments.iter().filter(|a| !a.is_dead()) {
+        out.changes.push(change(
+            "DeleteTransitGatewayVpcAttachment",
+            &hub.account_id,
+            a.id.to_string(),
+            "the spoke's attachment to the hub's gateway",
+        ));
+    }
+    if tgw.is_some() && spoke.account_id != hub.account_id {
+        out.notes.push(format!(
+            "account {} leaves the share of the hub's gateway (DisassociateResourceShare) \
+             unless another of its VPCs is a spoke of the hub",
+            spoke.account_id
         ));
     }
     Ok(out)
@@ -398,6 +472,57 @@ pub async fn services_change(
 /// What deleting a hub (with no spoke left) would change.
 pub fn hub_delete(hub: &Hub) -> Planned {
     let mut out = Planned::default();
+    if let Some(t) = &hub.transit_gateway {
+        if let (Some(pl), Some(tgw)) = (&hub.prefix_list_id, &t.transit_gateway_id) {
+            for table in &hub.route_table_ids {
+                out.changes.push(change(
+                    "DeleteRoute",
+                    &hub.account_id,
+                    format!("{table} {pl} -> {tgw}"),
+                    "the hub is deleted",
+                ));
+            }
+        }
+        if let Some(share) = &t.share_arn {
+            out.changes.push(change(
+                "DeleteResourceShare",
+                &hub.account_id,
+                share.clone(),
+                "the hub is deleted",
+            ));
+        }
+        if let Some(a) = &t.hub_attachment_id {
+            out.changes.push(change(
+                "DeleteTransitGatewayVpcAttachment",
+                &hub.account_id,
+                a.to_string(),
+                "the hub is deleted",
+            ));
+        }
+        for table in [&t.hub_route_table_id, &t.spoke_route_table_id]
+            .into_iter()
+            .flatten()
+        {
+            out.changes.push(change(
+                "DeleteTransitGatewayRouteTable",
+                &hub.account_id,
+                table.to_string(),
+                "the hub is deleted",
+            ));
+        }
+        match (&t.transit_gateway_id, t.given) {
+            (Some(tgw), false) => out.changes.push(change(
+                "DeleteTransitGateway",
+                &hub.account_id,
+                tgw.to_string(),
+                "the hub is deleted (it made the gateway)",
+            )),
+            (Some(tgw), true) => out.notes.push(format!(
+                "Transit Gateway {tgw} was given at registration: it is kept"
+            )),
+            _ => {}
+        }
+    }
     if let Some(share) = &hub.share_arn {
         out.changes.push(change(
             "DeleteResourceShare",

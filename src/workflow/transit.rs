@@ -38,7 +38,7 @@ fn transit<S>(cx: &StepCx<S>) -> HubTransit {
 
 /// Records the hub's transit resources, in the database with the checkpoint and in this step's
 /// copy of the hub.
-fn transit_set<S>(cx: &mut StepCx<S>, t: HubTransit) {
+pub fn transit_set<S>(cx: &mut StepCx<S>, t: HubTransit) {
     cx.hub.transit_gateway = Some(t.clone());
     cx.effect(Effect::HubTransit(t));
 }
@@ -109,6 +109,15 @@ pub async fn transit_gateway<S>(cx: &mut StepCx<S>) -> StepResult {
                      the hub accepts the spokes' attachments and makes route tables, which only \
                      the gateway's owner can do",
                     gw.owner, cx.hub.account_id
+                ));
+            }
+            if gw.default_association {
+                return fail(format!(
+                    "Transit Gateway {id} associates every new attachment with its default route \
+                     table (DefaultRouteTableAssociation=enable): the hub associates its own \
+                     attachments with its own route tables, to keep spokes apart, which that \
+                     setting prevents; turn it off (ModifyTransitGateway) or let the hub make \
+                     its own gateway"
                 ));
             }
             gw
@@ -223,6 +232,7 @@ pub async fn transit_share<S>(cx: &mut StepCx<S>) -> StepResult {
         owner: cx.hub.account_id.clone(),
         state: String::new(),
         auto_accept: false,
+        default_association: false,
         owner_tag: None,
     }
     .arn(&cx.hub.region);
@@ -498,7 +508,6 @@ pub async fn transit_attach<S>(cx: &mut StepCx<S>) -> Result<Option<TgwAttachmen
             attachment_create(cx, &scx, &req).await?
         }
     };
-    cx.effect(Effect::SpokeTgwAttachment(Some(a.id.clone())));
     Ok(Some(a.id))
 }
 

@@ -52,6 +52,10 @@ fn tgw_info(t: &TransitGateway) -> Option<TransitGatewayInfo> {
             .options()
             .and_then(|o| o.auto_accept_shared_attachments())
             .is_some_and(|v| v == &AutoAcceptSharedAttachmentsValue::Enable),
+        default_association: t
+            .options()
+            .and_then(|o| o.default_route_table_association())
+            .is_some_and(|v| v == &DefaultRouteTableAssociationValue::Enable),
         owner_tag: owner_tag_of(t.tags()),
     })
 }

@@ -46,6 +46,8 @@ pub(super) struct Tgw {
     pub(super) state: String,
     owner_tag: String,
     pending_left: u32,
+    /// Made by hand with `DefaultRouteTableAssociation=enable` (the console's default).
+    default_association: bool,
 }
 
 impl Tgw {
@@ -61,6 +63,7 @@ impl Tgw {
             owner: self.owner.clone(),
             state: self.state.clone(),
             auto_accept: false,
+            default_association: self.default_association,
             owner_tag: (&self.owner == caller).then(|| self.owner_tag.clone()),
         }
     }
@@ -324,6 +327,7 @@ impl Transit for SimCloud {
                 state: "pending".into(),
                 owner_tag: owner_tag.to_owned(),
                 pending_left: self.config.tgw_pending_reads,
+                default_association: false,
             };
             let info = t.info(&cx.account);
             s.tgws.insert(id, t);
@@ -774,6 +778,26 @@ impl SimCloud {
             .collect()
     }
 
+    /// Drift, as by hand: an attachment deleted (its association and propagations with it).
+    pub fn drift_tgw_attachment_delete(&self, id: &TgwAttachmentId) {
+        if let Some(a) = self.lock().tgw_attachments.get_mut(id) {
+            a.state = "deleted".into();
+            a.association = None;
+            a.propagations.clear();
+        }
+    }
+
+    /// Drift, as by hand: a table's route to a prefix list deleted.
+    pub fn drift_prefix_list_route_delete(
+        &self,
+        table: &crate::domain::RouteTableId,
+        pl: &crate::domain::PrefixListId,
+    ) {
+        if let Some(t) = self.lock().tables.get_mut(table) {
+            t.pl_routes.retain(|(p, _)| p != pl);
+        }
+    }
+
     /// Whether the gateway exists and is not deleted.
     pub fn tgw_exists(&self, tgw: &TransitGatewayId) -> bool {
         self.lock()
@@ -814,8 +838,19 @@ impl SimCloud {
         id
     }
 
-    /// A gateway of `account` made by hand (not tagged by endpoint-hub), `available`.
+    /// A gateway of `account` made by hand (not tagged by endpoint-hub), `available`, with
+    /// default route table association off.
     pub fn tgw_add(&self, account: &AccountId, region: &Region) -> TransitGatewayId {
+        self.tgw_add_with(account, region, false)
+    }
+
+    /// [`SimCloud::tgw_add`] with `DefaultRouteTableAssociation` as given.
+    pub fn tgw_add_with(
+        &self,
+        account: &AccountId,
+        region: &Region,
+        default_association: bool,
+    ) -> TransitGatewayId {
         let mut s = self.lock();
         let id: TransitGatewayId = s.ec2_id("tgw").parse().expect("generated tgw id");
         s.tgws.insert(
@@ -827,6 +862,7 @@ impl SimCloud {
                 state: "available".into(),
                 owner_tag: String::new(),
                 pending_left: 0,
+                default_association,
             },
         );
         id

@@ -31,6 +31,7 @@ use super::context::{
 use super::definition::{Step, Workflow};
 use super::ops::{self, Association, prefix_list_change, routes_ensure, zone_associate};
 use super::profile;
+use super::transit;
 use super::zone_names::zone_caller_reference;
 use crate::cloud::{CallCx, CloudErrorKind, PeeringStatus, RouteTarget, ZoneVpc};
 use crate::domain::{AccountId, HostedZoneId, Ipv4Cidr, PeeringId, Region, RouteTableId, VpcId};
@@ -116,6 +117,14 @@ pub enum Repair {
     SharePrincipalRemove {
         account: AccountId,
     },
+    /// `transit_gateway` mode: the hub's gateway, route tables, attachment, share and hub
+    /// routes (the provisioning steps run again, each finding before it makes).
+    TransitHub,
+    /// `transit_gateway` mode: the spoke's account in the share, its VPC attached, accepted,
+    /// associated and propagated, its routes to the hub through the gateway.
+    TransitSpoke {
+        spoke: Uuid,
+    },
 }
 
 /// A difference and its repair.
@@ -161,6 +170,8 @@ const STEPS: &[Step<ReconcileState>] = crate::steps![ReconcileState:
     repair_zone_associations,
     repair_profile,
     repair_profile_members,
+    repair_transit,
+    repair_transit_members,
     verify_drift,
 ];
 
@@ -325,6 +336,122 @@ async fn repair_profile(cx: &mut Cx) -> StepResult {
         profile::profile(cx).await?;
     }
     Ok(())
+}
+
+/// `transit_gateway` mode: the hub's transit resources, found or made again (a gateway deleted
+/// by hand is made anew unless it was given at registration).
+async fn repair_transit(cx: &mut Cx) -> StepResult {
+    if !repairs(cx)?.contains(&Repair::TransitHub) {
+        return Ok(());
+    }
+    let t = cx.hub.transit_gateway.clone().unwrap_or_default();
+    if let Some(id) = &t.transit_gateway_id
+        && !t.given
+    {
+        let hcx = cx.hub_cx();
+        if cx.cloud.transit.tgw_get(&hcx, id).await?.is_none() {
+            transit::transit_set(
+                cx,
+                crate::model::HubTransit {
+                    given: false,
+                    ..Default::default()
+                },
+            );
+        }
+    }
+    transit::transit_gateway(cx).await?;
+    transit::transit_route_tables(cx).await?;
+    transit::transit_hub_attachment(cx).await?;
+    transit::transit_share(cx).await?;
+    transit::transit_hub_routes(cx).await
+}
+
+/// `transit_gateway` mode: each spoke's account in the share, its VPC attached (accepted,
+/// associated, propagated) and its routes to the hub through the gateway. A route held by
+/// something else is a conflict, reported.
+async fn repair_transit_members(cx: &mut Cx) -> StepResult {
+    let wanted: Vec<Uuid> = repairs(cx)?
+        .into_iter()
+        .filter_map(|r| match r {
+            Repair::TransitSpoke { spoke } => Some(spoke),
+            _ => None,
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let all = spokes(cx).await?;
+    let job_spoke = cx.spoke.take();
+    let mut result = Ok(());
+    for id in wanted {
+        let s = spoke_by_id(&all, id)?.clone();
+        cx.spoke = Some(s.clone());
+        result = repair_transit_spoke(cx).await;
+        if result.is_err() {
+            break;
+        }
+    }
+    cx.spoke = job_spoke;
+    result
+}
+
+/// [`repair_transit_members`] for `cx.spoke()`.
+async fn repair_transit_spoke(cx: &mut Cx) -> StepResult {
+    let s = cx.spoke().clone();
+    transit::transit_share_spoke(cx).await?;
+    transit::transit_accept_share(cx).await?;
+    let id = match transit::transit_attach(cx).await {
+        Ok(Some(id)) => id,
+        Ok(None) => return Ok(()),
+        Err(StepError::Fail(why)) => {
+            cx.state.repair_conflicts.push(Difference {
+                kind: DriftKind::Conflict,
+                resource: DriftResource::TgwAttachment,
+                spoke_id: Some(s.id),
+                key: format!("tgw_attachment:{}", s.vpc_id),
+                detail: why,
+                repair: None,
+            });
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    if s.tgw_attachment_id.as_ref() != Some(&id) {
+        cx.effect(Effect::SpokeTgwAttachmentOf {
+            spoke: s.id,
+            attachment: id.clone(),
+        });
+    }
+    transit::transit_accept(cx, &id).await?;
+    let scx = cx.spoke_cx();
+    let tables: Vec<RouteTableId> = cx
+        .cloud
+        .network
+        .route_tables_list(&scx, &s.vpc_id)
+        .await?
+        .into_iter()
+        .filter(|t| match &s.route_table_ids {
+            Some(given) => given.contains(&t.id),
+            None => t.routes_subnets(),
+        })
+        .map(|t| t.id)
+        .collect();
+    let target = RouteTarget::TransitGateway(transit::tgw_of(cx)?);
+    match routes_ensure(&cx.cloud, &scx, &tables, &cx.hub.cidrs, &target).await {
+        Ok(()) => Ok(()),
+        Err(StepError::Fail(why)) => {
+            cx.state.repair_conflicts.push(Difference {
+                kind: DriftKind::Conflict,
+                resource: DriftResource::Route,
+                spoke_id: Some(s.id),
+                key: format!("route:{}", s.vpc_id),
+                detail: why,
+                repair: None,
+            });
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// `profile` mode: the share, the zones in the Profile, each spoke's association (with its

@@ -140,7 +140,11 @@ pub async fn observe(cloud: &Cloud, scope: &Scope<'_>) -> Result<Vec<Finding>, S
     let regional = o.endpoints().await?;
     o.zones(&regional).await?;
     o.profiles().await?;
-    o.peerings_and_routes().await?;
+    if hub.network_mode == crate::model::NetworkMode::TransitGateway {
+        o.transit().await?;
+    } else {
+        o.peerings_and_routes().await?;
+    }
     Ok(o.f.items)
 }
 
@@ -1012,33 +1016,10 @@ impl Observer<'_> {
                     );
                 }
             }
-            let scx = spoke_call_cx(spoke, scope.job_id);
-            let tables = match patiently!(cloud.network.route_tables_list(&scx, &spoke.vpc_id)) {
-                Ok(t) => t,
-                Err(e) if e.is(CloudErrorKind::AccessDenied) => {
-                    f.add(
-                        DriftKind::Unreadable,
-                        DriftResource::Account,
-                        Some(spoke.id),
-                        format!("account:{}", spoke.account_id),
-                        format!(
-                            "access_denied: the spoke account {} cannot be read: {e}",
-                            spoke.account_id
-                        ),
-                        None,
-                    );
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
+            let Some(tables) = spoke_tables(cloud, f, spoke, scope.job_id).await? else {
+                continue;
             };
             for t in tables {
-                let wanted = match &spoke.route_table_ids {
-                    Some(given) => given.contains(&t.id),
-                    None => t.routes_subnets(),
-                };
-                if !wanted {
-                    continue;
-                }
                 for cidr in &hub.cidrs {
                     route_compare(
                         f,
@@ -1157,5 +1138,264 @@ fn route_compare(
                 );
             }
         },
+    }
+}
+
+impl Observer<'_> {
+    /// `transit_gateway` mode: the gateway, the hub VPC's attachment and the hub tables' route
+    /// to the prefix list (a hub pass); each checked spoke's attachment (available, associated
+    /// with the spokes' table, propagating into the hub's) and its routes to the hub CIDRs
+    /// through the gateway; attachments of VPCs that are neither the hub nor a spoke.
+    async fn transit(&mut self) -> Result<(), StepError> {
+        let (cloud, scope, hub) = (self.cloud, self.scope, self.scope.hub);
+        let hub_level = scope.only.is_none();
+        let hcx = &self.hcx;
+        let checked: &Vec<&Spoke> = &self.checked;
+        let f = &mut self.f;
+        let t = hub.transit_gateway.clone().unwrap_or_default();
+        let (Some(tgw), Some(hub_rt), Some(spoke_rt)) = (
+            t.transit_gateway_id.clone(),
+            t.hub_route_table_id.clone(),
+            t.spoke_route_table_id.clone(),
+        ) else {
+            return Ok(());
+        };
+        let hub_repair = |operation: &str, resource: String, reason: &str| {
+            Some((
+                Repair::TransitHub,
+                change(operation, &hub.account_id, resource, reason),
+            ))
+        };
+        if patiently!(cloud.transit.tgw_get(hcx, &tgw))?.is_none() {
+            f.add(
+                DriftKind::Missing,
+                DriftResource::TransitGateway,
+                None,
+                format!("transit_gateway:{tgw}"),
+                format!("Transit Gateway {tgw} of hub {} is gone", hub.name),
+                if t.given {
+                    None
+                } else {
+                    hub_repair(
+                        "CreateTransitGateway",
+                        format!("endpoint-hub {}", hub.name),
+                        "every spoke reaches the hub through it",
+                    )
+                },
+            );
+            return Ok(());
+        }
+        let attachments = patiently!(cloud.transit.tgw_attachments(hcx, Some(&tgw), None))?;
+        let hub_props = patiently!(cloud.transit.tgw_propagations(hcx, &hub_rt))?;
+        if hub_level {
+            let spoke_props = patiently!(cloud.transit.tgw_propagations(hcx, &spoke_rt))?;
+            let ok = attachments.iter().any(|a| {
+                a.vpc == hub.vpc_id
+                    && a.state == "available"
+                    && a.association.as_ref().map(|x| &x.0) == Some(&hub_rt)
+                    && spoke_props.contains(&a.id)
+            });
+            if !ok {
+                f.add(
+                    DriftKind::Missing,
+                    DriftResource::TgwAttachment,
+                    None,
+                    format!("tgw_attachment:{}", hub.vpc_id),
+                    format!(
+                        "the hub VPC {} is not attached to {tgw}, associated with {hub_rt} and \
+                         propagating into {spoke_rt}",
+                        hub.vpc_id
+                    ),
+                    hub_repair(
+                        "CreateTransitGatewayVpcAttachment",
+                        format!("{} -> {tgw}", hub.vpc_id),
+                        "the spokes reach the hub VPC through it",
+                    ),
+                );
+            }
+            if let Some(pl) = &hub.prefix_list_id {
+                let ours = RouteTarget::TransitGateway(tgw.clone());
+                for table in &hub.route_table_ids {
+                    let routes = patiently!(cloud.network.prefix_list_routes(hcx, table))?;
+                    match routes.iter().find(|r| &r.prefix_list == pl) {
+                        Some(r) if r.target == ours => {}
+                        Some(r) => f.add(
+                            DriftKind::Conflict,
+                            DriftResource::Route,
+                            None,
+                            format!("route:{table}:{pl}"),
+                            format!(
+                                "hub table {table} routes prefix list {pl} to {}, not {tgw}: \
+                                 left alone",
+                                r.target
+                            ),
+                            None,
+                        ),
+                        None => f.add(
+                            DriftKind::Missing,
+                            DriftResource::Route,
+                            None,
+                            format!("route:{table}:{pl}"),
+                            format!("hub table {table} does not route prefix list {pl} to {tgw}"),
+                            hub_repair(
+                                "CreateRoute",
+                                format!("{table} {pl} -> {tgw}"),
+                                "the hub reaches every spoke through it",
+                            ),
+                        ),
+                    }
+                }
+            }
+            for a in attachments.iter().filter(|a| {
+                !a.is_dead()
+                    && a.vpc != hub.vpc_id
+                    && !scope.spokes.iter().any(|s| s.vpc_id == a.vpc)
+            }) {
+                f.add(
+                    DriftKind::Extra,
+                    DriftResource::TgwAttachment,
+                    None,
+                    format!("tgw_attachment:{}", a.vpc),
+                    format!(
+                        "{} attaches VPC {} of account {} to the hub's gateway {tgw}, and it is \
+                         no spoke: left alone",
+                        a.id, a.vpc, a.vpc_owner
+                    ),
+                    None,
+                );
+            }
+        }
+        let ours = RouteTarget::TransitGateway(tgw.clone());
+        for spoke in checked {
+            let repair = |operation: &str, account: &AccountId, resource: String, reason: &str| {
+                Some((
+                    Repair::TransitSpoke { spoke: spoke.id },
+                    change(operation, account, resource, reason),
+                ))
+            };
+            let mine = attachments
+                .iter()
+                .find(|a| a.vpc == spoke.vpc_id && !a.is_dead());
+            match mine {
+                None => f.add(
+                    DriftKind::Missing,
+                    DriftResource::TgwAttachment,
+                    Some(spoke.id),
+                    format!("tgw_attachment:{}", spoke.vpc_id),
+                    format!("spoke VPC {} is not attached to {tgw}", spoke.vpc_id),
+                    repair(
+                        "CreateTransitGatewayVpcAttachment",
+                        &spoke.account_id,
+                        format!("{} -> {tgw}", spoke.vpc_id),
+                        "the spoke reaches the hub through it",
+                    ),
+                ),
+                Some(a)
+                    if a.state != "available"
+                        || a.association.as_ref().map(|x| &x.0) != Some(&spoke_rt)
+                        || !hub_props.contains(&a.id) =>
+                {
+                    f.add(
+                        DriftKind::Missing,
+                        DriftResource::TgwAttachment,
+                        Some(spoke.id),
+                        format!("tgw_attachment:{}", spoke.vpc_id),
+                        format!(
+                            "attachment {} of spoke VPC {} is {}, associated with {:?} and \
+                             {}propagating into {hub_rt}",
+                            a.id,
+                            spoke.vpc_id,
+                            a.state,
+                            a.association.as_ref().map(|x| x.0.to_string()),
+                            if hub_props.contains(&a.id) {
+                                ""
+                            } else {
+                                "not "
+                            }
+                        ),
+                        repair(
+                            "AssociateTransitGatewayRouteTable",
+                            &hub.account_id,
+                            format!("{} {spoke_rt}", a.id),
+                            "the spoke's traffic is routed to the hub by the spokes' table",
+                        ),
+                    );
+                }
+                Some(_) => {}
+            }
+            let Some(tables) = spoke_tables(cloud, f, spoke, scope.job_id).await? else {
+                continue;
+            };
+            for table in tables {
+                for cidr in &hub.cidrs {
+                    let key = format!("route:{}:{cidr}", table.id);
+                    match table.routes.iter().find(|r| &r.destination == cidr) {
+                        Some(r) if r.target == ours => {}
+                        Some(r) => f.add(
+                            DriftKind::Conflict,
+                            DriftResource::Route,
+                            Some(spoke.id),
+                            key,
+                            format!(
+                                "spoke table {} routes {cidr} to {}, not {tgw}: left alone",
+                                table.id, r.target
+                            ),
+                            None,
+                        ),
+                        None => f.add(
+                            DriftKind::Missing,
+                            DriftResource::Route,
+                            Some(spoke.id),
+                            key,
+                            format!("spoke table {} has no route to {cidr} via {tgw}", table.id),
+                            repair(
+                                "CreateRoute",
+                                &spoke.account_id,
+                                format!("{} {cidr} -> {tgw}", table.id),
+                                "the spoke reaches the hub through it",
+                            ),
+                        ),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The spoke's route tables that route to the hub (those given at enrolment, or those its
+/// subnets use); `None`, with an `unreadable` finding, when the spoke account can't be read.
+async fn spoke_tables(
+    cloud: &Cloud,
+    f: &mut Findings,
+    spoke: &Spoke,
+    job_id: Option<Uuid>,
+) -> Result<Option<Vec<crate::cloud::RouteTableInfo>>, StepError> {
+    let scx = spoke_call_cx(spoke, job_id);
+    match patiently!(cloud.network.route_tables_list(&scx, &spoke.vpc_id)) {
+        Ok(tables) => Ok(Some(
+            tables
+                .into_iter()
+                .filter(|t| match &spoke.route_table_ids {
+                    Some(given) => given.contains(&t.id),
+                    None => t.routes_subnets(),
+                })
+                .collect(),
+        )),
+        Err(e) if e.is(CloudErrorKind::AccessDenied) => {
+            f.add(
+                DriftKind::Unreadable,
+                DriftResource::Account,
+                Some(spoke.id),
+                format!("account:{}", spoke.account_id),
+                format!(
+                    "access_denied: the spoke account {} cannot be read: {e}",
+                    spoke.account_id
+                ),
+                None,
+            );
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
     }
 }
