@@ -414,3 +414,60 @@ async fn a_profile_hub_marked_deleted_by_hand_leaves_its_share_and_profile_swept
     assert!(w.sim.zones().is_empty());
     assert!(w.sim.prefix_lists().is_empty());
 }
+
+/// A `transit_gateway` hub with a spoke, both marked gone by hand: the gateway's share and the
+/// gateway are listed, and sweeps remove the hub VPC's route to it, every attachment (the
+/// spoke's too), its route tables and the gateway, then the prefix list the route named.
+#[tokio::test]
+async fn a_transit_hub_marked_deleted_by_hand_leaves_its_gateway_swept() {
+    let mut w = World::new(sim_config(false)).await;
+    w.network_mode = endpoint_hub::model::NetworkMode::TransitGateway;
+    let hub = w.hub(&["sqs"]).await;
+    let spoke = w.enroll(1, true).await;
+    w.run_until_idle().await;
+    w.assert_attached(&hub, spoke.id).await;
+    assert!(w.app.orphans_list().await.unwrap().orphans.is_empty());
+    let tgw = w
+        .app
+        .hub_get(hub.id)
+        .await
+        .unwrap()
+        .transit_gateway
+        .unwrap()
+        .transit_gateway_id
+        .unwrap();
+    sqlx::query("UPDATE spokes SET status = 'detached' WHERE id = $1")
+        .bind(spoke.id)
+        .execute(&w.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE hubs SET status = 'deleted' WHERE id = $1")
+        .bind(hub.id)
+        .execute(&w.pool)
+        .await
+        .unwrap();
+    let listed = w.app.orphans_list().await.unwrap();
+    let kinds: Vec<OrphanKind> = listed.orphans.iter().map(|o| o.kind).collect();
+    assert_eq!(
+        &kinds[..2],
+        &[OrphanKind::ResourceShare, OrphanKind::TransitGateway],
+        "{:?}",
+        listed.orphans
+    );
+    let mut sweeps = 0;
+    loop {
+        let r = sweep(&w, false).await;
+        if r.items.is_empty() {
+            break;
+        }
+        sweeps += 1;
+        assert!(sweeps < 30, "sweeps do not converge: {:?}", r.items);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(!w.sim.tgw_exists(&tgw), "the gateway is swept");
+    assert!(w.sim.tgw_attachments_all(&tgw).is_empty());
+    for table in &hub.route_table_ids {
+        assert!(w.sim.prefix_list_routes_of(table).is_empty());
+    }
+    assert!(w.sim.prefix_lists().is_empty());
+}

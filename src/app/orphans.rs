@@ -30,7 +30,7 @@ use super::{Actor, App, AppError};
 use crate::cloud::{CallCx, CloudError, CloudErrorKind, CloudResult, RouteTarget};
 use crate::domain::{
     AccountId, EndpointId, HostedZoneId, PeeringId, PrefixListId, ProfileId, Region,
-    SecurityGroupId, VpcId,
+    SecurityGroupId, TransitGatewayId, VpcId,
 };
 use crate::store::{self, audit::NewAudit};
 
@@ -42,6 +42,9 @@ pub enum OrphanKind {
     ResourceShare,
     /// A hub's Route 53 Profile: deleted once no VPC is associated with it.
     Profile,
+    /// A Transit Gateway made for a hub (`transit_gateway` network mode): its attachments,
+    /// route tables and the hub VPC's routes to it deleted first.
+    TransitGateway,
     HostedZone,
     Endpoint,
     Peering,
@@ -54,6 +57,7 @@ impl OrphanKind {
         match self {
             Self::ResourceShare => "resource_share",
             Self::Profile => "profile",
+            Self::TransitGateway => "transit_gateway",
             Self::HostedZone => "hosted_zone",
             Self::Endpoint => "endpoint",
             Self::Peering => "peering",
@@ -160,6 +164,8 @@ fn owner_parse(tag: &str) -> Option<Owner> {
     let hub = Uuid::parse_str(parts[0]).ok()?;
     match parts.as_slice() {
         [_] => Some(Owner::Hub(hub)),
+        // The RAM share and the route tables of the hub's Transit Gateway.
+        [_, "tgw-share"] | [_, "tgw-rtb", _] => Some(Owner::Hub(hub)),
         [_, "service", name] if !name.is_empty() => Some(Owner::Service {
             hub,
             service: (*name).to_owned(),
@@ -325,6 +331,7 @@ struct Seen {
     zones: Vec<crate::cloud::ZoneInfo>,
     profiles: Vec<crate::cloud::ProfileInfo>,
     shares: Vec<crate::cloud::ShareInfo>,
+    tgws: Vec<crate::cloud::TransitGatewayInfo>,
 }
 
 /// An orphan with what deleting it needs.
@@ -366,6 +373,7 @@ impl App {
             prefix_lists: self.cloud.firewall.prefix_lists_owned(cx).await?,
             endpoints: self.cloud.endpoints.endpoints_owned(cx).await?,
             profiles: self.cloud.profiles.profiles_owned(cx).await?,
+            tgws: self.cloud.transit.tgws_owned(cx).await?,
             shares: self.cloud.sharing.shares_owned(cx).await?,
             // Route 53 is global: an account's zones are listed once.
             zones: if zones {
@@ -477,6 +485,23 @@ impl App {
             for x in s.shares {
                 if let Some((tag, why)) = gone(&x.owner_tag) {
                     add(OrphanKind::ResourceShare, x.arn, tag, why, None);
+                }
+            }
+            for t in s.tgws {
+                if let Some((tag, why)) = gone(&t.owner_tag) {
+                    let hub_vpc = match owner_parse(&tag) {
+                        Some(Owner::Hub(hub)) => {
+                            reg.hubs.get(&hub).and_then(|h| h.vpc_id.parse().ok())
+                        }
+                        _ => None,
+                    };
+                    add(
+                        OrphanKind::TransitGateway,
+                        t.id.to_string(),
+                        tag,
+                        why,
+                        hub_vpc,
+                    );
                 }
             }
             // A hub's Profile is named for it (`endpoint-hub-<hub id>`).
@@ -605,6 +630,10 @@ impl App {
                 self.cloud.sharing.share_delete(cx, id).await?;
                 Ok(OUTCOME_DELETED)
             }
+            OrphanKind::TransitGateway => {
+                let tgw: TransitGatewayId = parse_id(id)?;
+                self.orphan_tgw_delete(cx, &tgw, f.vpc.as_ref()).await
+            }
             OrphanKind::Profile => {
                 let p: ProfileId = parse_id(id)?;
                 // Only a VPC's owner can disassociate it: a Profile still in use stays.
@@ -628,6 +657,53 @@ impl App {
                 in_use(self.cloud.profiles.profile_delete(cx, &p).await)
             }
         }
+    }
+
+    /// The hub VPC's routes to the gateway (they name the hub's prefix list, which is deleted
+    /// later), every attachment (spokes' too: the gateway's owner may delete them), the route
+    /// tables, then the gateway; `deleting` while attachments are on their way out.
+    async fn orphan_tgw_delete(
+        &self,
+        cx: &CallCx,
+        tgw: &TransitGatewayId,
+        hub_vpc: Option<&VpcId>,
+    ) -> CloudResult<&'static str> {
+        if let Some(vpc) = hub_vpc {
+            let through = RouteTarget::TransitGateway(tgw.clone());
+            for t in self.cloud.network.route_tables_list(cx, vpc).await? {
+                for r in self.cloud.network.prefix_list_routes(cx, &t.id).await? {
+                    if r.target == through {
+                        self.cloud
+                            .network
+                            .prefix_list_route_delete(cx, &t.id, &r.prefix_list)
+                            .await?;
+                    }
+                }
+            }
+        }
+        let attachments = self
+            .cloud
+            .transit
+            .tgw_attachments(cx, Some(tgw), None)
+            .await?;
+        for a in attachments.iter().filter(|a| a.state != "deleting") {
+            self.cloud.transit.tgw_attachment_delete(cx, &a.id).await?;
+        }
+        if !self
+            .cloud
+            .transit
+            .tgw_attachments(cx, Some(tgw), None)
+            .await?
+            .is_empty()
+        {
+            return Ok(OUTCOME_DELETING);
+        }
+        for t in self.cloud.transit.tgw_route_tables(cx, tgw).await? {
+            if let Err(e) = self.cloud.transit.tgw_route_table_delete(cx, &t.id).await {
+                return in_use(Err(e));
+            }
+        }
+        in_use(self.cloud.transit.tgw_delete(cx, tgw).await)
     }
 
     /// A private zone keeps at least one VPC (the hub's when known): every other is
@@ -708,10 +784,11 @@ fn in_use(r: CloudResult<()>) -> CloudResult<&'static str> {
     match r {
         Ok(()) => Ok(OUTCOME_DELETED),
         // EC2's code for a group or list still referenced; Route 53 Profiles' for a Profile
-        // still associated with a VPC.
+        // still associated with a VPC; EC2's for a gateway or gateway route table still in use.
         Err(e)
             if e.code.eq_ignore_ascii_case("DependencyViolation")
-                || e.code.eq_ignore_ascii_case("ConflictException") =>
+                || e.code.eq_ignore_ascii_case("ConflictException")
+                || e.code.eq_ignore_ascii_case("IncorrectState") =>
         {
             Ok(OUTCOME_IN_USE)
         }
@@ -750,6 +827,14 @@ mod tests {
                 service: "sqs".into(),
                 generation: None
             })
+        );
+        assert_eq!(
+            owner_parse(&format!("hub:{hub}:tgw-share")),
+            Some(Owner::Hub(hub))
+        );
+        assert_eq!(
+            owner_parse(&format!("hub:{hub}:tgw-rtb:spokes")),
+            Some(Owner::Hub(hub))
         );
         assert_eq!(owner_parse("hub:x"), None);
         assert_eq!(owner_parse(&format!("hub:{hub}:other")), None);

@@ -1028,6 +1028,9 @@ pub trait Transit: Send + Sync {
         table: &TgwRouteTableId,
         attachment: &TgwAttachmentId,
     ) -> CloudResult<()>;
+    /// Every gateway the caller owns tagged with the key [`OWNER_TAG`], whatever its value (for
+    /// the orphan listing), deleted ones left out.
+    async fn tgws_owned(&self, cx: &CallCx) -> CloudResult<Vec<TransitGatewayInfo>>;
     /// The table's propagated routes: (destination, attachment).
     async fn tgw_routes(
         &self,

@@ -137,6 +137,28 @@ impl Transit for AwsCloud {
     }
 
     #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]
+    async fn tgws_owned(&self, cx: &CallCx) -> CloudResult<Vec<TransitGatewayInfo>> {
+        let found = self
+            .tgws_describe(
+                cx,
+                vec![
+                    filter("tag-key", OWNER_TAG),
+                    filter("owner-id", cx.account.as_str()),
+                ],
+                Vec::new(),
+            )
+            .await?;
+        Ok(found
+            .into_iter()
+            .filter(|t| {
+                t.owner_tag.is_some()
+                    && t.owner == cx.account
+                    && !matches!(t.state.as_str(), "deleted" | "deleting")
+            })
+            .collect())
+    }
+
+    #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]
     async fn tgw_get(
         &self,
         cx: &CallCx,

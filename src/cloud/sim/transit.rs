@@ -279,6 +279,22 @@ impl Transit for SimCloud {
         .await
     }
 
+    async fn tgws_owned(&self, cx: &CallCx) -> CloudResult<Vec<TransitGatewayInfo>> {
+        self.read(cx, "DescribeTransitGateways", |s| {
+            Ok(s.tgws
+                .values()
+                .filter(|t| {
+                    t.owner == cx.account
+                        && t.region == cx.region
+                        && !t.owner_tag.is_empty()
+                        && t.state != "deleted"
+                })
+                .map(|t| t.info(&cx.account))
+                .collect())
+        })
+        .await
+    }
+
     async fn tgw_get(
         &self,
         cx: &CallCx,
