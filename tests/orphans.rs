@@ -38,6 +38,20 @@ async fn sweep(w: &World, dry_run: bool) -> SweepReport {
 }
 
 /// Removes a spoke's row (and the rows that refer to it), as a hand-made cleanup would.
+/// Sweeps until a sweep finds nothing (what is in use waits for the next sweep).
+async fn sweep_until_nothing_left(w: &World) {
+    let mut sweeps = 0;
+    loop {
+        let r = sweep(w, false).await;
+        if r.items.is_empty() {
+            break;
+        }
+        sweeps += 1;
+        assert!(sweeps < 30, "sweeps do not converge: {:?}", r.items);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 async fn spoke_row_delete(w: &World, spoke: Uuid) {
     for sql in [
         "DELETE FROM drift_findings WHERE spoke_id = $1 \
@@ -400,16 +414,7 @@ async fn a_profile_hub_marked_deleted_by_hand_leaves_its_share_and_profile_swept
         "{:?}",
         listed.orphans
     );
-    let mut sweeps = 0;
-    loop {
-        let r = sweep(&w, false).await;
-        if r.items.is_empty() {
-            break;
-        }
-        sweeps += 1;
-        assert!(sweeps < 30, "sweeps do not converge: {:?}", r.items);
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    sweep_until_nothing_left(&w).await;
     assert!(w.sim.profiles().is_empty(), "the Profile is swept");
     assert!(w.sim.zones().is_empty());
     assert!(w.sim.prefix_lists().is_empty());
@@ -454,16 +459,7 @@ async fn a_transit_hub_marked_deleted_by_hand_leaves_its_gateway_swept() {
         "{:?}",
         listed.orphans
     );
-    let mut sweeps = 0;
-    loop {
-        let r = sweep(&w, false).await;
-        if r.items.is_empty() {
-            break;
-        }
-        sweeps += 1;
-        assert!(sweeps < 30, "sweeps do not converge: {:?}", r.items);
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    sweep_until_nothing_left(&w).await;
     assert!(!w.sim.tgw_exists(&tgw), "the gateway is swept");
     assert!(w.sim.tgw_attachments_all(&tgw).is_empty());
     for table in &hub.route_table_ids {
