@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use endpoint_hub::cloud::PeeringStatus;
 use endpoint_hub::cloud::sim::{Fault, FaultKind, SimConfig};
-use endpoint_hub::model::{DnsMode, Hub, JobKind, JobStatus};
+use endpoint_hub::model::{DnsMode, Hub, JobKind, JobStatus, NetworkMode};
 use endpoint_hub::store;
 use endpoint_hub::workflow::{self, EngineConfig, RunOutcome, StepFault};
 use support::*;
@@ -83,6 +83,7 @@ async fn assert_hub_gone(w: &World, hub: &Hub) {
     assert!(w.sim.profiles().is_empty(), "the hub's Profile is deleted");
     assert!(w.sim.share_principals_all().is_empty());
     assert!(w.sim.prefix_lists().is_empty());
+    assert!(w.sim.tgws_live().is_empty(), "the hub's gateway is deleted");
     assert!(
         w.sim
             .security_groups()
@@ -127,10 +128,17 @@ async fn setup_for(w: &World, kind: JobKind, cfg: &EngineConfig) -> (Hub, Option
             run(w, cfg).await;
             w.assert_attached(&hub, spoke.id).await;
             w.drift_inject(&hub, spoke.id).await;
-            // The spoke's peering deleted by hand too: repaired by a new one.
-            let peering = w.spoke(spoke.id).await.peering_id.unwrap();
-            w.sim
-                .peering_set_status(&peering, PeeringStatus::Deleted, None);
+            // The spoke's peering (or gateway attachment) deleted by hand too: repaired by a
+            // new one.
+            let s = w.spoke(spoke.id).await;
+            match (&s.peering_id, &s.tgw_attachment_id) {
+                (Some(peering), _) => {
+                    w.sim
+                        .peering_set_status(peering, PeeringStatus::Deleted, None)
+                }
+                (None, Some(attachment)) => w.sim.drift_tgw_attachment_delete(attachment),
+                (None, None) => panic!("spoke {} has no peering and no attachment", s.id),
+            }
             if kind == JobKind::ReconcileHub {
                 let endpoint = w.app.hub_get(hub.id).await.unwrap().services[0]
                     .endpoint_id
@@ -215,13 +223,14 @@ async fn assert_done(w: &World, kind: JobKind, hub: &Hub, spoke: Option<Uuid>) {
 /// checkpoint (the cloud has the step's changes, the database does not). The job fails and
 /// its subject shows it; a retry resumes at that step and ends right, nothing duplicated.
 async fn failure_after_each_step_then_retry(kind: JobKind) {
-    failure_after_each_step_then_retry_in(kind, DnsMode::Zones).await
+    failure_after_each_step_then_retry_in(kind, DnsMode::Zones, NetworkMode::Peering).await
 }
 
-async fn failure_after_each_step_then_retry_in(kind: JobKind, mode: DnsMode) {
+async fn failure_after_each_step_then_retry_in(kind: JobKind, mode: DnsMode, net: NetworkMode) {
     for step in workflow::steps_of(kind) {
         let mut w = World::new(sim_config(false)).await;
         w.dns_mode = mode;
+        w.network_mode = net;
         let mut cfg = test_engine_config();
         let (hub, spoke) = setup_for(&w, kind, &cfg).await;
         cfg.fault_after_step = Some(StepFault::new(kind, step, 1));
@@ -345,7 +354,16 @@ async fn lifecycle(w: &World, drive: impl AsyncFn(&World)) {
     // each create happened once per thing created
     assert_eq!(w.sim.calls("CreateSecurityGroup"), 1);
     assert_eq!(w.sim.calls("CreateManagedPrefixList"), 1);
-    assert_eq!(w.sim.calls("CreateVpcPeeringConnection"), 2);
+    let transit = w.network_mode == NetworkMode::TransitGateway;
+    assert_eq!(
+        w.sim.calls("CreateVpcPeeringConnection"),
+        if transit { 0 } else { 2 }
+    );
+    assert_eq!(
+        w.sim.calls("CreateTransitGatewayVpcAttachment"),
+        if transit { 3 } else { 0 },
+        "the hub's and one per spoke"
+    );
     assert_eq!(
         w.sim.calls("CreateVpcEndpoint"),
         4,
@@ -376,6 +394,35 @@ async fn profile_mode_every_step_run_twice_changes_nothing() {
     assert_eq!(w.sim.calls("AssociateVPCWithHostedZone"), 0);
 }
 
+/// The same in `transit_gateway` network mode: one gateway, one attachment per VPC, no peering.
+#[tokio::test]
+async fn transit_mode_every_step_run_twice_changes_nothing() {
+    let mut w = World::new(sim_config(false)).await;
+    w.network_mode = NetworkMode::TransitGateway;
+    let mut cfg = test_engine_config();
+    cfg.repeat_steps = true;
+    lifecycle(&w, async |w: &World| run(w, &cfg).await).await;
+    assert_eq!(w.sim.calls("CreateTransitGateway"), 1);
+    assert_eq!(w.sim.calls("CreateTransitGatewayRouteTable"), 2);
+}
+
+/// Each job kind of a `transit_gateway` hub failed after each of its steps, then retried.
+#[tokio::test]
+async fn transit_mode_failure_after_each_step_then_retry() {
+    for kind in [
+        JobKind::ProvisionHub,
+        JobKind::AttachSpoke,
+        JobKind::DetachSpoke,
+        JobKind::UpdateHubServices,
+        JobKind::DeleteHub,
+        JobKind::ReconcileHub,
+        JobKind::ReconcileSpoke,
+    ] {
+        failure_after_each_step_then_retry_in(kind, DnsMode::Zones, NetworkMode::TransitGateway)
+            .await;
+    }
+}
+
 /// Each job kind of a `profile` hub failed after each of its steps, then retried.
 #[tokio::test]
 async fn profile_mode_failure_after_each_step_then_retry() {
@@ -388,7 +435,7 @@ async fn profile_mode_failure_after_each_step_then_retry() {
         JobKind::ReconcileHub,
         JobKind::ReconcileSpoke,
     ] {
-        failure_after_each_step_then_retry_in(kind, DnsMode::Profile).await;
+        failure_after_each_step_then_retry_in(kind, DnsMode::Profile, NetworkMode::Peering).await;
     }
 }
 

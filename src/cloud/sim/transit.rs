@@ -814,6 +814,16 @@ impl SimCloud {
         }
     }
 
+    /// Gateways not deleted, every account.
+    pub fn tgws_live(&self) -> Vec<TransitGatewayId> {
+        self.lock()
+            .tgws
+            .values()
+            .filter(|t| t.state != "deleted")
+            .map(|t| t.id.clone())
+            .collect()
+    }
+
     /// Whether the gateway exists and is not deleted.
     pub fn tgw_exists(&self, tgw: &TransitGatewayId) -> bool {
         self.lock()
