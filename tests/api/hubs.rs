@@ -265,3 +265,82 @@ async fn dns_mode_is_chosen_at_registration_and_fixed_after() {
         .unwrap();
     assert_eq!(res.status(), 202);
 }
+
+#[tokio::test]
+async fn network_mode_is_chosen_at_registration_and_fixed_after() {
+    let app = spawn_app().await;
+    // An unknown mode, a malformed gateway id, and a gateway without the mode: 422 naming the
+    // field, nothing stored.
+    for (field, value, extra) in [
+        ("network_mode", json!("vpn"), None),
+        (
+            "transit_gateway_id",
+            json!("tgw-xyz"),
+            Some("transit_gateway"),
+        ),
+        ("transit_gateway_id", json!("tgw-0123456789abcdef0"), None),
+    ] {
+        let mut body = hub_body("h1", 1);
+        body[field] = value;
+        if let Some(mode) = extra {
+            body["network_mode"] = json!(mode);
+        }
+        let res = app.post("/v1/hubs", &app.admin, &body).await;
+        let p = problem(res, 422).await;
+        assert_eq!(crate::helpers::fields(&p), vec![field], "{p}");
+    }
+    assert_eq!(app.count("hubs").await, 0);
+
+    let hub = app.hub_create("h0", 2).await;
+    assert_eq!(hub["network_mode"], "peering", "peering unless asked");
+    assert_eq!(hub["transit_gateway"], Value::Null);
+    let mut body = hub_body("h1", 1);
+    body["network_mode"] = json!("transit_gateway");
+    body["transit_gateway_id"] = json!("tgw-0123456789abcdef0");
+    let res = app.post("/v1/hubs", &app.admin, &body).await;
+    assert_eq!(res.status(), 202);
+    let hub: Value = res.json().await.unwrap();
+    assert_eq!(hub["network_mode"], "transit_gateway");
+    assert_eq!(
+        hub["transit_gateway"]["transit_gateway_id"],
+        "tgw-0123456789abcdef0"
+    );
+    assert_eq!(hub["transit_gateway"]["given"], true);
+    let id = hub["id"].as_str().unwrap();
+    let got: Value = app
+        .get(&format!("/v1/hubs/{id}"), &app.read)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let dims: Vec<&str> = got["capacity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["dimension"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        dims,
+        vec![
+            "tgw_attachments",
+            "tgw_routes",
+            "vpcs_per_zone",
+            "prefix_list_entries"
+        ]
+    );
+
+    // Another mode on a live hub: 409, nothing changed, no job.
+    let jobs = app.count("jobs").await;
+    let res = app
+        .req(Method::PATCH, &format!("/v1/hubs/{id}"), &app.admin)
+        .json(&json!({"services": ["sqs"], "network_mode": "peering"}))
+        .send()
+        .await
+        .unwrap();
+    let p = problem(res, 409).await;
+    assert!(
+        p["detail"].as_str().unwrap().contains("network mode"),
+        "{p}"
+    );
+    assert_eq!(app.count("jobs").await, jobs);
+}
