@@ -16,5 +16,7 @@ ALTER TABLE hubs ADD COLUMN tgw_share_arn text;
 ALTER TABLE hubs ADD CONSTRAINT hubs_tgw_given_has_id
     CHECK (NOT transit_gateway_given OR transit_gateway_id IS NOT NULL);
 
--- The spoke VPC's attachment to the hub's Transit Gateway.
+-- The spoke VPC's attachment to the hub's Transit Gateway, and the subnets (one per zone) the
+-- enrolment asked it to use (null: the lowest subnet id of each zone).
 ALTER TABLE spokes ADD COLUMN tgw_attachment_id text;
+ALTER TABLE spokes ADD COLUMN transit_subnet_ids text[];

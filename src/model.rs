@@ -456,6 +456,9 @@ pub struct Spoke {
     pub peering_id: Option<PeeringId>,
     /// `transit_gateway` network mode: the spoke VPC's attachment to the hub's gateway.
     pub tgw_attachment_id: Option<TgwAttachmentId>,
+    /// `transit_gateway` network mode: the subnets (one per availability zone) the attachment
+    /// uses; absent means the lowest subnet id of each zone of the VPC.
+    pub transit_subnet_ids: Option<Vec<SubnetId>>,
     /// What the last reconcile found on the spoke's resources; null until checked.
     pub drift: Option<Drift>,
     pub last_error: Option<String>,

@@ -342,6 +342,7 @@ async fn overlapping_peering_fails_with_the_reason_and_denied_role_is_explained(
         vpc_id: vpc,
         cidrs: Some(vec![cidr_("10.8.0.0/16")]),
         route_table_ids: None,
+        transit_subnet_ids: None,
         role_arn: None,
         role_name: None,
         external_id: None,

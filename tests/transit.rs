@@ -419,6 +419,68 @@ async fn retry_failed(w: &World) {
     }
 }
 
+/// The enrolment may name the attachment's subnets (one per zone); they are checked at attach:
+/// two in one zone fail naming the zone, and the named ones are used.
+#[tokio::test]
+async fn named_transit_subnets_are_checked_and_used() {
+    let w = transit_world(sim_config(false)).await;
+    let hub = transit_hub(&w, DnsMode::Zones).await;
+    let account = format!("2{:011}", 7);
+    // Five subnets: zones a, b, c, a, b.
+    let (vpc, subnets, _) = w
+        .sim
+        .vpc_add(&acct(&account), &region(), &[cidr_("10.7.0.0/16")], 5);
+    let mut req = w.spoke_request(9, true);
+    req.account_id = acct(&account);
+    req.vpc_id = vpc.clone();
+    req.cidrs = Some(vec![cidr_("10.7.0.0/16")]);
+    req.transit_subnet_ids = Some(vec![subnets[0].clone(), subnets[3].clone()]);
+    let r = w
+        .app
+        .spoke_enroll(&actor(), req.clone(), None)
+        .await
+        .unwrap();
+    let id: Uuid = r.body["id"].as_str().unwrap().parse().unwrap();
+    w.run_until_idle().await;
+    let s = w.spoke(id).await;
+    assert_eq!(s.status, SpokeStatus::Failed);
+    let err = s.last_error.unwrap();
+    assert!(err.contains("two subnets in eu-west-1a"), "{err}");
+    assert_eq!(
+        w.sim.calls("CreateTransitGatewayVpcAttachment"),
+        1,
+        "the hub's only"
+    );
+
+    w.app.spoke_detach(&actor(), id).await.unwrap();
+    w.run_until_idle().await;
+    req.transit_subnet_ids = Some(vec![subnets[3].clone(), subnets[4].clone()]);
+    let r = w.app.spoke_enroll(&actor(), req, None).await.unwrap();
+    let id: Uuid = r.body["id"].as_str().unwrap().parse().unwrap();
+    w.run_until_idle().await;
+    w.assert_attached(&hub, id).await;
+    let mine: Vec<_> = w
+        .sim
+        .tgw_attachments_all(&tgw(&hub))
+        .into_iter()
+        .filter(|a| a.vpc == vpc)
+        .collect();
+    assert_eq!(
+        mine[0].subnets,
+        vec![subnets[3].clone(), subnets[4].clone()]
+    );
+
+    // On a peering hub the field is refused at the door.
+    let w2 = World::new(sim_config(false)).await;
+    w2.hub(&["sqs"]).await;
+    let mut req = w2.spoke_request(1, true);
+    req.transit_subnet_ids = Some(vec![subnets[0].clone()]);
+    match w2.app.spoke_enroll(&actor(), req, None).await.unwrap_err() {
+        AppError::Invalid(v) => assert!(format!("{v:?}").contains("transit_subnet_ids")),
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+}
+
 /// `network_mode` at the door: validated, fixed once registered, and the gateway's attachment
 /// quota refused early.
 #[tokio::test]

@@ -124,6 +124,11 @@ pub struct SpokeEnroll {
     pub cidrs: Option<Vec<Ipv4Cidr>>,
     /// Spoke route tables to route to the hub; every route table of the VPC when left out.
     pub route_table_ids: Option<Vec<RouteTableId>>,
+    /// Hub in `transit_gateway` network mode: the spoke subnets its gateway attachment uses,
+    /// one per availability zone (AWS suggests small dedicated ones); the lowest subnet id of
+    /// each zone of the VPC when left out.
+    #[serde(default)]
+    pub transit_subnet_ids: Option<Vec<SubnetId>>,
     pub role_arn: Option<RoleArn>,
     pub role_name: Option<RoleName>,
     pub external_id: Option<ExternalId>,
@@ -784,6 +789,9 @@ impl App {
         if let Some(tables) = &req.route_table_ids {
             list_nonempty_distinct("route_table_ids", tables)?;
         }
+        if let Some(subnets) = &req.transit_subnet_ids {
+            list_nonempty_distinct("transit_subnet_ids", subnets)?;
+        }
         let labels = req.labels.unwrap_or_default();
         labels_check(&labels)?;
 
@@ -811,6 +819,16 @@ impl App {
                 &format!(
                     "the spoke is in {} but hub {} is in {}: a spoke must be in its hub's region                      (the hub's private zones are named for {}, so clients in {} would never use them)",
                     req.region, hub.name, hub.region, hub.region, req.region
+                ),
+            ));
+        }
+        if req.transit_subnet_ids.is_some() && hub.network_mode != NetworkMode::TransitGateway {
+            return Err(AppError::invalid(
+                "transit_subnet_ids",
+                &format!(
+                    "is only for a hub in network_mode transit_gateway; hub {} is in {}",
+                    hub.name,
+                    hub.network_mode.as_str()
                 ),
             ));
         }
@@ -889,6 +907,7 @@ impl App {
             vpc_id: req.vpc_id,
             cidrs: cidrs.clone(),
             route_table_ids: req.route_table_ids,
+            transit_subnet_ids: req.transit_subnet_ids,
             role_arn,
             external_id: req.external_id,
             labels,

@@ -7,8 +7,8 @@ use sqlx::{PgConnection, PgPool, QueryBuilder};
 use uuid::Uuid;
 
 use crate::domain::{
-    AccountId, ExternalId, Ipv4Cidr, PeeringId, Region, RoleArn, RouteTableId, TgwAttachmentId,
-    VpcId,
+    AccountId, ExternalId, Ipv4Cidr, PeeringId, Region, RoleArn, RouteTableId, SubnetId,
+    TgwAttachmentId, VpcId,
 };
 use crate::model::{Drift, JobKind, JobProgress, JobStatus, Spoke, SpokeStatus};
 
@@ -22,6 +22,7 @@ pub struct NewSpoke {
     /// Empty when the registration left them out (read from AWS at attach).
     pub cidrs: Vec<Ipv4Cidr>,
     pub route_table_ids: Option<Vec<RouteTableId>>,
+    pub transit_subnet_ids: Option<Vec<SubnetId>>,
     pub role_arn: RoleArn,
     pub external_id: Option<ExternalId>,
     pub labels: BTreeMap<String, String>,
@@ -44,6 +45,7 @@ struct SpokeRow {
     status: SpokeStatus,
     peering_id: Option<PeeringId>,
     tgw_attachment_id: Option<TgwAttachmentId>,
+    transit_subnet_ids: Option<Vec<SubnetId>>,
     drift: Option<sqlx::types::Json<Drift>>,
     last_error: Option<String>,
     current_job_id: Option<Uuid>,
@@ -91,6 +93,7 @@ impl SpokeRow {
             status: self.status,
             peering_id: self.peering_id,
             tgw_attachment_id: self.tgw_attachment_id,
+            transit_subnet_ids: self.transit_subnet_ids,
             drift: self.drift.map(|d| d.0),
             last_error: self.last_error,
             current_job_id: self.current_job_id,
@@ -107,6 +110,7 @@ const SPOKE_SELECT: &str = "SELECT s.id, s.hub_id, s.account_id, s.region, s.vpc
     COALESCE((SELECT array_agg(c.cidr ORDER BY c.cidr) FROM cidr_claims c WHERE c.owner_id = s.id), \
              s.cidrs_seen) AS cidrs, \
     s.route_table_ids, s.role_arn, s.external_id, s.labels, s.status, s.peering_id, s.tgw_attachment_id, \
+    s.transit_subnet_ids, \
     s.drift, \
     s.last_error, s.current_job_id, s.created_at, s.updated_at, j.kind AS job_kind, j.status AS job_status, \
     j.steps AS job_steps, j.next_step AS job_next_step, j.last_error AS job_last_error \
@@ -117,8 +121,8 @@ const SPOKE_SELECT: &str = "SELECT s.id, s.hub_id, s.account_id, s.region, s.vpc
 pub async fn spoke_insert(conn: &mut PgConnection, spoke: &NewSpoke) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "INSERT INTO spokes (id, hub_id, account_id, region, vpc_id, cidrs_given, route_table_ids, \
-         role_arn, external_id, labels, status, cidrs_seen) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         role_arn, external_id, labels, status, cidrs_seen, transit_subnet_ids) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         spoke.id,
         spoke.hub_id,
         spoke.account_id.as_str(),
@@ -131,6 +135,7 @@ pub async fn spoke_insert(conn: &mut PgConnection, spoke: &NewSpoke) -> Result<(
         sqlx::types::Json(&spoke.labels) as _,
         SpokeStatus::Pending.as_str(),
         &spoke.cidrs as &[Ipv4Cidr],
+        spoke.transit_subnet_ids.as_deref() as Option<&[SubnetId]>,
     )
     .execute(&mut *conn)
     .await?;
@@ -153,6 +158,7 @@ pub async fn spoke_get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Spoke
             s.labels AS "labels: sqlx::types::Json<BTreeMap<String, String>>",
             s.status AS "status: SpokeStatus", s.peering_id AS "peering_id: PeeringId",
             s.tgw_attachment_id AS "tgw_attachment_id: TgwAttachmentId",
+            s.transit_subnet_ids AS "transit_subnet_ids: Vec<SubnetId>",
             s.drift AS "drift: sqlx::types::Json<Drift>", s.last_error, s.current_job_id, s.created_at, s.updated_at,
             j.kind AS "job_kind?: JobKind", j.status AS "job_status?: JobStatus",
             j.steps AS "job_steps?", j.next_step AS "job_next_step?",

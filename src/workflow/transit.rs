@@ -492,7 +492,10 @@ pub async fn transit_attach<S>(cx: &mut StepCx<S>) -> Result<Option<TgwAttachmen
     ) {
         Some(a) => a,
         None => {
-            let subnets = one_per_zone(cx.cloud.network.subnets_of_vpc(&scx, &vpc).await?);
+            let subnets = match cx.spoke().transit_subnet_ids.clone() {
+                Some(given) => given_subnets(cx, &scx, &given).await?,
+                None => one_per_zone(cx.cloud.network.subnets_of_vpc(&scx, &vpc).await?),
+            };
             if subnets.is_empty() {
                 return fail(format!(
                     "VPC {vpc} has no subnet: a Transit Gateway attachment needs one subnet per \
@@ -607,6 +610,46 @@ pub async fn transit_unshare<S>(cx: &mut StepCx<S>) -> StepResult {
 // ---------------------------------------------------------------------------------------------
 // Shared pieces
 // ---------------------------------------------------------------------------------------------
+
+/// The subnets the enrolment named, checked: each of the spoke VPC, one per availability zone.
+async fn given_subnets<S>(
+    cx: &StepCx<S>,
+    scx: &crate::cloud::CallCx,
+    given: &[SubnetId],
+) -> Result<Vec<SubnetId>, StepError> {
+    let vpc = &cx.spoke().vpc_id;
+    let found = match cx.cloud.network.subnets_get(scx, given).await {
+        Ok(f) => f,
+        Err(e) if e.is(CloudErrorKind::NotFound) => {
+            return fail(format!(
+                "transit_subnet_ids: {} (they must be subnets of VPC {vpc})",
+                e.message
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut zones: Vec<&str> = Vec::new();
+    for id in given {
+        let Some(s) = found.iter().find(|s| &s.id == id) else {
+            return fail(format!("transit_subnet_ids: subnet {id} is not found"));
+        };
+        if &s.vpc_id != vpc {
+            return fail(format!(
+                "transit_subnet_ids: subnet {id} is in {}, not in the spoke VPC {vpc}",
+                s.vpc_id
+            ));
+        }
+        if zones.contains(&s.availability_zone.as_str()) {
+            return fail(format!(
+                "transit_subnet_ids: two subnets in {}: an attachment takes one subnet per \
+                 availability zone",
+                s.availability_zone
+            ));
+        }
+        zones.push(&s.availability_zone);
+    }
+    Ok(given.to_vec())
+}
 
 /// The attachment that is not dead, if any.
 fn live_attachment(list: Vec<TgwAttachmentInfo>) -> Option<TgwAttachmentInfo> {

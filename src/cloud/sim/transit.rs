@@ -774,6 +774,7 @@ pub struct SimAttachment {
     pub association: Option<TgwRouteTableId>,
     /// The route tables it propagates into.
     pub propagations: Vec<TgwRouteTableId>,
+    pub subnets: Vec<SubnetId>,
 }
 
 impl SimCloud {
@@ -790,6 +791,7 @@ impl SimCloud {
                 state: a.state.clone(),
                 association: a.association.clone(),
                 propagations: a.propagations.clone(),
+                subnets: a.subnets.clone(),
             })
             .collect()
     }
