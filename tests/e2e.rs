@@ -340,19 +340,35 @@ async fn three_accounts_transit_gateway_mode_attach_then_detach() {
 /// call ran twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn survives_kill9_while_twenty_spokes_attach() {
+    kill9_while_spokes_attach("crash", "peering", 200_000_000_000).await;
+}
+
+/// The same in `transit_gateway` network mode, with two `CreateTransitGatewayVpcAttachment`
+/// answers lost on top (the SDK sends them again and gets `DuplicateTransitGatewayAttachment`:
+/// no client token exists for it): one gateway, one attachment per VPC, no peering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn survives_kill9_while_twenty_spokes_attach_through_a_transit_gateway() {
+    kill9_while_spokes_attach("crash-transit", "transit_gateway", 210_000_000_000).await;
+}
+
+async fn kill9_while_spokes_attach(name: &str, network_mode: &str, first_account: u64) {
     const SPOKES: u32 = 20;
     const MAX_KILLS_ATTACHING: u32 = 5;
-    let mut w = World::start(
-        "crash",
-        1,
-        &[("EH_WORKERS", "6"), ("EH_ROUTE53_PACING", "5")],
-    )
-    .await;
-    let spokes = seed_spokes(&w.aws, &spoke_specs(200_000_000_000, 10, SPOKES)).await;
+    let transit = network_mode == "transit_gateway";
+    let mut w = World::start(name, 1, &[("EH_WORKERS", "6"), ("EH_ROUTE53_PACING", "5")]).await;
+    let spokes = seed_spokes(&w.aws, &spoke_specs(first_account, 10, SPOKES)).await;
     w.emu.calls_clear().await;
+    if transit {
+        w.emu
+            .fault_add(json!({
+                "service": "ec2", "operation": "CreateTransitGatewayVpcAttachment",
+                "kind": "lost_response", "count": 2,
+            }))
+            .await;
+    }
 
     let started = Instant::now();
-    let hub_id = w.hub_register("main").await;
+    let hub_id = w.hub_register_modes("main", "zones", network_mode).await;
     let mut ids = Vec::new();
     for s in &spokes {
         ids.push(w.spoke_enroll("main", s).await);
@@ -387,7 +403,7 @@ async fn survives_kill9_while_twenty_spokes_attach() {
         .await;
     let took = started.elapsed();
     eprintln!(
-        "[crash] {SPOKES} spokes attached in {:.1}s, surviving {kills} kill -9 \
+        "[{name}] {SPOKES} spokes attached in {:.1}s, surviving {kills} kill -9 \
          (at each kill: {at_kill:?})",
         took.as_secs_f64()
     );
@@ -402,8 +418,17 @@ async fn survives_kill9_while_twenty_spokes_attach() {
         "after the crashes",
         check_attached(&w.aws, &w.hub, &hub, &spokes).await,
     );
+    let spokes_n = SPOKES as usize;
     let creates = [
-        ("CreateVpcPeeringConnection", SPOKES as usize),
+        (
+            "CreateVpcPeeringConnection",
+            if transit { 0 } else { spokes_n },
+        ),
+        ("CreateTransitGateway", usize::from(transit)),
+        (
+            "CreateTransitGatewayRouteTable",
+            if transit { 2 } else { 0 },
+        ),
         ("CreateVpcEndpoint", world::SERVICES.len()),
         ("CreateHostedZone", world::SERVICES.len()),
         ("CreateSecurityGroup", 1),
@@ -412,8 +437,24 @@ async fn survives_kill9_while_twenty_spokes_attach() {
     for (op, n) in creates {
         assert_eq!(count_ok(&calls, op), n, "successful {op} calls");
     }
+    if transit {
+        // A create whose answer was lost is logged as a server error although AWS made the
+        // attachment: count what exists instead, one per VPC (the hub's and each spoke's).
+        let tgw = hub["transit_gateway"]["transit_gateway_id"]
+            .as_str()
+            .unwrap();
+        let h = w.aws.account(HUB_ACCOUNT).await;
+        let live = aws::tgw_attachments(&h, tgw).await;
+        assert_eq!(live.len(), spokes_n + 1, "{live:?}");
+        let vpcs: std::collections::BTreeSet<_> = live.iter().map(|a| a.vpc.clone()).collect();
+        assert_eq!(vpcs.len(), spokes_n + 1, "one attachment per VPC: {live:?}");
+        assert!(
+            count_ok(&calls, "CreateTransitGatewayVpcAttachment") <= spokes_n + 1,
+            "no attachment made twice"
+        );
+    }
     eprintln!(
-        "[crash] {} AWS calls in all:\n{}",
+        "[{name}] {} AWS calls in all:\n{}",
         calls.len(),
         summarize(&calls, HUB_ACCOUNT)
     );
