@@ -48,9 +48,22 @@ fn kinds(items: &Value) -> Vec<(String, String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orphans_listed_with_reasons_then_swept_over_the_emulator() {
-    let w = World::start("orphans", 1, &[]).await;
+    orphans_over_the_emulator("orphans", "peering").await;
+}
+
+/// The same for a hub in `transit_gateway` network mode: its gateway (with the hub VPC's
+/// attachment, the spoke's, the route tables and the hub VPC's route to it) and the gateway's
+/// RAM share are listed and swept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transit_gateway_orphans_listed_then_swept_over_the_emulator() {
+    orphans_over_the_emulator("orphans-transit", "transit_gateway").await;
+}
+
+async fn orphans_over_the_emulator(name: &str, network_mode: &str) {
+    let transit = network_mode == "transit_gateway";
+    let w = World::start(name, 1, &[]).await;
     let spokes = aws::seed_spokes(&w.aws, &[("222222222222".into(), "10.1.0.0/16".into())]).await;
-    let hub_id = w.hub_register("main").await;
+    let hub_id = w.hub_register_modes("main", "zones", network_mode).await;
     let hub = w.hub_wait_ready(&hub_id, Duration::from_secs(120)).await;
     let spoke_id = w.spoke_enroll("main", &spokes[0]).await;
     w.api
@@ -62,7 +75,11 @@ async fn orphans_listed_with_reasons_then_swept_over_the_emulator() {
         .await;
     let pcx = w.spoke_get(&spoke_id).await["peering_id"]
         .as_str()
-        .unwrap()
+        .unwrap_or_default()
+        .to_owned();
+    let tgw = hub["transit_gateway"]["transit_gateway_id"]
+        .as_str()
+        .unwrap_or_default()
         .to_owned();
     let zones: usize = hub["services"]
         .as_array()
@@ -95,7 +112,9 @@ async fn orphans_listed_with_reasons_then_swept_over_the_emulator() {
     let count = |k: &str| found.iter().filter(|(kind, _, _)| kind == k).count();
     assert_eq!(count("hosted_zone"), zones, "{found:?}");
     assert_eq!(count("endpoint"), world::SERVICES.len(), "{found:?}");
-    assert_eq!(count("peering"), 1, "{found:?}");
+    assert_eq!(count("peering"), usize::from(!transit), "{found:?}");
+    assert_eq!(count("transit_gateway"), usize::from(transit), "{found:?}");
+    assert_eq!(count("resource_share"), usize::from(transit), "{found:?}");
     assert_eq!(count("security_group"), 1, "{found:?}");
     assert_eq!(count("prefix_list"), 1, "{found:?}");
     let hub_gone = format!("hub {hub_id} is deleted");
@@ -153,7 +172,7 @@ async fn orphans_listed_with_reasons_then_swept_over_the_emulator() {
         let through: Vec<_> = aws::routes(&acct, t)
             .await
             .into_iter()
-            .filter(|(_, target)| target == &pcx)
+            .filter(|(_, target)| target == &pcx || target == &tgw)
             .collect();
         assert!(through.is_empty(), "{t}: {through:?}");
     }
@@ -169,6 +188,18 @@ async fn orphans_listed_with_reasons_then_swept_over_the_emulator() {
         .map(|z| z.id().to_owned())
         .collect();
     assert!(ours.is_empty(), "zones left: {ours:?}");
+    let gateways: Vec<_> = acct
+        .ec2
+        .describe_transit_gateways()
+        .send()
+        .await
+        .unwrap()
+        .transit_gateways()
+        .iter()
+        .filter(|g| g.state().map(|s| s.as_str()) != Some("deleted"))
+        .filter_map(|g| g.transit_gateway_id().map(str::to_owned))
+        .collect();
+    assert!(gateways.is_empty(), "gateways left: {gateways:?}");
     let audits: i64 =
         sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'orphan.delete'")
             .fetch_one(&pool)
