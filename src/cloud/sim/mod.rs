@@ -1,7 +1,7 @@
 //! An in-process simulated AWS with AWS's semantics, quotas, rate limits and fault injection.
 //!
 //! [`SimCloud`] implements every cloud capability ([`Credentials`], [`Network`], [`Firewall`],
-//! [`Endpoints`], [`Dns`]) over one `std::sync::Mutex`-guarded state (never held across an
+//! [`Endpoints`], [`Dns`], and Route 53 Profiles, AWS RAM and Transit Gateways) over one `std::sync::Mutex`-guarded state (never held across an
 //! `.await`), so workflow tests can run many jobs quickly and deterministically. Share it in an
 //! `Arc` and hand it to [`crate::cloud::Cloud::from_all`]; keep a clone of the `Arc` for the test
 //! helpers and the introspection views.
@@ -66,8 +66,8 @@ pub use transit::SimAttachment;
 /// peering quota raised to its adjustable maximum) and rate limits on.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
-    /// Enforce the API rate limits (token buckets per account and region for EC2, per account
-    /// for Route 53). Default on.
+    /// Enforce the API rate limits (token buckets per account, region and operation for EC2,
+    /// per account and per operation for Route 53). Default on.
     pub rate_limits: bool,
     /// Live (pending-acceptance, provisioning, active) peerings per VPC; checked on the
     /// requester VPC at create and on the accepter VPC at accept. Code
@@ -171,8 +171,8 @@ pub enum FaultKind {
     Freeze(Duration),
     /// The request is applied, its response lost, and the SDK sends it again: the caller gets
     /// the second answer (`HostedZoneAlreadyExists`, `InvalidGroup.Duplicate`, a second pending
-    /// peering). Applies to CreateHostedZone, CreateSecurityGroup and
-    /// CreateVpcPeeringConnection.
+    /// peering, `DuplicateTransitGatewayAttachment`). Applies to CreateHostedZone,
+    /// CreateSecurityGroup, CreateVpcPeeringConnection and CreateTransitGatewayVpcAttachment.
     LostResponse,
 }
 
