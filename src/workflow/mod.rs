@@ -28,6 +28,7 @@ pub mod profile;
 pub mod provision_hub;
 pub mod reconcile;
 pub mod runner;
+pub mod sharing;
 pub mod transit;
 pub mod update_hub_services;
 pub mod zone_names;

@@ -13,10 +13,10 @@ use uuid::Uuid;
 use super::context::{
     StepCx, StepError, StepResult, WaitFor, fail, hub_call_cx, spoke_call_cx, wait,
 };
+use super::sharing::{share_invitations_accept, share_leave_unless_needed, share_principal_ensure};
 use crate::cloud::{Cloud, CloudErrorKind, ProfileInfo};
 use crate::domain::ProfileId;
 use crate::model::{DnsMode, Hub, Spoke};
-use crate::store;
 use crate::store::effects::Effect;
 
 /// The name of a hub's Profile (and of its RAM share): unique per hub.
@@ -331,45 +331,6 @@ pub async fn principal_ensure(
     share_principal_ensure(cloud, &hcx, &share, &spoke.account_id).await
 }
 
-/// `account` a live principal of `share` (read first), from the share's owner.
-pub async fn share_principal_ensure(
-    cloud: &Cloud,
-    hcx: &crate::cloud::CallCx,
-    share: &str,
-    account: &crate::domain::AccountId,
-) -> StepResult {
-    let principals = cloud.sharing.share_principals(hcx, share).await?;
-    if principals
-        .iter()
-        .any(|p| &p.account == account && p.status.is_live())
-    {
-        return Ok(());
-    }
-    cloud
-        .sharing
-        .share_principal_add(hcx, share, account)
-        .await?;
-    Ok(())
-}
-
-/// From a receiving account: accepts every pending invitation of `share`. Returns how many
-/// were accepted and whether there was any invitation at all.
-pub async fn share_invitations_accept(
-    cloud: &Cloud,
-    scx: &crate::cloud::CallCx,
-    share: &str,
-) -> Result<(usize, bool), StepError> {
-    let invitations = cloud.sharing.share_invitations(scx, share).await?;
-    let pending: Vec<_> = invitations
-        .iter()
-        .filter(|i| i.status.eq_ignore_ascii_case("PENDING"))
-        .collect();
-    for inv in &pending {
-        cloud.sharing.share_invitation_accept(scx, &inv.arn).await?;
-    }
-    Ok((pending.len(), !invitations.is_empty()))
-}
-
 /// From the spoke account: the hub's Profile visible, accepting a pending invitation of the
 /// share when there is one; waits while it is not visible yet.
 pub async fn invitation_accept(
@@ -533,26 +494,4 @@ pub async fn unshare_spoke<S>(cx: &mut StepCx<S>) -> StepResult {
         return Ok(());
     };
     share_leave_unless_needed(cx, &share).await
-}
-
-/// From the hub account: removes the spoke's account from `share` unless another spoke of that
-/// account on the hub still needs it.
-pub async fn share_leave_unless_needed<S>(cx: &mut StepCx<S>, share: &str) -> StepResult {
-    if cx.spoke().account_id == cx.hub.account_id {
-        return Ok(());
-    }
-    let account = cx.spoke().account_id.clone();
-    let others = {
-        let mut conn = cx.pool.acquire().await?;
-        store::hubs::hub_account_spokes_other(&mut conn, cx.hub.id, &account, cx.spoke().id).await?
-    };
-    if others > 0 {
-        return Ok(());
-    }
-    let hcx = cx.hub_cx();
-    cx.cloud
-        .sharing
-        .share_principal_remove(&hcx, share, &account)
-        .await?;
-    Ok(())
 }

@@ -19,7 +19,7 @@
 //! one pointing elsewhere is a permanent error naming it.
 
 use super::context::{StepCx, StepError, StepResult, WaitFor, fail, wait};
-use super::profile::{share_invitations_accept, share_leave_unless_needed, share_principal_ensure};
+use super::sharing::{share_invitations_accept, share_leave_unless_needed, share_principal_ensure};
 use crate::cloud::{
     CloudErrorKind, RouteTarget, SubnetInfo, TgwAttachmentInfo, TgwAttachmentRequest,
     TransitGatewayInfo,
