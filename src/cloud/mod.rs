@@ -513,9 +513,6 @@ pub struct TransitGatewayInfo {
     pub owner: AccountId,
     /// `pending`, `available`, `modifying`, `deleting`, `deleted`.
     pub state: String,
-    /// `AutoAcceptSharedAttachments` is `enable`: attachments from other accounts need no
-    /// acceptance.
-    pub auto_accept: bool,
     /// `DefaultRouteTableAssociation` is `enable`: every new attachment is associated with the
     /// gateway's default route table at once.
     pub default_association: bool,
@@ -523,14 +520,9 @@ pub struct TransitGatewayInfo {
     pub owner_tag: Option<String>,
 }
 
-impl TransitGatewayInfo {
-    /// The ARN RAM shares it by.
-    pub fn arn(&self, region: &Region) -> String {
-        format!(
-            "arn:aws:ec2:{region}:{}:transit-gateway/{}",
-            self.owner, self.id
-        )
-    }
+/// The ARN RAM shares a gateway by.
+pub fn tgw_arn(region: &Region, owner: &AccountId, id: &TransitGatewayId) -> String {
+    format!("arn:aws:ec2:{region}:{owner}:transit-gateway/{id}")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -552,7 +544,6 @@ pub struct TgwAttachmentInfo {
     /// `initiating`, `pendingAcceptance`, `pending`, `available`, `modifying`, `deleting`,
     /// `deleted`, `rejected`, `failed`, ...
     pub state: String,
-    pub subnets: Vec<SubnetId>,
     /// The route table it is associated with, and that association's state.
     pub association: Option<(TgwRouteTableId, String)>,
     pub owner_tag: Option<String>,

@@ -227,15 +227,7 @@ pub async fn transit_share<S>(cx: &mut StepCx<S>) -> StepResult {
     }
     let hcx = cx.hub_cx();
     let tgw = tgw_of(cx)?;
-    let arn = TransitGatewayInfo {
-        id: tgw.clone(),
-        owner: cx.hub.account_id.clone(),
-        state: String::new(),
-        auto_accept: false,
-        default_association: false,
-        owner_tag: None,
-    }
-    .arn(&cx.hub.region);
+    let arn = crate::cloud::tgw_arn(&cx.hub.region, &cx.hub.account_id, &tgw);
     let tag = share_tag(cx);
     let share = match cx.cloud.sharing.share_find(&hcx, &tag).await? {
         Some(s) => s,

@@ -306,6 +306,30 @@ impl AwsCloud {
             })
     }
 
+    /// Sends a `CreateRoute` in `table` to `target` (its destination set by the caller),
+    /// audited.
+    async fn route_created(
+        &self,
+        cx: &CallCx,
+        table: &RouteTableId,
+        req: aws_sdk_ec2::operation::create_route::builders::CreateRouteFluentBuilder,
+        target: &RouteTarget,
+        destination: &str,
+    ) -> CloudResult<()> {
+        let res = with_target(req.route_table_id(table.as_str()), target)?
+            .send()
+            .await;
+        self.audited(
+            cx,
+            "CreateRoute",
+            Some(format!("{table}:{destination}")),
+            res,
+            |_| None,
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Sends a `DeleteRoute` of `table` (its destination set by the caller), audited; a route
     /// already gone is `Ok`.
     async fn route_deleted(
@@ -687,23 +711,12 @@ impl Network for AwsCloud {
         destination: &Ipv4Cidr,
         target: &RouteTarget,
     ) -> CloudResult<()> {
-        let req = with_target(
-            self.ec2(cx)
-                .create_route()
-                .route_table_id(table.as_str())
-                .destination_cidr_block(destination.to_string()),
-            target,
-        )?;
-        let res = req.send().await;
-        self.audited(
-            cx,
-            "CreateRoute",
-            Some(format!("{table}:{destination}")),
-            res,
-            |_| None,
-        )
-        .await?;
-        Ok(())
+        let req = self
+            .ec2(cx)
+            .create_route()
+            .destination_cidr_block(destination.to_string());
+        self.route_created(cx, table, req, target, &destination.to_string())
+            .await
     }
 
     #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]
@@ -736,23 +749,12 @@ impl Network for AwsCloud {
         prefix_list: &PrefixListId,
         target: &RouteTarget,
     ) -> CloudResult<()> {
-        let req = with_target(
-            self.ec2(cx)
-                .create_route()
-                .route_table_id(table.as_str())
-                .destination_prefix_list_id(prefix_list.as_str()),
-            target,
-        )?;
-        let res = req.send().await;
-        self.audited(
-            cx,
-            "CreateRoute",
-            Some(format!("{table}:{prefix_list}")),
-            res,
-            |_| None,
-        )
-        .await?;
-        Ok(())
+        let req = self
+            .ec2(cx)
+            .create_route()
+            .destination_prefix_list_id(prefix_list.as_str());
+        self.route_created(cx, table, req, target, prefix_list.as_str())
+            .await
     }
 
     #[tracing::instrument(skip(self, cx), fields(account = %cx.account, region = %cx.region))]

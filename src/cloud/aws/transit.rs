@@ -48,10 +48,6 @@ fn tgw_info(t: &TransitGateway) -> Option<TransitGatewayInfo> {
         id: parse(t.transit_gateway_id())?,
         owner: parse(t.owner_id())?,
         state: t.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
-        auto_accept: t
-            .options()
-            .and_then(|o| o.auto_accept_shared_attachments())
-            .is_some_and(|v| v == &AutoAcceptSharedAttachmentsValue::Enable),
         default_association: t
             .options()
             .and_then(|o| o.default_route_table_association())
@@ -67,7 +63,6 @@ fn attachment_info(a: &TransitGatewayAttachment) -> Option<TgwAttachmentInfo> {
         vpc: parse(a.resource_id())?,
         vpc_owner: parse(a.resource_owner_id())?,
         state: a.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
-        subnets: Vec::new(),
         association: a.association().and_then(|x| {
             Some((
                 parse(x.transit_gateway_route_table_id())?,
@@ -396,7 +391,6 @@ impl Transit for AwsCloud {
             vpc: req.vpc.clone(),
             vpc_owner: parse(a.vpc_owner_id()).unwrap_or_else(|| cx.account.clone()),
             state: a.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
-            subnets: req.subnets.clone(),
             association: None,
             owner_tag: Some(req.owner_tag.clone()),
         })

@@ -52,17 +52,13 @@ pub(super) struct Tgw {
 
 impl Tgw {
     pub(super) fn arn(&self) -> String {
-        format!(
-            "arn:aws:ec2:{}:{}:transit-gateway/{}",
-            self.region, self.owner, self.id
-        )
+        crate::cloud::tgw_arn(&self.region, &self.owner, &self.id)
     }
     fn info(&self, caller: &AccountId) -> TransitGatewayInfo {
         TransitGatewayInfo {
             id: self.id.clone(),
             owner: self.owner.clone(),
             state: self.state.clone(),
-            auto_accept: false,
             default_association: self.default_association,
             owner_tag: (&self.owner == caller).then(|| self.owner_tag.clone()),
         }
@@ -129,7 +125,6 @@ impl TgwAttachment {
             vpc: self.vpc.clone(),
             vpc_owner: self.vpc_owner.clone(),
             state: self.state.clone(),
-            subnets: self.subnets.clone(),
             association: self
                 .association
                 .clone()
