@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
+use endpoint_hub::app::prices::PriceTable;
 use endpoint_hub::app::{App, Limits};
 use endpoint_hub::cloud::aws::{AwsCloud, AwsSettings};
 use endpoint_hub::cloud::pacing::{NoPacing, Pacer};
@@ -47,6 +48,10 @@ async fn main() -> anyhow::Result<()> {
             logging(&common);
             let pool = store::connect(&common.database_url, common.db_max_connections).await?;
             store::migrate(&pool).await?;
+            let prices = match &http.prices_file {
+                Some(path) => PriceTable::with_file(path)?,
+                None => PriceTable::builtin(),
+            };
             let shutdown = shutdown_signal();
             let cloud = cloud(&pool, &worker).await;
             let reconcile_every = (!no_workers && worker.reconcile_interval_secs > 0)
@@ -74,6 +79,7 @@ async fn main() -> anyhow::Result<()> {
                 },
                 default_role_name: http.default_role_name.clone(),
                 idempotency_ttl: Duration::from_secs(http.idempotency_ttl_secs.max(1)),
+                prices: Arc::new(prices),
             };
             let reconciler = reconcile_every.map(|every| {
                 let app = app.clone();

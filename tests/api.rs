@@ -12,6 +12,8 @@ mod helpers;
 mod audit;
 #[path = "api/auth.rs"]
 mod auth;
+#[path = "api/cost.rs"]
+mod cost;
 #[path = "api/health.rs"]
 mod health;
 #[path = "api/hubs.rs"]

@@ -21,14 +21,17 @@ use crate::store::{self, audit::NewAudit, violated_constraint};
 use crate::workflow;
 
 mod auth;
+pub mod cost;
 mod error;
 mod metrics;
 pub mod orphans;
 mod plans;
+pub mod prices;
 mod reconcile;
 pub use error::{AppError, FieldError};
 
 pub use crate::model::Limits;
+pub use cost::{CostQuery, CostReport};
 pub use plans::Plan;
 pub use reconcile::{ReconcileOptions, ReconcilePlan, Reconciled};
 
@@ -44,6 +47,8 @@ pub struct App {
     pub default_role_name: RoleName,
     /// How long an `Idempotency-Key` answers retries; an expired key is processed afresh.
     pub idempotency_ttl: std::time::Duration,
+    /// The cost report's prices: the built-in table, with `EH_PRICES_FILE` over it.
+    pub prices: std::sync::Arc<prices::PriceTable>,
 }
 
 /// Who is acting, and the request that carries the action.

@@ -26,6 +26,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::app::{Accepted, App};
 
 mod audit;
+mod cost;
 mod extract;
 mod health;
 mod hubs;
