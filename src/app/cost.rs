@@ -19,7 +19,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::prices::{Price, PriceSource, RegionPrices};
+use super::prices::{PriceSource, RegionPrices};
 use super::{App, AppError};
 use crate::domain::{HubName, Region};
 use crate::model::{DnsMode, HubStatus, NetworkMode};
@@ -158,13 +158,24 @@ fn cents(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// The price table's sources by key.
+pub type Sources = std::collections::BTreeMap<String, PriceSource>;
+
 struct Lines<'a> {
     prices: &'a RegionPrices,
-    sources: &'a std::collections::BTreeMap<String, PriceSource>,
+    sources: &'a Sources,
     lines: Vec<CostLine>,
 }
 
-impl Lines<'_> {
+impl<'a> Lines<'a> {
+    fn new(prices: &'a RegionPrices, sources: &'a Sources) -> Self {
+        Lines {
+            prices,
+            sources,
+            lines: Vec::new(),
+        }
+    }
+
     fn push(
         &mut self,
         item: &str,
@@ -217,18 +228,14 @@ fn fmt_num(x: f64) -> String {
 pub fn compute(
     inputs: &CostInputs,
     prices: &RegionPrices,
-    sources: &std::collections::BTreeMap<String, PriceSource>,
+    sources: &Sources,
 ) -> (CostSide, CostSide) {
     let h = HOURS_PER_MONTH;
     let s = inputs.services as f64;
     let n = inputs.attached_spokes as f64;
     let gb = inputs.gb_per_spoke_month;
     let total_gb = n * gb;
-    let mut hub = Lines {
-        prices,
-        sources,
-        lines: Vec::new(),
-    };
+    let mut hub = Lines::new(prices, sources);
 
     // Hub: endpoints.
     let azs = inputs.hub_azs as f64;
@@ -312,11 +319,7 @@ pub fn compute(
         );
     }
 
-    let mut alt = Lines {
-        prices,
-        sources,
-        lines: Vec::new(),
-    };
+    let mut alt = Lines::new(prices, sources);
     let spoke_azs = inputs.spoke_azs as f64;
     alt.push(
         "interface_endpoints",
@@ -383,21 +386,13 @@ pub fn compute(
 }
 
 /// The monthly saving (alternative minus hub) of `inputs`.
-pub fn saving(
-    inputs: &CostInputs,
-    prices: &RegionPrices,
-    sources: &std::collections::BTreeMap<String, PriceSource>,
-) -> f64 {
+pub fn saving(inputs: &CostInputs, prices: &RegionPrices, sources: &Sources) -> f64 {
     let (hub, alt) = compute(inputs, prices, sources);
     cents(alt.monthly_total - hub.monthly_total)
 }
 
 /// The smallest spoke count at which the hub costs no more than the alternative.
-pub fn break_even(
-    inputs: &CostInputs,
-    prices: &RegionPrices,
-    sources: &std::collections::BTreeMap<String, PriceSource>,
-) -> Option<i64> {
+pub fn break_even(inputs: &CostInputs, prices: &RegionPrices, sources: &Sources) -> Option<i64> {
     (0..=BREAK_EVEN_MAX_SPOKES).find(|&n| {
         let at = CostInputs {
             attached_spokes: n,
@@ -525,33 +520,24 @@ impl App {
                 .push("no data-processing estimate: give gb_per_spoke_month to add one".to_owned());
         }
 
-        let mut cited: Vec<String> = Vec::new();
+        // The price keys no source confirms for the Region, and the sources the lines cite,
+        // each once, in the order of the lines.
         let mut unconfirmed: Vec<String> = Vec::new();
+        let mut sources: Vec<CitedSource> = Vec::new();
         for line in hub_side.lines.iter().chain(&alternative.lines) {
             if !line.confirmed && !unconfirmed.contains(&line.price) {
                 unconfirmed.push(line.price.clone());
             }
-        }
-        let used_keys: Vec<&Price> = hub_side
-            .lines
-            .iter()
-            .chain(&alternative.lines)
-            .filter_map(|l| prices.get(&l.price))
-            .collect();
-        for p in used_keys {
-            if !cited.contains(&p.source) {
-                cited.push(p.source.clone());
+            let key = prices.get(&line.price).map(|p| &p.source);
+            if let Some((key, source)) = key.and_then(|k| self.prices.sources.get_key_value(k))
+                && !sources.iter().any(|c| &c.key == key)
+            {
+                sources.push(CitedSource {
+                    key: key.clone(),
+                    source: source.clone(),
+                });
             }
         }
-        let sources = cited
-            .into_iter()
-            .filter_map(|key| {
-                self.prices.sources.get(&key).map(|s| CitedSource {
-                    key,
-                    source: s.clone(),
-                })
-            })
-            .collect();
 
         Ok(CostReport {
             hub_id: hub.id,
@@ -586,6 +572,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::app::prices::Price;
 
     /// Round test prices, so that the hand computations below read easily.
     fn prices() -> (RegionPrices, BTreeMap<String, PriceSource>) {

@@ -255,19 +255,20 @@ mod tests {
         file
     }
 
+    fn eu_endpoint_hour(table: &PriceTable) -> f64 {
+        table
+            .region("eu-west-1")
+            .unwrap()
+            .interface_endpoint_hour
+            .usd
+    }
+
     #[test]
     fn an_override_file_replaces_its_regions_and_keeps_the_others() {
         let table = PriceTable::builtin()
             .merged(override_file(), "EH_PRICES_FILE x.json")
             .unwrap();
-        assert_eq!(
-            table
-                .region("eu-west-1")
-                .unwrap()
-                .interface_endpoint_hour
-                .usd,
-            0.02
-        );
+        assert_eq!(eu_endpoint_hour(&table), 0.02);
         // A Region the built-in table lacks is added.
         assert!(table.region("ap-southeast-4").is_some());
         // The others are the built-in ones.
@@ -328,14 +329,7 @@ mod tests {
         let path = dir.join("prices.json");
         std::fs::write(&path, serde_json::to_string(&override_file()).unwrap()).unwrap();
         let table = PriceTable::with_file(&path).unwrap();
-        assert_eq!(
-            table
-                .region("eu-west-1")
-                .unwrap()
-                .interface_endpoint_hour
-                .usd,
-            0.02
-        );
+        assert_eq!(eu_endpoint_hour(&table), 0.02);
         let err = PriceTable::with_file(&dir.join("missing.json"))
             .unwrap_err()
             .to_string();

@@ -36,6 +36,7 @@ fn spec_documents_every_endpoint_with_problems_and_security() {
     let expected = [
         ("/v1/hubs", vec!["get", "post"]),
         ("/v1/hubs/{id}", vec!["get", "patch", "delete"]),
+        ("/v1/hubs/{id}/cost", vec!["get"]),
         ("/v1/spokes", vec!["get", "post"]),
         ("/v1/spokes/{id}", vec!["get", "delete"]),
         ("/v1/hubs/{id}/reconcile", vec!["post"]),
