@@ -46,12 +46,13 @@ async fn main() -> anyhow::Result<()> {
             no_workers,
         } => {
             logging(&common);
-            let pool = store::connect(&common.database_url, common.db_max_connections).await?;
-            store::migrate(&pool).await?;
+            // The cost report's prices, first: an invalid EH_PRICES_FILE stops the service.
             let prices = match &http.prices_file {
                 Some(path) => PriceTable::with_file(path)?,
                 None => PriceTable::builtin(),
             };
+            let pool = store::connect(&common.database_url, common.db_max_connections).await?;
+            store::migrate(&pool).await?;
             let shutdown = shutdown_signal();
             let cloud = cloud(&pool, &worker).await;
             let reconcile_every = (!no_workers && worker.reconcile_interval_secs > 0)
