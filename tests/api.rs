@@ -12,6 +12,8 @@ mod helpers;
 mod audit;
 #[path = "api/auth.rs"]
 mod auth;
+#[path = "api/cost.rs"]
+mod cost;
 #[path = "api/events.rs"]
 mod events;
 #[path = "api/health.rs"]

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{audit, events, health, hubs, jobs, orphans, reconcile, spokes};
+use super::{audit, cost, events, health, hubs, jobs, orphans, reconcile, spokes};
 use crate::app::App;
 
 #[derive(OpenApi)]
@@ -57,6 +57,7 @@ pub fn api_router() -> OpenApiRouter<App> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(hubs::hub_create, hubs::hub_list))
         .routes(routes!(hubs::hub_get, hubs::hub_update, hubs::hub_delete))
+        .routes(routes!(cost::hub_cost))
         .routes(routes!(spokes::spoke_enroll, spokes::spoke_list))
         .routes(routes!(spokes::spoke_get, spokes::spoke_detach))
         .routes(routes!(reconcile::hub_reconcile))

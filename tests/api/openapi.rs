@@ -36,6 +36,7 @@ fn spec_documents_every_endpoint_with_problems_and_security() {
     let expected = [
         ("/v1/hubs", vec!["get", "post"]),
         ("/v1/hubs/{id}", vec!["get", "patch", "delete"]),
+        ("/v1/hubs/{id}/cost", vec!["get"]),
         ("/v1/spokes", vec!["get", "post"]),
         ("/v1/spokes/{id}", vec!["get", "delete"]),
         ("/v1/hubs/{id}/reconcile", vec!["post"]),
@@ -45,6 +46,7 @@ fn spec_documents_every_endpoint_with_problems_and_security() {
         ("/v1/jobs", vec!["get"]),
         ("/v1/jobs/{id}", vec!["get"]),
         ("/v1/jobs/{id}/retry", vec!["post"]),
+        ("/v1/events", vec!["get"]),
         ("/v1/audit", vec!["get"]),
         ("/healthz", vec!["get"]),
         ("/readyz", vec!["get"]),
