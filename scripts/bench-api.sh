@@ -37,7 +37,7 @@ dropdb -h 127.0.0.1 -U postgres --if-exists --force "$db"
 createdb -h 127.0.0.1 -U postgres "$db"
 export DATABASE_URL="$pg_url/$db"
 "$bin" migrate >/dev/null
-token="$("$bin" token create bench --scope read)"
+token="$("$bin" token create --name bench --scope read)"
 
 # One hub, `spokes` attached spokes with ids 00000000-0000-0000-0000-<n>, each with a CIDR
 # claim and labels, as enrolments leave them.
