@@ -128,6 +128,8 @@ impl Browser {
                          "--no-first-run", "--no-default-browser-check"],
             }),
         );
+        // Both of rustls's providers are compiled in (see Cargo.toml): name one.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let client = ClientBuilder::rustls()
             .expect("rustls connector")
             .capabilities(caps)
@@ -254,6 +256,22 @@ impl Browser {
             .click()
             .await
             .unwrap();
+    }
+
+    /// A PNG of the topology panel (scrolled to just below the sticky header first: an element
+    /// screenshot shows what the viewport shows).
+    async fn topology_screenshot(&self) -> Vec<u8> {
+        self.js("const p = document.getElementById('topology-panel'); \
+             window.scrollTo(0, p.getBoundingClientRect().top + window.scrollY \
+               - document.getElementById('top').offsetHeight - 4); return true;")
+            .await;
+        self.client
+            .find(Locator::Id("topology-panel"))
+            .await
+            .unwrap()
+            .screenshot()
+            .await
+            .unwrap()
     }
 
     async fn load_id(&self) -> String {
@@ -425,14 +443,7 @@ async fn sign_in_and_see_a_hub_with_its_spokes() {
         .await;
     assert_eq!(legend, "attached 3");
 
-    let shot = browser
-        .client
-        .find(Locator::Id("topology-panel"))
-        .await
-        .unwrap()
-        .screenshot()
-        .await
-        .unwrap();
+    let shot = browser.topology_screenshot().await;
     assert!(shot.starts_with(b"\x89PNG"), "a PNG screenshot");
     let path = artifacts_dir().join("console-topology.png");
     std::fs::write(&path, &shot).unwrap();
@@ -574,7 +585,7 @@ async fn retry_a_failed_job_as_admin_and_not_with_a_read_token() {
         return;
     };
     let spokes = seed_spokes(&w.aws, &spoke_specs(241_111_111_110, 1, 1)).await;
-    let hub_id = hub_ready(&w).await;
+    hub_ready(&w).await;
     w.emu
         .fault_add(json!({
             "service": "ec2", "operation": "CreateVpcPeeringConnection",
@@ -783,14 +794,7 @@ async fn bench_console_load_with_5000_spokes() {
             perf["hubView"].as_f64().unwrap_or(f64::NAN),
         );
     }
-    let shot = browser
-        .client
-        .find(Locator::Id("topology-panel"))
-        .await
-        .unwrap()
-        .screenshot()
-        .await
-        .unwrap();
+    let shot = browser.topology_screenshot().await;
     let path = artifacts_dir().join("console-topology-5000.png");
     std::fs::write(&path, shot).unwrap();
     eprintln!("[{TEST}] screenshot: {}", path.display());
