@@ -47,6 +47,20 @@ pub enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Ask a running service whether it is ready (`GET /readyz`); exit 0 if it answers 200,
+    /// else 1. For container health checks, where no curl is installed.
+    Probe {
+        /// The readiness URL (plain http).
+        #[arg(
+            long,
+            env = "EH_PROBE_URL",
+            default_value = "http://127.0.0.1:8080/readyz"
+        )]
+        url: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 3)]
+        timeout_secs: u64,
+    },
     /// Manage API tokens.
     Token {
         #[command(flatten)]

@@ -8,6 +8,7 @@ pub mod cloud;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod store;
 pub mod workflow;

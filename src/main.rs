@@ -1,4 +1,4 @@
-//! The `endpoint-hub` binary: `serve`, `worker`, `migrate`, `openapi`, `token`.
+//! The `endpoint-hub` binary: `serve`, `worker`, `migrate`, `openapi`, `token`, `probe`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +24,19 @@ async fn main() -> anyhow::Result<()> {
             let spec = endpoint_hub::http::openapi();
             println!("{}", serde_json::to_string_pretty(&spec)?);
             Ok(())
+        }
+        Command::Probe { url, timeout_secs } => {
+            match tokio::time::timeout(Duration::from_secs(timeout_secs), probe(&url)).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => {
+                    eprintln!("not ready: {e:#}");
+                    std::process::exit(1)
+                }
+                Err(_) => {
+                    eprintln!("not ready: no answer from {url} within {timeout_secs} s");
+                    std::process::exit(1)
+                }
+            }
         }
         Command::Migrate { common } => {
             logging(&common);
@@ -74,6 +87,7 @@ async fn main() -> anyhow::Result<()> {
                 },
                 default_role_name: http.default_role_name.clone(),
                 idempotency_ttl: Duration::from_secs(http.idempotency_ttl_secs.max(1)),
+                live: Default::default(),
             };
             let reconciler = reconcile_every.map(|every| {
                 let app = app.clone();
@@ -226,4 +240,29 @@ fn shutdown_signal() -> CancellationToken {
         t.cancel();
     });
     token
+}
+
+/// `GET url` over plain HTTP/1.1; Ok when the status is 200.
+async fn probe(url: &str) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url
+        .strip_prefix("http://")
+        .with_context(|| format!("--url must be http://host:port/path, not {url}"))?;
+    let (host, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let mut stream = tokio::net::TcpStream::connect(host)
+        .await
+        .with_context(|| format!("cannot connect to {host}"))?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await?;
+    let answer = String::from_utf8_lossy(&answer);
+    let status_line = answer.lines().next().unwrap_or("");
+    match status_line.split_whitespace().nth(1) {
+        Some("200") => Ok(()),
+        _ => anyhow::bail!("{url} answered '{status_line}'"),
+    }
 }

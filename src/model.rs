@@ -566,6 +566,62 @@ pub struct JobEvent {
     pub message: Option<String>,
 }
 
+/// A position in the event stream (`GET /v1/events`): the inserting transaction's id and the
+/// event's id, written `<txid>-<id>` (the SSE event id, sent back as `Last-Event-ID`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EventCursor {
+    pub txid: i64,
+    pub id: i64,
+}
+
+impl std::fmt::Display for EventCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.txid, self.id)
+    }
+}
+
+impl std::str::FromStr for EventCursor {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("'{s}' is not an event id of this stream (<number>-<number>)");
+        let (txid, id) = s.split_once('-').ok_or_else(bad)?;
+        match (txid.parse::<i64>(), id.parse::<i64>()) {
+            (Ok(txid), Ok(id)) if txid >= 0 && id >= 0 => Ok(EventCursor { txid, id }),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl Serialize for EventCursor {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// One event of `GET /v1/events`: a job event with the job it belongs to. `job_status`,
+/// `steps_done` and `steps_total` are the job's progress when the event was sent, not when it
+/// happened (they differ when a stream is resumed).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct StreamEvent {
+    /// The event's id in the stream (also its SSE `id:`), `<txid>-<id>`.
+    #[schema(value_type = String, example = "7412-93")]
+    pub cursor: EventCursor,
+    pub job_id: Uuid,
+    pub job_kind: JobKind,
+    pub hub_id: Uuid,
+    pub spoke_id: Option<Uuid>,
+    pub step: Option<String>,
+    /// `job_queued`, `step_succeeded`, `step_retry`, `step_failed`, `step_note`,
+    /// `job_succeeded`, `job_failed`, `job_canceled`, `job_retried`, ...
+    pub kind: String,
+    pub message: Option<String>,
+    pub at: DateTime<Utc>,
+    pub job_status: JobStatus,
+    pub steps_done: i32,
+    pub steps_total: i32,
+}
+
 /// A unit of background work and its checkpointed progress.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Job {

@@ -500,13 +500,14 @@ async fn sign_in_and_see_a_hub_with_its_spokes() {
 }
 
 /// A spoke enrolled while its hub's topology is open goes from `attaching` to `attached` in the
-/// table and the picture, with no reload (the page's `__loadId` stays). The attach is held in
-/// `attaching` by the emulator: the spoke account's `DescribeRouteTables` (in `verify_spoke`,
-/// after the spoke became `attaching`) answers after 6 s.
+/// table and the picture, with no reload (the page's `__loadId` stays), following the event
+/// stream, which it resumes with `Last-Event-ID` after the service is restarted mid-attach. The
+/// attach is held in `attaching` by the emulator: the spoke account's `DescribeRouteTables` (in
+/// `verify_spoke`, after the spoke became `attaching`) answers after 6 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spoke_goes_from_attaching_to_attached_without_a_reload() {
     const TEST: &str = "console-live";
-    let Some(w) = world(TEST, &[]).await else {
+    let Some(mut w) = world(TEST, &[]).await else {
         return;
     };
     let spokes = seed_spokes(&w.aws, &spoke_specs(231_111_111_110, 1, 1)).await;
@@ -544,6 +545,9 @@ async fn a_spoke_goes_from_attaching_to_attached_without_a_reload() {
         .await;
     assert_eq!(dot, true, "the picture shows the attaching spoke");
     w.emu.fault_wait_hits(&hold, 1, UI_WAIT).await;
+    // The service dies (and its stream with it) while the attach is held, and comes back on the
+    // same port: the console reconnects with Last-Event-ID and follows the attach to its end.
+    w.services[0].restart().await;
     browser
         .wait_for(
             "the spoke shown attached",
@@ -565,9 +569,15 @@ async fn a_spoke_goes_from_attaching_to_attached_without_a_reload() {
     );
     let live = browser.js("return window.__live").await;
     eprintln!("[{TEST}] live updates: {live}");
+    assert_eq!(live["mode"], "sse", "{live}");
+    assert!(live["events"].as_u64().unwrap() > 0, "{live}");
     assert!(
-        live["mode"] == "sse" || live["mode"] == "polling",
-        "live updates running: {live}"
+        live["connections"].as_u64().unwrap() >= 2,
+        "the stream reconnected after the restart: {live}"
+    );
+    assert!(
+        !live["resumedFrom"].as_array().unwrap().is_empty(),
+        "it resumed with Last-Event-ID: {live}"
     );
     let api = w.spoke_get(&spoke_id).await;
     assert_eq!(api["status"], "attached");

@@ -494,7 +494,11 @@ async fn throttling_storm_ends_in_the_same_state() {
     let w = World::start(
         "throttle",
         1,
-        &[("EH_WORKERS", "8"), ("EH_ROUTE53_PACING", "2")],
+        &[
+            ("EH_WORKERS", "8"),
+            ("EH_ROUTE53_PACING", "2"),
+            ("EH_LOG_FORMAT", "json"),
+        ],
     )
     .await;
     let spokes = seed_spokes(&w.aws, &spoke_specs(400_000_000_000, 60, SPOKES)).await;
@@ -571,6 +575,67 @@ async fn throttling_storm_ends_in_the_same_state() {
     assert_eq!(
         count_ok(&calls, "CreateVpcPeeringConnection"),
         SPOKES as usize
+    );
+
+    // What the service's own metrics say about it (one process, counting from its start).
+    let metrics = harness::Metrics::scrape(&w.services[0].base).await;
+    let peerings = metrics.sum(
+        "endpoint_hub_aws_calls_total",
+        &[
+            ("service", "ec2"),
+            ("operation", "CreateVpcPeeringConnection"),
+            ("outcome", "ok"),
+        ],
+    );
+    assert!(peerings >= SPOKES as f64, "{peerings} peerings counted ok");
+    for service in ["ec2", "route53"] {
+        let throttled = metrics.sum(
+            "endpoint_hub_aws_throttled_attempts_total",
+            &[("service", service)],
+        );
+        assert!(
+            throttled >= 60.0,
+            "{service}: {throttled} throttled attempts counted, 70 were answered"
+        );
+    }
+    let reads = metrics.sum(
+        "endpoint_hub_aws_calls_total",
+        &[("operation", "DescribeVpcs"), ("outcome", "ok")],
+    );
+    assert!(reads > 0.0, "reads are counted too");
+    let steps = metrics.sum(
+        "endpoint_hub_job_step_duration_seconds_count",
+        &[("kind", "attach_spoke"), ("outcome", "succeeded")],
+    );
+    assert!(steps >= SPOKES as f64, "{steps} attach steps timed");
+    let paced = metrics.sum("endpoint_hub_route53_pacing_wait_seconds_count", &[]);
+    assert!(paced > 0.0, "Route 53 requests go through the pacer");
+    let answered = metrics.sum(
+        "endpoint_hub_http_requests_total",
+        &[("route", "/v1/spokes/{id}"), ("status", "200")],
+    );
+    assert!(answered > 0.0, "the API's requests are counted by route");
+
+    // JSON logs: every line an object; requests carry their id, job lines their job.
+    let log = std::fs::read_to_string(w.services[0].log_path()).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| !l.starts_with("====="))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["span"]["request_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())),
+        "no log line carries a request id"
+    );
+    let job_ids: Vec<String> = lines
+        .iter()
+        .filter_map(|l| l["span"]["job"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        job_ids.iter().any(|j| j.parse::<uuid::Uuid>().is_ok()),
+        "no log line carries a job id"
     );
 }
 

@@ -1,4 +1,5 @@
-//! Prometheus text exposition of the service's state (hubs, spokes and jobs by status).
+//! Prometheus text exposition of the service's state (hubs, spokes and jobs by status, drift)
+//! from the database, followed by the process's own counters ([`crate::metrics`]).
 
 use std::fmt::Write;
 
@@ -70,6 +71,7 @@ impl App {
                  gauge\nendpoint_hub_reconcile_last_pass_seconds {secs:.3}"
             );
         }
+        out.push_str(&crate::metrics::render());
         Ok(out)
     }
 }

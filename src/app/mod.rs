@@ -20,9 +20,12 @@ use crate::model::{
 use crate::store::{self, audit::NewAudit, violated_constraint};
 use crate::workflow;
 
-mod auth;
 mod console;
+pub use live::Live;
+pub use store::events::EventFilter;
+
 mod error;
+mod live;
 mod metrics;
 pub mod orphans;
 mod plans;
@@ -45,6 +48,8 @@ pub struct App {
     pub default_role_name: RoleName,
     /// How long an `Idempotency-Key` answers retries; an expired key is processed afresh.
     pub idempotency_ttl: std::time::Duration,
+    /// The token cache and the event streams' wake-ups (one LISTEN connection per process).
+    pub live: Live,
 }
 
 /// Who is acting, and the request that carries the action.

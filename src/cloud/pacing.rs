@@ -148,6 +148,7 @@ pub trait Pacer: Send + Sync + std::fmt::Debug {
 /// Reserves a slot and waits for it.
 pub async fn pace(pacer: &dyn Pacer, account: &AccountId, bucket: Route53Bucket) {
     let wait = pacer.reserve(account, bucket).await;
+    crate::metrics::pacing_wait(bucket.name(), wait);
     if !wait.is_zero() {
         tracing::trace!(%account, bucket = bucket.name(), ?wait, "route 53 pacing");
         tokio::time::sleep(wait).await;

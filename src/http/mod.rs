@@ -17,15 +17,17 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tower::ServiceBuilder;
+use tower_http::LatencyUnit;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::app::{Accepted, App};
 
 mod audit;
+mod events;
 mod extract;
 mod health;
 mod hubs;
@@ -65,20 +67,30 @@ pub fn router(app: App, config: HttpConfig) -> Router {
         .method_not_allowed_fallback(method_not_allowed);
     let layers = ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let request_id = req
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            tracing::info_span!(
-                "request",
-                method = %req.method(),
-                path = %req.uri().path(),
-                request_id = %request_id,
-            )
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .on_response(
+                    // One access-log line per request, inside the request's span (its id and path).
+                    DefaultOnResponse::new()
+                        .level(tracing::Level::INFO)
+                        .latency_unit(LatencyUnit::Millis),
+                )
+                .make_span_with(|req: &Request| {
+                    let request_id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        request_id = %request_id,
+                    )
+                }),
+        )
         .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(middleware::from_fn(observe))
         .layer(middleware::from_fn_with_state(app.clone(), finish))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -116,6 +128,25 @@ async fn not_found() -> StatusCode {
 
 async fn method_not_allowed() -> StatusCode {
     StatusCode::METHOD_NOT_ALLOWED
+}
+
+/// Counts the request and its duration by route template (`unmatched` when no route matched).
+async fn observe(req: Request, next: Next) -> Response {
+    let start = std::time::Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_owned();
+    let res = next.run(req).await;
+    crate::metrics::http_request(
+        method.as_str(),
+        &route,
+        res.status().as_u16(),
+        start.elapsed(),
+    );
+    res
 }
 
 /// The last word on every response: error responses become complete problems (with the

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{audit, health, hubs, jobs, orphans, reconcile, spokes, topology, whoami};
+use super::{audit, events, health, hubs, jobs, orphans, reconcile, spokes, topology, whoami};
 use crate::app::App;
 
 #[derive(OpenApi)]
@@ -68,6 +68,7 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(jobs::job_list))
         .routes(routes!(jobs::job_get))
         .routes(routes!(jobs::job_retry))
+        .routes(routes!(events::events))
         .routes(routes!(audit::audit_list))
         .routes(routes!(whoami::whoami))
         .routes(routes!(health::healthz))

@@ -229,12 +229,15 @@ pub async fn job_event_insert(
     kind: &str,
     message: Option<&str>,
 ) -> Result<(), sqlx::Error> {
+    // One round trip: the row and the wake-up of event streams (delivered at commit).
     sqlx::query!(
-        "INSERT INTO job_events (job_id, step, kind, message) VALUES ($1, $2, $3, $4)",
+        "WITH e AS (INSERT INTO job_events (job_id, step, kind, message) VALUES ($1, $2, $3, $4)) \
+         SELECT pg_notify($5, '')",
         job_id,
         step,
         kind,
-        message
+        message,
+        super::events::EVENTS_CHANNEL,
     )
     .execute(conn)
     .await?;

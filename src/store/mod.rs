@@ -9,6 +9,7 @@ use sqlx::postgres::PgPoolOptions;
 pub mod audit;
 pub mod drift;
 pub mod effects;
+pub mod events;
 pub mod hubs;
 pub mod idempotency;
 pub mod jobs;
@@ -20,9 +21,20 @@ pub mod topology;
 
 /// Opens a pool and applies the embedded migrations.
 pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    // A connection idle for a while is pinged before use (it may have died with a database
+    // restart); one in steady use is not, which spares every request a round trip.
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(std::time::Duration::from_secs(10))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > std::time::Duration::from_secs(2) {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect(database_url)
         .await
         .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))?;

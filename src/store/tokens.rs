@@ -6,6 +6,9 @@ use uuid::Uuid;
 
 use crate::model::{Principal, Scope, TokenInfo};
 
+/// The channel `NOTIFY`d when a token is revoked: services empty their token caches.
+pub const TOKENS_CHANNEL: &str = "endpoint_hub_tokens";
+
 /// Hex SHA-256 of a token secret.
 pub fn token_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
@@ -41,24 +44,35 @@ pub async fn token_list(pool: &PgPool) -> Result<Vec<TokenInfo>, sqlx::Error> {
 }
 
 /// Revokes a token by name; false when there is no live token of that name.
+///
+/// Tells every running service (`NOTIFY`, at commit) to forget the tokens it has cached.
 pub async fn token_revoke(pool: &PgPool, name: &str) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query!(
+    let mut tx = pool.begin().await?;
+    let revoked = sqlx::query!(
         "UPDATE api_tokens SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL",
         name
     )
-    .execute(pool)
+    .execute(&mut *tx)
     .await?
     .rows_affected()
-        == 1)
+        == 1;
+    sqlx::query!("SELECT pg_notify($1, '')", TOKENS_CHANNEL)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(revoked)
 }
 
-/// The principal of a live token with this secret.
-pub async fn token_verify(pool: &PgPool, secret: &str) -> Result<Option<Principal>, sqlx::Error> {
+/// The principal of a live token whose secret hashes to `hash` ([`token_hash`]).
+pub async fn token_verify_hash(
+    pool: &PgPool,
+    hash: &str,
+) -> Result<Option<Principal>, sqlx::Error> {
     sqlx::query_as!(
         Principal,
         r#"SELECT name, scopes AS "scopes: Vec<Scope>" FROM api_tokens
         WHERE hash = $1 AND revoked_at IS NULL"#,
-        token_hash(secret),
+        hash,
     )
     .fetch_optional(pool)
     .await

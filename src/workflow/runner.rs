@@ -356,6 +356,7 @@ impl Engine {
                     .fail::<W>(runner, job, Some(name), &msg, Some(&state), &[])
                     .await;
             };
+            let started = std::time::Instant::now();
             let mut run = self.step_run(step, jref.clone(), state.clone()).await;
             if run.result.is_ok() && self.config.repeat_steps {
                 // Again from the state the step started with, as after a crash just before the
@@ -390,6 +391,13 @@ impl Engine {
                 },
                 Err(e) => Err(e),
             };
+            let outcome = match &result {
+                Ok(()) => "succeeded",
+                Err(StepError::Wait { .. }) => "waiting",
+                Err(StepError::Fail(_)) => "failed",
+                Err(_) => "retry",
+            };
+            crate::metrics::step_run(job.kind.as_str(), name, outcome, started.elapsed());
             let budget = |throttled: bool| {
                 if throttled {
                     self.config
@@ -573,6 +581,7 @@ impl Engine {
             return Ok(RunOutcome::LeaseLost);
         }
         store::jobs::job_event_insert(&mut tx, job.id, step, "step_failed", Some(msg)).await?;
+        store::jobs::job_event_insert(&mut tx, job.id, None, "job_failed", Some(msg)).await?;
         apply_or_skip(&mut tx, &jref, &W::on_failure(msg)).await?;
         tx.commit().await?;
         tracing::warn!(step, error = msg, "job failed");

@@ -23,15 +23,87 @@ async fn missing_bad_and_revoked_tokens_are_401_with_www_authenticate() {
     let res = app.get("/v1/hubs", "eh_not-a-real-token").await;
     assert_eq!(res.headers()["www-authenticate"], "Bearer");
     problem(res, 401).await;
-    // revoked token
+    // revoked token: the revocation reaches the service's token cache through a notification,
+    // within moments
     assert_eq!(app.get("/v1/hubs", &app.read).await.status(), 200);
     assert!(
         endpoint_hub::store::tokens::token_revoke(&app.pool, "reader")
             .await
             .unwrap()
     );
-    let res = app.get("/v1/hubs", &app.read).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let res = loop {
+        let res = app.get("/v1/hubs", &app.read).await;
+        if res.status() == 401 || std::time::Instant::now() > deadline {
+            break res;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     problem(res, 401).await;
+}
+
+/// Tokens are cached (a request reads no token row) and a revocation made anywhere, through
+/// `token_revoke` (which the CLI uses), empties the cache.
+#[tokio::test]
+async fn the_token_cache_answers_without_the_database_and_revocation_empties_it() {
+    use endpoint_hub::store::tokens;
+    let app = spawn_app().await;
+    let service = crate::support::app(
+        &app.pool,
+        Default::default(),
+        crate::helpers::api_cloud(&app.pool),
+    );
+    // The first lookup starts the LISTEN connection; tokens are cached once it is up.
+    assert!(
+        service
+            .principal_from_token(&app.read)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !service.live.is_listening() {
+        assert!(std::time::Instant::now() < deadline, "LISTEN never came up");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let principal = service.principal_from_token(&app.read).await.unwrap();
+    assert_eq!(principal.unwrap().name, "reader");
+    // Revoked behind the service's back (no notification): the cache still answers, which
+    // shows it answers without reading the token.
+    sqlx::query("UPDATE api_tokens SET revoked_at = now() WHERE name = 'reader'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert!(
+        service
+            .principal_from_token(&app.read)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Revoked the proper way (already revoked, so `false`, but it notifies): forgotten.
+    assert!(!tokens::token_revoke(&app.pool, "reader").await.unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while service
+        .principal_from_token(&app.read)
+        .await
+        .unwrap()
+        .is_some()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the revocation did not empty the cache"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // An unknown token is never cached as valid.
+    assert!(
+        service
+            .principal_from_token("eh_unknown")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]

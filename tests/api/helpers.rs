@@ -42,7 +42,7 @@ pub async fn spawn_app_with_idempotency_ttl(idempotency_ttl: Duration) -> TestAp
 }
 
 /// A simulated cloud for the API's plans (`dry_run`) and orphan listings; no worker uses it.
-fn api_cloud(pool: &sqlx::PgPool) -> endpoint_hub::cloud::Cloud {
+pub fn api_cloud(pool: &sqlx::PgPool) -> endpoint_hub::cloud::Cloud {
     let recorder = std::sync::Arc::new(store::audit::DbRecorder(pool.clone()));
     endpoint_hub::cloud::Cloud::from_all(std::sync::Arc::new(
         endpoint_hub::cloud::sim::SimCloud::new(Default::default(), recorder),

@@ -619,3 +619,68 @@ impl Api {
         }
     }
 }
+
+/// A scrape of a service's `GET /metrics`, parsed: one sample per line.
+pub struct Metrics {
+    samples: Vec<Sample>,
+}
+
+/// A metric's name, labels and value.
+type Sample = (String, Vec<(String, String)>, f64);
+
+impl Metrics {
+    pub async fn scrape(base: &str) -> Metrics {
+        let text = reqwest::get(format!("{base}/metrics"))
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        Metrics::parse(&text)
+    }
+
+    /// Prometheus text format 0.0.4 (no escaped quotes or commas in our label values).
+    pub fn parse(text: &str) -> Metrics {
+        let samples = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(|l| {
+                let (series, value) = l.rsplit_once(' ').expect("sample line");
+                let value: f64 = value.parse().expect("sample value");
+                let (name, labels) = match series.split_once('{') {
+                    Some((name, rest)) => {
+                        let labels = rest
+                            .trim_end_matches('}')
+                            .split(',')
+                            .filter(|p| !p.is_empty())
+                            .map(|p| {
+                                let (k, v) = p.split_once('=').expect("label");
+                                (k.to_owned(), v.trim_matches('"').to_owned())
+                            })
+                            .collect();
+                        (name.to_owned(), labels)
+                    }
+                    None => (series.to_owned(), vec![]),
+                };
+                (name, labels, value)
+            })
+            .collect();
+        Metrics { samples }
+    }
+
+    /// The sum of the samples of `name` whose labels include all of `labels`.
+    pub fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.samples
+            .iter()
+            .filter(|(n, have, _)| {
+                n == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| have.iter().any(|(hk, hv)| hk == k && hv == v))
+            })
+            .map(|(_, _, v)| v)
+            .sum()
+    }
+}

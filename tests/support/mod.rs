@@ -43,6 +43,7 @@ pub fn app(pool: &PgPool, limits: Limits, cloud: Cloud) -> App {
         limits,
         default_role_name: "endpoint-hub".parse().unwrap(),
         idempotency_ttl: store::idempotency::DEFAULT_TTL,
+        live: Default::default(),
     }
 }
 

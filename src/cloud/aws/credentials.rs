@@ -20,6 +20,7 @@ use aws_credential_types::provider::{
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use super::errors::{classify, request_id_of, short};
+use super::observed::Observed;
 use super::paced_http::{PacedHttpClient, default_client};
 use crate::cloud::pacing::Pacer;
 use crate::cloud::{CallCx, CloudError, CloudErrorKind};
@@ -207,6 +208,7 @@ impl Clients {
         let own_sts = aws_sdk_sts::Client::from_conf(
             aws_sdk_sts::config::Builder::from(base)
                 .region(region.clone())
+                .interceptor(Observed)
                 .build(),
         );
         let provider = AssumeRoleCredentials {
@@ -232,13 +234,31 @@ impl Clients {
         );
         let route53 = aws_sdk_route53::config::Builder::from(&conf)
             .http_client(paced)
+            .interceptor(Observed)
             .build();
+        // Every client counts its calls in the metrics.
         Clients {
-            ec2: aws_sdk_ec2::Client::new(&conf),
+            ec2: aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(&conf)
+                    .interceptor(Observed)
+                    .build(),
+            ),
             route53: aws_sdk_route53::Client::from_conf(route53),
-            profiles: aws_sdk_route53profiles::Client::new(&conf),
-            ram: aws_sdk_ram::Client::new(&conf),
-            sts: aws_sdk_sts::Client::new(&conf),
+            profiles: aws_sdk_route53profiles::Client::from_conf(
+                aws_sdk_route53profiles::config::Builder::from(&conf)
+                    .interceptor(Observed)
+                    .build(),
+            ),
+            ram: aws_sdk_ram::Client::from_conf(
+                aws_sdk_ram::config::Builder::from(&conf)
+                    .interceptor(Observed)
+                    .build(),
+            ),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(&conf)
+                    .interceptor(Observed)
+                    .build(),
+            ),
         }
     }
 }

@@ -17,6 +17,7 @@
 mod credentials;
 mod ec2;
 mod errors;
+mod observed;
 mod paced_http;
 mod profiles;
 mod route53;

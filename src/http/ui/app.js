@@ -54,7 +54,7 @@ function setLive(mode) {
   liveBadge.className = `live ${mode}`;
   liveBadge.textContent = {
     sse: 'live', connecting: 'connecting…', reconnecting: 'reconnecting…',
-    polling: 'live: refreshing every 3 s (no /v1/events on this server)', off: '',
+    gone: 'not live: this no longer exists', off: '',
   }[mode] || mode;
   liveBadge.dataset.mode = mode;
 }
@@ -122,10 +122,16 @@ async function route() {
       filter: mounted.live,
       onEvent: (ev) => {
         window.__live.events += 1;
+        window.__live.lastEventId = me.stream.lastEventId;
         if (current === me && mounted.onEvent) mounted.onEvent(ev);
       },
-      onState: (mode) => { if (current === me) setLive(mode); },
-      onPoll: () => { if (current === me && mounted.refresh) mounted.refresh(); },
+      onState: (mode) => {
+        if (current !== me) return;
+        setLive(mode);
+        window.__live.connections = me.stream.connections;
+        window.__live.resumedFrom = me.stream.resumedFrom;
+      },
+      onResync: () => { if (current === me && mounted.refresh) mounted.refresh(); },
       onUnauthorized: () => session.onUnauthorized(),
     }).start();
   } else {

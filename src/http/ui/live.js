@@ -1,15 +1,14 @@
 // Live updates from GET /v1/events (Server-Sent Events). EventSource cannot send an
 // Authorization header, so the stream is read with fetch() and a ReadableStream reader and
 // parsed here (the WHATWG event-stream format: `id:`, `event:`, `data:`, `retry:`, `:` comments,
-// events ended by a blank line). After a drop it reconnects with `Last-Event-ID` so no event is
-// missed; a stream silent for longer than three keep-alives (the server sends `: keep-alive`
-// every ~15 s) is taken as dropped. On a server without /v1/events (404) it falls back to
-// refreshing the view every few seconds, and says so in the header.
+// events ended by a blank line). After a drop it reconnects with `Last-Event-ID`, so no event is
+// missed; a stream silent for longer than three keep-alives (the server sends a comment every
+// 15 s) is taken as dropped. A resume point the server refuses (400) is dropped: the stream
+// starts again from now and the view re-reads what it shows.
 
 import { session } from './api.js';
 
 const SILENCE_MS = 45000;
-const FALLBACK_POLL_MS = 3000;
 
 /** One SSE parser: feed it text chunks, it calls `emit({id, event, data})` per event. */
 export class EventStreamParser {
@@ -53,21 +52,22 @@ export class EventStreamParser {
 
 /**
  * A subscription to /v1/events with `filter` ({hub, spoke, job}); calls `onEvent(json)` for
- * each event, `onState(mode)` with 'connecting' | 'sse' | 'reconnecting' | 'polling', and
- * `onPoll()` every few seconds when the server has no event stream.
+ * each event, `onState(mode)` with 'connecting' | 'sse' | 'reconnecting' | 'gone', and
+ * `onResync()` when events may have been missed (the view re-reads what it shows).
  */
 export class LiveStream {
-  constructor({ filter, onEvent, onState, onPoll, onUnauthorized }) {
+  constructor({ filter, onEvent, onState, onResync, onUnauthorized }) {
     this.filter = filter || {};
     this.onEvent = onEvent;
     this.onState = onState || (() => {});
-    this.onPoll = onPoll || (() => {});
+    this.onResync = onResync || (() => {});
     this.onUnauthorized = onUnauthorized || (() => {});
     this.lastEventId = null;
     this.stopped = false;
     this.abort = null;
-    this.pollTimer = null;
     this.events = 0;
+    this.connections = 0;
+    this.resumedFrom = []; // the Last-Event-IDs sent, for the curious (and the tests)
   }
 
   start() {
@@ -78,7 +78,6 @@ export class LiveStream {
   stop() {
     this.stopped = true;
     if (this.abort) this.abort.abort();
-    if (this.pollTimer) clearInterval(this.pollTimer);
   }
 
   async run() {
@@ -87,14 +86,18 @@ export class LiveStream {
     while (!this.stopped) {
       const outcome = await this.connect().catch((e) => (this.stopped ? 'stopped' : `error: ${e.message || e}`));
       if (this.stopped || outcome === 'stopped') return;
-      if (outcome === 'unavailable') {
-        this.onState('polling');
-        this.pollTimer = setInterval(() => this.onPoll(), FALLBACK_POLL_MS);
+      if (outcome === 'gone') {
+        // The hub, spoke or job filtered on does not exist (any more).
+        this.onState('gone');
         return;
       }
       if (outcome === 'unauthorized') {
         this.onUnauthorized();
         return;
+      }
+      if (outcome === 'resync') {
+        this.lastEventId = null;
+        this.onResync();
       }
       if (outcome === 'ok') backoff = 500; // the stream ran, then ended: reconnect at once
       this.onState('reconnecting');
@@ -110,14 +113,19 @@ export class LiveStream {
     const params = new URLSearchParams();
     for (const [k, v] of Object.entries(this.filter)) if (v) params.set(k, v);
     const headers = { Accept: 'text/event-stream', Authorization: `Bearer ${session.token}` };
-    if (this.lastEventId) headers['Last-Event-ID'] = this.lastEventId;
+    if (this.lastEventId) {
+      headers['Last-Event-ID'] = this.lastEventId;
+      this.resumedFrom.push(this.lastEventId);
+    }
     const qs = params.toString();
     const res = await fetch(`/v1/events${qs ? `?${qs}` : ''}`, {
       headers, signal: abort.signal, cache: 'no-store', credentials: 'omit',
     });
-    if (res.status === 404 || res.status === 405) return 'unavailable';
+    if (res.status === 404) return 'gone';
     if (res.status === 401) return 'unauthorized';
+    if (res.status === 400 && this.lastEventId) return 'resync';
     if (!res.ok || !res.body) return `HTTP ${res.status}`;
+    this.connections += 1;
     this.onState('sse');
     const parser = new EventStreamParser((ev) => {
       this.lastEventId = ev.id || this.lastEventId;

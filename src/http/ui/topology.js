@@ -340,7 +340,7 @@ export async function mount(root, [hubId], ctx) {
       }
     },
     refresh() {
-      // Without an event stream: re-read the page of the table and the picture.
+      // Events may have been missed (the stream could not resume): re-read everything shown.
       reloadAll();
     },
   };
