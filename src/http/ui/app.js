@@ -133,7 +133,8 @@ async function route() {
       },
       onResync: () => { if (current === me && mounted.refresh) mounted.refresh(); },
       onUnauthorized: () => session.onUnauthorized(),
-    }).start();
+    });
+    me.stream.start();
   } else {
     setLive('off');
   }
