@@ -212,13 +212,7 @@ impl Browser {
         .await;
         let input = self.client.find(Locator::Id("token")).await.unwrap();
         input.send_keys(token).await.unwrap();
-        self.client
-            .find(Locator::Css("#signin-form button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        self.click("#signin-form button[type=submit]").await;
         self.wait_for(
             "signed in",
             "!document.getElementById('top').hidden && document.getElementById('whoami').textContent",
@@ -233,13 +227,7 @@ impl Browser {
     }
 
     async fn sign_out(&self) {
-        self.client
-            .find(Locator::Id("signout"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        self.click("#signout").await;
         self.wait_for(
             "the sign-in form after signing out",
             "document.getElementById('token') && sessionStorage.length === 0",
@@ -274,6 +262,16 @@ impl Browser {
             .unwrap()
     }
 
+    /// Whether an element matches `css` now.
+    async fn has(&self, css: &str) -> bool {
+        !self
+            .client
+            .find_all(Locator::Css(css))
+            .await
+            .unwrap()
+            .is_empty()
+    }
+
     async fn load_id(&self) -> String {
         self.js("return window.__loadId")
             .await
@@ -282,7 +280,10 @@ impl Browser {
             .to_owned()
     }
 
+    /// Ends the session; fails the test if the page threw an uncaught error meanwhile.
     async fn close(mut self) {
+        let errors = self.js("return window.__errors || []").await;
+        assert_eq!(errors, json!([]), "uncaught errors in the console");
         let _ = self.client.clone().close().await;
         self.kill();
     }
@@ -640,12 +641,7 @@ async fn retry_a_failed_job_as_admin_and_not_with_a_read_token() {
         .await;
     assert_eq!(failed_step, "request_peering");
     assert!(
-        browser
-            .client
-            .find_all(Locator::Id("retry"))
-            .await
-            .unwrap()
-            .is_empty(),
+        !browser.has("#retry").await,
         "no retry button for a read token"
     );
     let res = reqwest::Client::new()
@@ -687,16 +683,53 @@ async fn retry_a_failed_job_as_admin_and_not_with_a_read_token() {
         .await;
     assert_eq!(browser.load_id().await, load_id, "no reload");
     assert!(
-        browser
-            .client
-            .find_all(Locator::Id("retry"))
-            .await
-            .unwrap()
-            .is_empty(),
+        !browser.has("#retry").await,
         "no retry button on a succeeded job"
     );
     let spoke = w.spoke_get(&spoke_id).await;
     assert_eq!(spoke["status"], "attached");
+    browser.close().await;
+}
+
+/// The console's event-stream parser, run in the page on what a server may send: comments,
+/// CRLF, CR or LF line ends, a CRLF split across two chunks, multi-line data, an id kept for the
+/// next event, a field without a colon, an event with no data (not dispatched).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_parser_reads_what_a_server_may_send() {
+    const TEST: &str = "console-sse-parser";
+    let Some(w) = world(TEST, &[]).await else {
+        return;
+    };
+    let browser = Browser::start(&w.logs, &w.services[0].base).await;
+    browser.sign_in(&w.api.token).await;
+    // JavaScript escapes (`\r`, `\n`) in a raw Rust string: the page sees the control characters.
+    let got = browser
+        .js(r#"
+            return import('/ui/live.js').then(({ EventStreamParser }) => {
+              const out = [];
+              const p = new EventStreamParser((e) => out.push(e));
+              for (const chunk of [
+                ': keep-alive\r\n\r\n',
+                'id: 7-1\r\nevent: job\r\ndata: {"a":\r', '\n',
+                'data: 1}\r\n\r\n',
+                'data: x\n\n',
+                'id: 7-2\revent: job\rdata\r\r',
+                'event: job\n\n',
+                'data:  two spaces\n\n',
+              ]) p.feed(chunk);
+              return out;
+            });
+        "#)
+        .await;
+    assert_eq!(
+        got,
+        json!([
+            {"id": "7-1", "event": "job", "data": "{\"a\":\n1}"},
+            {"id": "7-1", "event": "message", "data": "x"},
+            {"id": "7-2", "event": "job", "data": ""},
+            {"id": "7-2", "event": "message", "data": " two spaces"},
+        ])
+    );
     browser.close().await;
 }
 

@@ -14,6 +14,10 @@ import * as audit from './audit.js';
 window.__loadId = (crypto.randomUUID && crypto.randomUUID()) || String(Math.random()).slice(2);
 window.__live = { mode: 'off', events: 0 };
 window.__perf = {};
+// Uncaught errors, kept for the browser tests (which fail on any).
+window.__errors = [];
+window.addEventListener('error', (e) => window.__errors.push(String(e.message)));
+window.addEventListener('unhandledrejection', (e) => window.__errors.push(String(e.reason && (e.reason.stack || e.reason))));
 
 const main = document.getElementById('main');
 const top = document.getElementById('top');
