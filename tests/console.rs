@@ -400,6 +400,8 @@ async fn sign_in_and_see_a_hub_with_its_spokes() {
         ))
         .await;
     assert_eq!(name, "main");
+    let shot = browser.client.screenshot().await.unwrap();
+    std::fs::write(artifacts_dir().join("console-hubs.png"), shot).unwrap();
 
     // Its topology: three attached dots in one path, three rows in the table.
     browser
@@ -497,6 +499,8 @@ async fn sign_in_and_see_a_hub_with_its_spokes() {
     ] {
         assert!(text.contains(want), "the spoke view lacks {want}");
     }
+    let shot = browser.client.screenshot().await.unwrap();
+    std::fs::write(artifacts_dir().join("console-spoke.png"), shot).unwrap();
     browser.close().await;
 }
 
