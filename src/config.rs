@@ -133,6 +133,11 @@ pub struct HttpArgs {
     /// attachment is one).
     #[arg(long, env = "EH_TGW_ATTACHMENTS_QUOTA", default_value_t = 5000)]
     pub tgw_attachments_quota: i64,
+    /// A price file of the same format as `prices/aws-prices.json` for the cost report: each
+    /// Region it gives replaces the built-in Region's prices, and Regions the built-in table
+    /// lacks are added. Read at start-up; an invalid file stops the service.
+    #[arg(long, env = "EH_PRICES_FILE")]
+    pub prices_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
+use endpoint_hub::app::prices::PriceTable;
 use endpoint_hub::app::{App, Limits};
 use endpoint_hub::cloud::aws::{AwsCloud, AwsSettings};
 use endpoint_hub::cloud::pacing::{NoPacing, Pacer};
@@ -58,6 +59,11 @@ async fn main() -> anyhow::Result<()> {
             no_workers,
         } => {
             logging(&common);
+            // The cost report's prices, first: an invalid EH_PRICES_FILE stops the service.
+            let prices = match &http.prices_file {
+                Some(path) => PriceTable::with_file(path)?,
+                None => PriceTable::builtin(),
+            };
             let pool = store::connect(&common.database_url, common.db_max_connections).await?;
             store::migrate(&pool).await?;
             let shutdown = shutdown_signal();
@@ -88,6 +94,7 @@ async fn main() -> anyhow::Result<()> {
                 default_role_name: http.default_role_name.clone(),
                 idempotency_ttl: Duration::from_secs(http.idempotency_ttl_secs.max(1)),
                 live: Default::default(),
+                prices: Arc::new(prices),
             };
             let reconciler = reconcile_every.map(|every| {
                 let app = app.clone();

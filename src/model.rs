@@ -558,7 +558,7 @@ pub struct JobStep {
     pub status: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct JobEvent {
     pub at: DateTime<Utc>,
     pub step: Option<String>,

@@ -14,6 +14,8 @@ mod audit;
 mod auth;
 #[path = "api/console.rs"]
 mod console;
+#[path = "api/cost.rs"]
+mod cost;
 #[path = "api/events.rs"]
 mod events;
 #[path = "api/health.rs"]

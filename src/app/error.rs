@@ -26,6 +26,9 @@ pub enum AppError {
     },
     #[error("{0}")]
     Quota(String),
+    /// The price table has no prices for the hub's Region (cost report).
+    #[error("no prices for region {region}")]
+    NoPrices { region: String, table: String },
     #[error("this Idempotency-Key was already used with a different request body")]
     IdempotencyMismatch,
     /// An exclusion-constraint overlap from a concurrent enrolment, explained after rollback.

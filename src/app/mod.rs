@@ -24,15 +24,18 @@ mod console;
 pub use live::Live;
 pub use store::events::EventFilter;
 
+pub mod cost;
 mod error;
 mod live;
 mod metrics;
 pub mod orphans;
 mod plans;
+pub mod prices;
 mod reconcile;
 pub use error::{AppError, FieldError};
 
 pub use crate::model::Limits;
+pub use cost::{CostQuery, CostReport};
 pub use plans::Plan;
 pub use reconcile::{ReconcileOptions, ReconcilePlan, Reconciled};
 
@@ -50,6 +53,8 @@ pub struct App {
     pub idempotency_ttl: std::time::Duration,
     /// The token cache and the event streams' wake-ups (one LISTEN connection per process).
     pub live: Live,
+    /// The cost report's prices: the built-in table, with `EH_PRICES_FILE` over it.
+    pub prices: std::sync::Arc<prices::PriceTable>,
 }
 
 /// Who is acting, and the request that carries the action.

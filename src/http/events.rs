@@ -45,6 +45,7 @@ const POLL: Duration = Duration::from_secs(1);
         (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks the `read` or `spokes:write` scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such hub, spoke or job", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable or timeout", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -27,6 +27,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::app::{Accepted, App};
 
 mod audit;
+mod cost;
 mod events;
 mod extract;
 mod health;

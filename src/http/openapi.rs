@@ -7,7 +7,9 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{audit, events, health, hubs, jobs, orphans, reconcile, spokes, topology, whoami};
+use super::{
+    audit, cost, events, health, hubs, jobs, orphans, reconcile, spokes, topology, whoami,
+};
 use crate::app::App;
 
 #[derive(OpenApi)]
@@ -59,6 +61,7 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(hubs::hub_create, hubs::hub_list))
         .routes(routes!(hubs::hub_get, hubs::hub_update, hubs::hub_delete))
         .routes(routes!(topology::hub_topology))
+        .routes(routes!(cost::hub_cost))
         .routes(routes!(spokes::spoke_enroll, spokes::spoke_list))
         .routes(routes!(spokes::spoke_get, spokes::spoke_detach))
         .routes(routes!(reconcile::hub_reconcile))

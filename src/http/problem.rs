@@ -213,6 +213,16 @@ impl From<AppError> for Problem {
                 "Quota exceeded",
                 message,
             ),
+            AppError::NoPrices { region, table } => Problem::new(
+                StatusCode::CONFLICT,
+                "prices-missing",
+                "No prices for the region",
+                format!(
+                    "the price table ({table}) has no prices for region {region}: add \
+                     \"{region}\" to a price file of the same format as prices/aws-prices.json \
+                     and point EH_PRICES_FILE at it (README, \"Cost report\")"
+                ),
+            ),
             AppError::IdempotencyMismatch => {
                 let message = AppError::IdempotencyMismatch.to_string();
                 Problem::new(

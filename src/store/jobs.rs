@@ -114,33 +114,46 @@ async fn notify(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// A job, with its events when `with_events` (one query either way).
 pub async fn job_get(
     conn: &mut PgConnection,
     id: Uuid,
     with_events: bool,
 ) -> Result<Option<Job>, sqlx::Error> {
-    let row = sqlx::query_as!(
-        JobRow,
+    let row = sqlx::query!(
         r#"SELECT id, kind AS "kind: JobKind", status AS "status: JobStatus", hub_id, spoke_id,
-           steps, next_step, attempts, last_error, run_after, created_at, updated_at, finished_at
-           FROM jobs WHERE id = $1"#,
-        id
+           steps, next_step, attempts, last_error, run_after, created_at, updated_at, finished_at,
+           CASE WHEN $2 THEN
+             (SELECT COALESCE(jsonb_agg(jsonb_build_object('at', e.at, 'step', e.step,
+                        'kind', e.kind, 'message', e.message) ORDER BY e.id), '[]'::jsonb)
+              FROM job_events e WHERE e.job_id = j.id)
+           END AS "events: sqlx::types::Json<Vec<JobEvent>>"
+           FROM jobs j WHERE id = $1"#,
+        id,
+        with_events,
     )
     .fetch_optional(&mut *conn)
     .await?;
-    let Some(mut job) = row.map(JobRow::into_model).transpose()? else {
+    let Some(row) = row else {
         return Ok(None);
     };
-    if with_events {
-        let events = sqlx::query_as!(
-            JobEvent,
-            "SELECT at, step, kind, message FROM job_events WHERE job_id = $1 ORDER BY id",
-            id
-        )
-        .fetch_all(conn)
-        .await?;
-        job.events = Some(events);
+    let mut job = JobRow {
+        id: row.id,
+        kind: row.kind,
+        status: row.status,
+        hub_id: row.hub_id,
+        spoke_id: row.spoke_id,
+        steps: row.steps,
+        next_step: row.next_step,
+        attempts: row.attempts,
+        last_error: row.last_error,
+        run_after: row.run_after,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        finished_at: row.finished_at,
     }
+    .into_model()?;
+    job.events = row.events.map(|e| e.0);
     Ok(Some(job))
 }
 

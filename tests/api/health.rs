@@ -31,6 +31,40 @@ async fn readyz_is_503_problem_when_migrations_are_missing() {
     let res = app.client.get(app.url("/readyz")).send().await.unwrap();
     let body = problem(res, 503).await;
     assert_eq!(body["instance"], "/readyz");
+    // The container health check says so too.
+    // (tokio's Command: the server runs on this test's thread while the probe waits.)
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_endpoint-hub"))
+        .args(["probe", "--url", &app.url("/readyz")])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("503"));
+}
+
+#[tokio::test]
+async fn the_health_check_probe_exits_0_only_when_ready() {
+    let app = spawn_app().await;
+    // (tokio's Command: the server runs on this test's thread while the probe waits.)
+    let probe = async |url: &str| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_endpoint-hub"))
+            .args(["probe", "--url", url, "--timeout-secs", "2"])
+            .env_remove("EH_PROBE_URL")
+            .output()
+            .await
+            .unwrap()
+    };
+    let out = probe(&app.url("/readyz")).await;
+    assert!(out.status.success(), "{out:?}");
+    // Nothing listening.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let out = probe(&format!("http://127.0.0.1:{port}/readyz")).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    // Not an http URL.
+    let out = probe("https://example.com/readyz").await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
 }
 
 #[tokio::test]
@@ -84,5 +118,27 @@ async fn metrics_count_registrations_and_jobs_by_status() {
     assert!(
         text.contains("endpoint_hub_jobs{kind=\"attach_spoke\",status=\"queued\"} 2"),
         "{text}"
+    );
+    // The process's own counters follow: the enrolments above, by route template.
+    assert!(
+        text.contains("# TYPE endpoint_hub_http_request_duration_seconds histogram"),
+        "{text}"
+    );
+    let enrolments = text
+        .lines()
+        .find(|l| {
+            l.starts_with("endpoint_hub_http_requests_total{")
+                && l.contains("method=\"POST\"")
+                && l.contains("route=\"/v1/spokes\"")
+                && l.contains("status=\"202\"")
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    // Other tests of this process enrol too: at least these two.
+    assert!(enrolments >= 2.0, "{text}");
+    assert!(
+        !text.contains("/v1/spokes/0"),
+        "raw paths must not become series"
     );
 }

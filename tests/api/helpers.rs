@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use endpoint_hub::app::App;
+use endpoint_hub::app::prices::PriceTable;
 use endpoint_hub::http::{HttpConfig, router, serve};
 use endpoint_hub::model::Scope;
 use endpoint_hub::store;
@@ -33,12 +34,22 @@ pub async fn spawn_app() -> TestApp {
 
 /// `spawn_app` with another request timeout.
 pub async fn spawn_app_with_timeout(request_timeout: Duration) -> TestApp {
-    spawn_app_with(request_timeout, store::idempotency::DEFAULT_TTL).await
+    spawn_app_with(request_timeout, store::idempotency::DEFAULT_TTL, None).await
 }
 
 /// `spawn_app` with another lifetime of idempotency keys.
 pub async fn spawn_app_with_idempotency_ttl(idempotency_ttl: Duration) -> TestApp {
-    spawn_app_with(Duration::from_secs(30), idempotency_ttl).await
+    spawn_app_with(Duration::from_secs(30), idempotency_ttl, None).await
+}
+
+/// `spawn_app` with another price table for the cost report (as `EH_PRICES_FILE` makes).
+pub async fn spawn_app_with_prices(prices: PriceTable) -> TestApp {
+    spawn_app_with(
+        Duration::from_secs(30),
+        store::idempotency::DEFAULT_TTL,
+        Some(prices),
+    )
+    .await
 }
 
 /// A simulated cloud for the API's plans (`dry_run`) and orphan listings; no worker uses it.
@@ -49,7 +60,11 @@ pub fn api_cloud(pool: &sqlx::PgPool) -> endpoint_hub::cloud::Cloud {
     ))
 }
 
-async fn spawn_app_with(request_timeout: Duration, idempotency_ttl: Duration) -> TestApp {
+async fn spawn_app_with(
+    request_timeout: Duration,
+    idempotency_ttl: Duration,
+    prices: Option<PriceTable>,
+) -> TestApp {
     let (db, pool) = TestDb::migrated().await;
     // No workers run in these tests: every job a request creates stays queued, on purpose.
     db.allow_unfinished_jobs();
@@ -69,6 +84,7 @@ async fn spawn_app_with(request_timeout: Duration, idempotency_ttl: Duration) ->
     let router = router(
         App {
             idempotency_ttl,
+            prices: std::sync::Arc::new(prices.unwrap_or_default()),
             ..app(&pool, Default::default(), api_cloud(&pool))
         },
         HttpConfig {

@@ -44,6 +44,7 @@ pub fn app(pool: &PgPool, limits: Limits, cloud: Cloud) -> App {
         default_role_name: "endpoint-hub".parse().unwrap(),
         idempotency_ttl: store::idempotency::DEFAULT_TTL,
         live: Default::default(),
+        prices: Default::default(),
     }
 }
 

@@ -31,7 +31,11 @@ pub(crate) struct Observed;
 
 fn names(cfg: &ConfigBag) -> (String, String) {
     match cfg.load::<Metadata>() {
-        Some(m) => (m.service().to_ascii_lowercase(), m.name().to_owned()),
+        // `EC2`, `Route 53`, `Route53Profiles`, `RAM`, `STS` -> ec2, route53, ...
+        Some(m) => (
+            m.service().replace(' ', "").to_ascii_lowercase(),
+            m.name().to_owned(),
+        ),
         None => ("unknown".to_owned(), "unknown".to_owned()),
     }
 }
