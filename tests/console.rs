@@ -446,6 +446,34 @@ async fn sign_in_and_see_a_hub_with_its_spokes() {
         .await;
     assert_eq!(legend, "attached 3");
 
+    // The hub's cost report, as the API computes it.
+    let saving = browser
+        .wait_for(
+            "the cost report",
+            "document.querySelector('#cost [data-saving]') && document.querySelector('#cost [data-saving]').dataset.saving",
+            UI_WAIT,
+        )
+        .await;
+    let report = w.api.get(&format!("/v1/hubs/{hub_id}/cost")).await;
+    assert_eq!(
+        saving.as_str().unwrap().parse::<f64>().unwrap(),
+        report["monthly_saving"].as_f64().unwrap()
+    );
+    let lines = browser
+        .js("return document.querySelectorAll('#cost table.cost-lines tr[data-item]').length")
+        .await;
+    assert_eq!(
+        lines.as_u64().unwrap() as usize,
+        report["hub"]["lines"].as_array().unwrap().len()
+            + report["alternative"]["lines"].as_array().unwrap().len()
+    );
+    let cost = browser.client.find(Locator::Id("cost")).await.unwrap();
+    std::fs::write(
+        artifacts_dir().join("console-cost.png"),
+        cost.screenshot().await.unwrap(),
+    )
+    .unwrap();
+
     let shot = browser.topology_screenshot().await;
     assert!(shot.starts_with(b"\x89PNG"), "a PNG screenshot");
     let path = artifacts_dir().join("console-topology.png");

@@ -55,6 +55,7 @@ static ASSETS: &[Asset] = assets![
     "hubs.js" => "text/javascript; charset=utf-8",
     "topology.js" => "text/javascript; charset=utf-8",
     "table.js" => "text/javascript; charset=utf-8",
+    "cost.js" => "text/javascript; charset=utf-8",
     "spoke.js" => "text/javascript; charset=utf-8",
     "jobs.js" => "text/javascript; charset=utf-8",
     "audit.js" => "text/javascript; charset=utf-8",

@@ -10,6 +10,7 @@
 import { api } from './api.js';
 import { h, clear, badge, countChips, capacity, kv, throttle, SPOKE_STATUSES } from './dom.js';
 import { spokeTable } from './table.js';
+import { costPanel } from './cost.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const W = 1000;
@@ -272,8 +273,9 @@ export async function mount(root, [hubId], ctx) {
       done();
     },
   });
+  const cost = costPanel(hubId, ctx);
   root.append(header, h('div', { class: 'panel', id: 'topology-panel' }, h('h2', {}, 'Topology'), legendBox, picture.el),
-    h('div', { class: 'panel' }, h('h2', {}, 'Spokes'), table.el));
+    h('div', { class: 'panel' }, h('h2', {}, 'Spokes'), table.el), cost.el);
 
   let hub;
   let topo;
@@ -291,6 +293,7 @@ export async function mount(root, [hubId], ctx) {
     done();
   });
   await tablePromise;
+  cost.reload(); // after the picture and the table: not part of the load time
 
   const refreshHub = throttle(async () => {
     try {
@@ -298,6 +301,7 @@ export async function mount(root, [hubId], ctx) {
       clear(header).append(hubPanel(hub));
       clear(legendBox).append(legend(hub.spoke_counts));
       picture.setHub(hub);
+      cost.reload();
     } catch (e) { ctx.showError(e); }
   }, 1000);
 
