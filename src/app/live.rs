@@ -148,20 +148,22 @@ impl App {
         Ok(principal)
     }
 
-    /// The stream position of "now": a stream started here gets the events of transactions
-    /// not yet finished (possibly a few that finished just before).
-    pub async fn events_now(&self) -> Result<EventCursor, AppError> {
+    /// Where a stream that starts now begins: a cursor, and the snapshot of this moment whose
+    /// events the stream leaves out (see [`store::events::events_now`]).
+    pub async fn events_now(&self) -> Result<(EventCursor, String), AppError> {
         Ok(store::events::events_now(&self.pool).await?)
     }
 
-    /// Up to `limit` events after `after`, in stream order.
+    /// Up to `limit` events after `after`, in stream order, leaving out those visible in the
+    /// snapshot `not_in`.
     pub async fn events_after(
         &self,
         after: EventCursor,
+        not_in: Option<&str>,
         filter: EventFilter,
         limit: i64,
     ) -> Result<Vec<StreamEvent>, AppError> {
-        Ok(store::events::events_after(&self.pool, after, filter, limit).await?)
+        Ok(store::events::events_after(&self.pool, after, not_in, filter, limit).await?)
     }
 
     /// Changes whenever a job event may have been written (and on reconnects).

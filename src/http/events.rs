@@ -25,7 +25,8 @@ const POLL: Duration = Duration::from_secs(1);
 ///
 /// Each SSE event is `event: job`, `id: <cursor>`, `data: <StreamEvent JSON>`. A client that
 /// reconnects with `Last-Event-ID: <cursor>` gets every event after it, none twice, none
-/// missed (events are sent in commit-safe order). Without it, the stream starts now. A comment
+/// missed (events are sent in commit-safe order). Without it, the stream starts now: with what
+/// commits after the request. A comment
 /// line is sent every 15 s to keep proxies from closing an idle stream.
 #[utoipa::path(
     get,
@@ -86,14 +87,18 @@ pub async fn events(
         app.job_get(id).await?;
     }
     let wake = app.events_watch();
-    let cursor = match resume {
-        Some(c) => c,
-        None => app.events_now().await?,
+    let (cursor, not_in) = match resume {
+        Some(c) => (c, None),
+        None => {
+            let (c, snapshot) = app.events_now().await?;
+            (c, Some(snapshot))
+        }
     };
     let state = Reader {
         app,
         filter,
         cursor,
+        not_in,
         wake,
         ready: VecDeque::new(),
         _counted: crate::metrics::StreamGuard::new(),
@@ -110,6 +115,8 @@ struct Reader {
     app: App,
     filter: EventFilter,
     cursor: EventCursor,
+    /// A stream started now leaves out what was committed before it started.
+    not_in: Option<String>,
     wake: watch::Receiver<u64>,
     ready: VecDeque<StreamEvent>,
     _counted: crate::metrics::StreamGuard,
@@ -131,7 +138,11 @@ impl Reader {
             }
             // Marked seen before reading, so a notification during the read is not lost.
             self.wake.borrow_and_update();
-            match self.app.events_after(self.cursor, self.filter, BATCH).await {
+            let read = self
+                .app
+                .events_after(self.cursor, self.not_in.as_deref(), self.filter, BATCH)
+                .await;
+            match read {
                 Ok(batch) if !batch.is_empty() => self.ready.extend(batch),
                 Ok(_) => {
                     tokio::select! {

@@ -22,24 +22,33 @@ pub struct EventFilter {
     pub job_id: Option<Uuid>,
 }
 
-/// The position of "now": events of transactions still running or not begun come after it.
-pub async fn events_now(pool: &PgPool) -> Result<EventCursor, sqlx::Error> {
-    let xmin = sqlx::query_scalar!(
-        r#"SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS "xmin!""#
+/// Where a stream that starts now begins: after every event of a finished transaction, with the
+/// snapshot of this moment, whose visible events (committed before now, although after an
+/// older transaction still running) the stream leaves out too.
+pub async fn events_now(pool: &PgPool) -> Result<(EventCursor, String), sqlx::Error> {
+    let row = sqlx::query!(
+        r#"SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS "xmin!",
+            pg_current_snapshot()::text AS "snapshot!""#
     )
     .fetch_one(pool)
     .await?;
-    Ok(EventCursor {
-        txid: xmin - 1,
-        id: i64::MAX,
-    })
+    Ok((
+        EventCursor {
+            txid: row.xmin - 1,
+            id: i64::MAX,
+        },
+        row.snapshot,
+    ))
 }
 
 /// Up to `limit` final events after `after` that match `filter`, in stream order, with their
 /// job's kind, hub, spoke and progress as it is now.
+///
+/// `not_in`: a snapshot from [`events_now`]; events visible in it are left out.
 pub async fn events_after(
     pool: &PgPool,
     after: EventCursor,
+    not_in: Option<&str>,
     filter: EventFilter,
     limit: i64,
 ) -> Result<Vec<StreamEvent>, sqlx::Error> {
@@ -53,6 +62,8 @@ pub async fn events_after(
           AND ($3::uuid IS NULL OR j.hub_id = $3)
           AND ($4::uuid IS NULL OR j.spoke_id = $4)
           AND ($5::uuid IS NULL OR e.job_id = $5)
+          AND ($7::text IS NULL
+               OR NOT pg_visible_in_snapshot(e.txid::text::xid8, $7::text::pg_snapshot))
         ORDER BY e.txid, e.id
         LIMIT $6"#,
         after.txid,
@@ -61,6 +72,7 @@ pub async fn events_after(
         filter.spoke_id,
         filter.job_id,
         limit,
+        not_in,
     )
     .fetch_all(pool)
     .await?;

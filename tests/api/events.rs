@@ -247,3 +247,15 @@ async fn a_resumed_stream_misses_no_event_when_commits_come_out_of_order() {
     assert!(seen.iter().all(|e| e.data["job_id"] == job.to_string()));
     assert!(seen.iter().all(|e| e.data["hub_id"] == hub_id.as_str()));
 }
+
+/// The request timeout bounds the time to the response head, not a stream's life.
+#[tokio::test]
+async fn a_stream_outlives_the_request_timeout() {
+    let app = crate::helpers::spawn_app_with_timeout(Duration::from_millis(500)).await;
+    let (_, job) = hub_job(&app).await;
+    let mut stream = Stream::open(&app, &format!("?job={job}"), None).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    event(&app, job, "after the timeout").await;
+    let e = stream.next(Duration::from_secs(10)).await;
+    assert_eq!(e.data["message"], "after the timeout");
+}
