@@ -74,10 +74,31 @@ fn browser_available(test: &str) -> bool {
     false
 }
 
-/// chromedriver (its own process group, killed with everything it started on drop) and one
-/// WebDriver session of headless Chromium.
+/// chromedriver in its own process group: killed, with the Chromium it started, on drop (also
+/// when the session could not be made).
+struct Driver(Child);
+
+impl Driver {
+    fn kill(&mut self) {
+        if self.0.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-9", "--", &format!("-{}", self.0.id())])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// chromedriver and one WebDriver session of headless Chromium.
 struct Browser {
-    driver: Child,
+    driver: Driver,
     client: Client,
     logs: PathBuf,
     base: String,
@@ -95,6 +116,7 @@ impl Browser {
             .stderr(Stdio::from(log))
             .process_group(0)
             .spawn()
+            .map(Driver)
             .expect("cannot start chromedriver");
         let url = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
@@ -285,23 +307,7 @@ impl Browser {
         let errors = self.js("return window.__errors || []").await;
         assert_eq!(errors, json!([]), "uncaught errors in the console");
         let _ = self.client.clone().close().await;
-        self.kill();
-    }
-
-    fn kill(&mut self) {
-        // chromedriver and the Chromium it started share the process group made at spawn.
-        let _ = Command::new("kill")
-            .args(["-9", "--", &format!("-{}", self.driver.id())])
-            .status();
-        let _ = self.driver.wait();
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        if self.driver.try_wait().ok().flatten().is_none() {
-            self.kill();
-        }
+        self.driver.kill();
     }
 }
 
