@@ -171,6 +171,7 @@ endpoint-hub is running on $api with the hub "demo" ready (VPC $hub_vpc in 11111
 
   Then follow it:  curl -sS -H "Authorization: Bearer \$TOKEN" $api/v1/spokes/<id>
   Another spoke:   account 333333333333, VPC $spoke2_vpc
+  Console:         $api/ui/  (sign in with the admin token above)
   Swagger UI:      $api/swagger-ui/
   Emulator:        $emu_url (call log: $emu_url/_emulator/calls)
   Logs:            $logs/

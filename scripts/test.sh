@@ -20,6 +20,17 @@ psql -h 127.0.0.1 -U postgres -d postgres -Atc \
 
 scripts/emulator-setup.sh
 
+# Chromium and chromedriver for the console's browser tests (tests/console.rs), which fail
+# rather than skip when EH_REQUIRE_BROWSER is set.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  echo "== installing chromium and chromium-driver"
+  sudo_cmd=()
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+fi
+export EH_REQUIRE_BROWSER=1
+
 # sqlx-cli at the version of sqlx in Cargo.lock, installed once into ~/.cargo/bin.
 sqlx_version="$(awk '$0 == "name = \"sqlx\"" { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)"
 if [[ "$(cargo sqlx --version 2>/dev/null | awk '{print $NF}')" != "$sqlx_version" ]]; then

@@ -416,6 +416,9 @@ pub struct Hub {
     /// `GET /v1/hubs/{id}`; empty in lists).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub capacity: Vec<CapacityUse>,
+    /// The hub's spokes by status (answers of `GET /v1/hubs` and `GET /v1/hubs/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spoke_counts: Option<SpokeCounts>,
     /// What the last reconcile found on the hub's own resources; null until checked.
     pub drift: Option<Drift>,
     pub last_error: Option<String>,
@@ -435,6 +438,72 @@ pub struct CapacityUse {
     pub limit: i64,
     /// What counts and where the limit comes from.
     pub detail: String,
+}
+
+/// How many spokes of a hub are in each status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SpokeCounts {
+    pub pending: i64,
+    pub attaching: i64,
+    pub attached: i64,
+    pub failed: i64,
+    pub detaching: i64,
+    pub detached: i64,
+}
+
+impl SpokeCounts {
+    /// Adds `n` spokes of `status`.
+    pub fn add(&mut self, status: SpokeStatus, n: i64) {
+        let slot = match status {
+            SpokeStatus::Pending => &mut self.pending,
+            SpokeStatus::Attaching => &mut self.attaching,
+            SpokeStatus::Attached => &mut self.attached,
+            SpokeStatus::Failed => &mut self.failed,
+            SpokeStatus::Detaching => &mut self.detaching,
+            SpokeStatus::Detached => &mut self.detached,
+        };
+        *slot += n;
+    }
+
+    /// The spokes not detached (those holding a peering or attachment, a zone association...).
+    pub fn live(&self) -> i64 {
+        self.pending + self.attaching + self.attached + self.failed + self.detaching
+    }
+}
+
+/// `GET /v1/hubs/{id}/topology`: every live (not detached) spoke of a hub in a compact form, for
+/// drawing the hub and its spokes at once, with the hub's spokes counted by status.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Topology {
+    pub hub_id: Uuid,
+    /// Every spoke of the hub by status, detached ones included.
+    pub counts: SpokeCounts,
+    /// The live spokes, by id.
+    pub spokes: Vec<TopologySpoke>,
+}
+
+/// One spoke of a [`Topology`].
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct TopologySpoke {
+    pub id: Uuid,
+    pub account_id: AccountId,
+    pub vpc_id: VpcId,
+    pub cidrs: Vec<Ipv4Cidr>,
+    pub status: SpokeStatus,
+    /// The last reconcile left differences open or could not finish.
+    pub drifted: bool,
+    /// Open differences of kind `conflict` (something not ours in the way).
+    pub conflicts: i64,
+    pub last_error: Option<String>,
+}
+
+/// `GET /v1/whoami`: the calling token's name and scopes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Whoami {
+    pub name: String,
+    /// `admin`, `read`, `spokes:write`.
+    #[schema(example = json!(["read"]))]
+    pub scopes: Vec<String>,
 }
 
 /// A spoke: a VPC in some account that uses the hub's endpoints.

@@ -12,6 +12,8 @@ mod helpers;
 mod audit;
 #[path = "api/auth.rs"]
 mod auth;
+#[path = "api/console.rs"]
+mod console;
 #[path = "api/cost.rs"]
 mod cost;
 #[path = "api/events.rs"]

@@ -20,6 +20,7 @@ use crate::model::{
 use crate::store::{self, audit::NewAudit, violated_constraint};
 use crate::workflow;
 
+mod console;
 pub use live::Live;
 pub use store::events::EventFilter;
 
@@ -419,9 +420,13 @@ impl App {
             .await?
             .filter(|h| h.status != HubStatus::Deleted)
             .ok_or(AppError::NotFound("hub"))?;
-        let spokes = store::hubs::hub_live_spokes(&mut conn, id).await?;
+        let counts = store::topology::hub_spoke_counts(&mut conn, &[id])
+            .await?
+            .remove(&id)
+            .unwrap_or_default();
         let cidrs = store::hubs::hub_spoke_cidr_count(&mut conn, id).await?;
-        hub.capacity = self.capacity(&hub, spokes, cidrs);
+        hub.capacity = self.capacity(&hub, counts.live(), cidrs);
+        hub.spoke_counts = Some(counts);
         Ok(hub)
     }
 
@@ -499,7 +504,8 @@ impl App {
     }
 
     pub async fn hub_list(&self, cursor: Option<Uuid>, limit: i64) -> Result<Page<Hub>, AppError> {
-        let items = store::hubs::hub_list(&self.pool, cursor, limit + 1).await?;
+        let mut items = store::hubs::hub_list(&self.pool, cursor, limit + 1).await?;
+        self.hubs_count_spokes(&mut items).await?;
         Ok(page(items, limit, |h| h.id.to_string()))
     }
 

@@ -319,7 +319,8 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
 #[derive(Clone, Default)]
 pub struct PrincipalSlot(pub Arc<OnceLock<String>>);
 
-/// The scopes a route accepts (any one of them; `admin` always passes).
+/// The scopes a route accepts (any one of them; `admin` always passes; none listed: any
+/// valid token).
 pub trait Need {
     const SCOPES: &'static [Scope];
 }
@@ -338,6 +339,11 @@ impl Need for ReadScope {
 pub struct SpokesReadScope;
 impl Need for SpokesReadScope {
     const SCOPES: &'static [Scope] = &[Scope::Read, Scope::SpokesWrite];
+}
+/// Any valid token, whatever its scopes.
+pub struct AnyScope;
+impl Need for AnyScope {
+    const SCOPES: &'static [Scope] = &[];
 }
 /// `spokes:write`.
 pub struct SpokesWriteScope;
@@ -372,7 +378,7 @@ impl<N: Need> FromRequestParts<App> for Auth<N> {
         if let Some(slot) = parts.extensions.get::<PrincipalSlot>() {
             let _ = slot.0.set(principal.name.clone());
         }
-        if !N::SCOPES.iter().any(|s| principal.has(*s)) {
+        if !N::SCOPES.is_empty() && !N::SCOPES.iter().any(|s| principal.has(*s)) {
             let needed = N::SCOPES
                 .iter()
                 .map(|s| format!("'{s}'"))

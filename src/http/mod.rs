@@ -38,6 +38,9 @@ mod orphans;
 mod problem;
 mod reconcile;
 mod spokes;
+mod topology;
+mod ui;
+mod whoami;
 
 pub use problem::Problem;
 
@@ -60,6 +63,7 @@ pub fn router(app: App, config: HttpConfig) -> Router {
     let (api, spec) = openapi::api_router().split_for_parts();
     let router = api
         .merge(SwaggerUi::new("/swagger-ui").url("/openapi.json", spec))
+        .merge(ui::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     let layers = ServiceBuilder::new()

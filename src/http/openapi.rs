@@ -7,7 +7,9 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{audit, cost, events, health, hubs, jobs, orphans, reconcile, spokes};
+use super::{
+    audit, cost, events, health, hubs, jobs, orphans, reconcile, spokes, topology, whoami,
+};
 use crate::app::App;
 
 #[derive(OpenApi)]
@@ -25,6 +27,7 @@ use crate::app::App;
         (name = "jobs", description = "Background work carrying out changes"),
         (name = "orphans", description = "Resources tagged as endpoint-hub's whose owner is gone"),
         (name = "audit", description = "Append-only record of mutations"),
+        (name = "tokens", description = "The calling API token"),
         (name = "health", description = "Probes"),
     )
 )]
@@ -57,6 +60,7 @@ pub fn api_router() -> OpenApiRouter<App> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(hubs::hub_create, hubs::hub_list))
         .routes(routes!(hubs::hub_get, hubs::hub_update, hubs::hub_delete))
+        .routes(routes!(topology::hub_topology))
         .routes(routes!(cost::hub_cost))
         .routes(routes!(spokes::spoke_enroll, spokes::spoke_list))
         .routes(routes!(spokes::spoke_get, spokes::spoke_detach))
@@ -69,6 +73,7 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(jobs::job_retry))
         .routes(routes!(events::events))
         .routes(routes!(audit::audit_list))
+        .routes(routes!(whoami::whoami))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))

@@ -138,6 +138,7 @@ impl HubRow {
                 },
             ),
             capacity: Vec::new(),
+            spoke_counts: None,
             drift: self.drift.map(|d| d.0),
             last_error: self.last_error,
             current_job_id: self.current_job_id,

@@ -17,6 +17,7 @@ pub mod orphans;
 pub mod pacing;
 pub mod spokes;
 pub mod tokens;
+pub mod topology;
 
 /// Opens a pool and applies the embedded migrations.
 pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
