@@ -101,6 +101,7 @@ pub async fn events(
         not_in,
         wake,
         ready: VecDeque::new(),
+        opened: false,
         _counted: crate::metrics::StreamGuard::new(),
     };
     let stream = futures_util::stream::unfold(state, |mut r| async move {
@@ -119,12 +120,19 @@ struct Reader {
     not_in: Option<String>,
     wake: watch::Receiver<u64>,
     ready: VecDeque<StreamEvent>,
+    opened: bool,
     _counted: crate::metrics::StreamGuard,
 }
 
 impl Reader {
     /// The next event; `None` ends the stream (the database failed: the client resumes).
     async fn next(&mut self) -> Option<Event> {
+        if !self.opened {
+            // At once, so that the client gets the response head now, not with the first event
+            // or keep-alive.
+            self.opened = true;
+            return Some(Event::default().comment("stream open"));
+        }
         loop {
             if let Some(e) = self.ready.pop_front() {
                 self.cursor = e.cursor;

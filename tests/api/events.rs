@@ -32,7 +32,11 @@ impl Stream {
         if let Some(id) = last_event_id {
             req = req.header("last-event-id", id);
         }
-        let res = req.send().await.unwrap();
+        // The head comes at once (an opening comment), not with the first event.
+        let res = tokio::time::timeout(Duration::from_secs(5), req.send())
+            .await
+            .expect("no response head within 5 s")
+            .unwrap();
         assert_eq!(res.status(), 200);
         assert_eq!(res.headers()["content-type"], "text/event-stream");
         Stream {
