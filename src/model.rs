@@ -412,8 +412,7 @@ pub struct Hub {
     pub network_mode: NetworkMode,
     /// `transit_gateway` mode: the gateway and what provisioning made; null in `peering` mode.
     pub transit_gateway: Option<HubTransit>,
-    /// How much of each AWS limit that applies to the hub's modes its spokes use (answers of
-    /// `GET /v1/hubs/{id}`; empty in lists).
+    /// How much of each AWS limit that applies to the hub's modes its spokes use.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub capacity: Vec<CapacityUse>,
     /// The hub's spokes by status (answers of `GET /v1/hubs` and `GET /v1/hubs/{id}`).

@@ -23,7 +23,6 @@ use super::prices::{PriceSource, RegionPrices};
 use super::{App, AppError};
 use crate::domain::{HubName, Region};
 use crate::model::{DnsMode, HubStatus, NetworkMode};
-use crate::store;
 
 /// Hours in a month, as AWS's own monthly examples count them (8,760 / 12).
 pub const HOURS_PER_MONTH: f64 = 730.0;
@@ -431,19 +430,14 @@ pub fn verdict(inputs: &CostInputs, saving: f64, break_even: Option<i64>) -> Str
 impl App {
     /// The cost report of a hub.
     pub async fn hub_cost(&self, id: Uuid, query: CostQuery) -> Result<CostReport, AppError> {
-        let mut conn = self.pool.acquire().await?;
-        let hub = store::hubs::hub_get(&mut conn, id)
-            .await?
-            .filter(|h| h.status != HubStatus::Deleted)
-            .ok_or(AppError::NotFound("hub"))?;
+        let hub = self.hub_get(id).await?;
         let Some(prices) = self.prices.region(hub.region.as_str()) else {
             return Err(AppError::NoPrices {
                 region: hub.region.to_string(),
                 table: self.prices.origin.clone(),
             });
         };
-        let (attached, enrolled) = store::spokes::hub_spoke_counts(&mut conn, id).await?;
-        drop(conn);
+        let counts = hub.spoke_counts.unwrap_or_default();
 
         let present: Vec<_> = hub
             .services
@@ -461,8 +455,8 @@ impl App {
             hub_azs,
             zones,
             zones_assumed,
-            attached_spokes: attached,
-            enrolled_spokes: enrolled,
+            attached_spokes: counts.attached,
+            enrolled_spokes: counts.live(),
             spoke_azs: query.spoke_azs.unwrap_or(hub_azs),
             spoke_azs_from: if query.spoke_azs.is_some() {
                 "query"
@@ -483,8 +477,10 @@ impl App {
                 "a month is {HOURS_PER_MONTH} hours (8,760 / 12), as AWS's monthly examples count"
             ),
             format!(
-                "only attached spokes count ({attached} of {enrolled} enrolled); the hub's \
-                 endpoints are billed whatever the spoke count"
+                "only attached spokes count ({} of {} enrolled); the hub's endpoints are \
+                 billed whatever the spoke count",
+                counts.attached,
+                counts.live()
             ),
             format!(
                 "the hub's endpoints are in each of its {hub_azs} AZs (one subnet per AZ), \

@@ -416,23 +416,20 @@ impl App {
     /// The hub, with how much of each limit of its modes its spokes use.
     pub async fn hub_get(&self, id: Uuid) -> Result<Hub, AppError> {
         let mut conn = self.pool.acquire().await?;
-        let mut hub = store::hubs::hub_get(&mut conn, id)
+        let hub = store::hubs::hub_get(&mut conn, id)
             .await?
             .filter(|h| h.status != HubStatus::Deleted)
             .ok_or(AppError::NotFound("hub"))?;
-        let counts = store::topology::hub_spoke_counts(&mut conn, &[id])
-            .await?
-            .remove(&id)
-            .unwrap_or_default();
-        let cidrs = store::hubs::hub_spoke_cidr_count(&mut conn, id).await?;
-        hub.capacity = self.capacity(&hub, counts.live(), cidrs);
-        hub.spoke_counts = Some(counts);
+        drop(conn);
+        let mut hubs = [hub];
+        self.hubs_usage(&mut hubs).await?;
+        let [hub] = hubs;
         Ok(hub)
     }
 
     /// Each AWS limit that binds a hub in its modes, against its live spokes (`spokes`) and the
     /// spoke CIDRs its prefix list holds (`cidrs`).
-    fn capacity(&self, hub: &Hub, spokes: i64, cidrs: i64) -> Vec<CapacityUse> {
+    pub(super) fn capacity(&self, hub: &Hub, spokes: i64, cidrs: i64) -> Vec<CapacityUse> {
         let zones = hub
             .services
             .iter()
@@ -505,7 +502,7 @@ impl App {
 
     pub async fn hub_list(&self, cursor: Option<Uuid>, limit: i64) -> Result<Page<Hub>, AppError> {
         let mut items = store::hubs::hub_list(&self.pool, cursor, limit + 1).await?;
-        self.hubs_count_spokes(&mut items).await?;
+        self.hubs_usage(&mut items).await?;
         Ok(page(items, limit, |h| h.id.to_string()))
     }
 

@@ -634,6 +634,22 @@ pub async fn hub_live_spokes(conn: &mut PgConnection, hub_id: Uuid) -> Result<i6
     .await
 }
 
+/// [`hub_spoke_cidr_count`] of each of `hub_ids`, in one `GROUP BY`; a hub whose spokes claim
+/// nothing is absent from the map.
+pub async fn hub_spoke_cidr_counts(
+    conn: &mut PgConnection,
+    hub_ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, i64>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"SELECT hub_id, count(*) AS "n!" FROM cidr_claims
+        WHERE hub_id = ANY($1) AND owner_kind = 'spoke' GROUP BY hub_id"#,
+        hub_ids,
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.hub_id, r.n)).collect())
+}
+
 /// Total CIDRs claimed by the hub's live spokes (entries its prefix list must hold).
 pub async fn hub_spoke_cidr_count(
     conn: &mut PgConnection,

@@ -361,21 +361,6 @@ pub async fn spoke_ids_attached(
     .await
 }
 
-/// A hub's spokes in status `attached`, and those not detached (the cost report's counts).
-pub async fn hub_spoke_counts(
-    conn: &mut PgConnection,
-    hub_id: Uuid,
-) -> Result<(i64, i64), sqlx::Error> {
-    sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE status = 'attached'), \
-                count(*) FILTER (WHERE status <> 'detached') \
-         FROM spokes WHERE hub_id = $1",
-    )
-    .bind(hub_id)
-    .fetch_one(conn)
-    .await
-}
-
 /// Every spoke of a hub that is not detached (a reconcile's view of who may hold what).
 pub async fn spokes_of_hub(pool: &PgPool, hub_id: Uuid) -> Result<Vec<Spoke>, sqlx::Error> {
     let mut q = QueryBuilder::new(SPOKE_SELECT);

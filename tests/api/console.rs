@@ -269,6 +269,18 @@ async fn topology_lists_live_spokes_with_marks_and_counts_every_status() {
     let of = |id: &str| items.iter().find(|h| h["id"] == id).unwrap()["spoke_counts"].clone();
     assert_eq!(of(hub_id), counts);
     assert_eq!(of(other["id"].as_str().unwrap())["pending"], 1);
+    // Listed hubs carry their capacity too (the console draws the list without a request
+    // per hub): the same as the hub read alone, each hub its own.
+    let listed = items.iter().find(|h| h["id"] == hub_id).unwrap();
+    assert_eq!(listed["capacity"], got["capacity"]);
+    let other_listed = items.iter().find(|h| h["id"] == other["id"]).unwrap();
+    let other_peerings = other_listed["capacity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["dimension"] == "peerings_per_vpc")
+        .unwrap();
+    assert_eq!(other_peerings["used"], 1);
 }
 
 #[tokio::test]

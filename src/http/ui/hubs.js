@@ -1,5 +1,5 @@
 // Hubs: every hub with its status, modes, services, spokes by status and how much of each AWS
-// limit of its modes it uses (capacity comes with GET /v1/hubs/{id}, one request per hub).
+// limit of its modes it uses (all in the GET /v1/hubs page).
 
 import { api, query } from './api.js';
 import { h, clear, badge, countChips, capacity, throttle } from './dom.js';
@@ -47,9 +47,7 @@ export async function mount(root, _match, ctx) {
 
   async function loadPage() {
     const page = await api(`/v1/hubs${query({ limit: 50, cursor })}`);
-    // Lists carry no capacity: each hub's is read with GET /v1/hubs/{id}.
-    const details = await Promise.all(page.items.map((hub) => api(`/v1/hubs/${hub.id}`).catch(() => hub)));
-    for (const hub of details) {
+    for (const hub of page.items) {
       const tr = row(hub);
       rows.set(hub.id, tr);
       body.append(tr);
